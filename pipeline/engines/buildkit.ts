@@ -1,0 +1,203 @@
+/**
+ * Runs a plan on BuildKit: writes the build context to a temporary folder, then solves it with the Docker
+ * client (buildx, or the BuildKit built into Docker < 23) or with buildctl against a buildkitd. Progress is
+ * read from the plain stream; outputs land atomically (see outputs.ts).
+ */
+import { spawn } from "node:child_process";
+import { promises as fs } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import { createInterface } from "node:readline";
+import type { Plan } from "../plan.ts";
+import { writeContext } from "../context.ts";
+import { EXIT_INTERRUPTED, PipelineError, StepError } from "../errors.ts";
+import { activeTemps, atomicWrite, type OutputRequest } from "../outputs.ts";
+import { createView, ProgressTracker, type Vertex } from "../progress.ts";
+import { capture } from "../proc.ts";
+import { type BuildkitEndpoint, dockerEnv } from "./detect.ts";
+
+export interface RunOptions {
+  progress: "plain" | "tty";
+  signal?: AbortSignal;
+  /** Where relative host paths in the graph are resolved from. */
+  cwd?: string;
+}
+
+export interface RunResult {
+  steps: number;
+  cached: number;
+  executed: number;
+  seconds: number;
+}
+
+export class Interrupted extends PipelineError {
+  constructor() {
+    super("interrupted: the build was stopped and nothing was written", EXIT_INTERRUPTED);
+  }
+}
+
+type SolveOutput = { kind: "none" } | { kind: "local"; dest: string } | { kind: "image"; name: string } | { kind: "docker-tar"; name: string; dest: string };
+
+export async function runPlan(plan: Plan, endpoint: BuildkitEndpoint, request: OutputRequest, opts: RunOptions): Promise<RunResult> {
+  const started = Date.now();
+  const work = await fs.mkdtemp(join(tmpdir(), "pipeline-"));
+  activeTemps.add(work);
+  const tracker = new ProgressTracker();
+  try {
+    const context = join(work, "context");
+    await writeContext(plan, context, opts.cwd);
+    const secrets = join(work, "secrets");
+    await fs.mkdir(secrets, { mode: 0o700 });
+    const secretArgs: Array<{ id: string; file: string }> = [];
+    for (const s of plan.secrets) {
+      const file = join(secrets, s.id);
+      await fs.writeFile(file, s.plaintext, { mode: 0o600 });
+      secretArgs.push({ id: s.id, file });
+    }
+    const solve = (output: SolveOutput) => solvePlan(plan, endpoint, context, secretArgs, output, tracker, opts);
+
+    switch (request.kind) {
+      case "sync":
+        await solve({ kind: "none" });
+        break;
+      case "tag":
+        await solve({ kind: "image", name: request.image });
+        break;
+      case "export":
+        await atomicWrite(request.path, async (tmp) => {
+          if (plan.output.kind !== "file") return solve({ kind: "local", dest: tmp });
+          const dir = `${tmp}-d`;
+          activeTemps.add(dir);
+          try {
+            await solve({ kind: "local", dest: dir });
+            await fs.rename(join(dir, plan.output.name), tmp);
+          } finally {
+            await fs.rm(dir, { recursive: true, force: true });
+            activeTemps.delete(dir);
+          }
+        });
+        break;
+      case "tarball":
+        await atomicWrite(request.path, async (tmp) => {
+          const name = `pipeline-tmp/${randomBytes(6).toString("hex")}:latest`;
+          if (endpoint.kind === "buildctl") return solve({ kind: "docker-tar", name, dest: tmp });
+          await solve({ kind: "image", name });
+          const env = dockerEnv(endpoint);
+          try {
+            const saved = await capture(endpoint.client, ["save", "-o", tmp, name], { env });
+            if (saved.code !== 0) throw new StepError(`saving the image failed: ${saved.stderr.trim()}`);
+          } finally {
+            await capture(endpoint.client, ["rmi", "--no-prune", name], { env });
+          }
+        });
+        break;
+    }
+    return { ...tracker.summary(), seconds: (Date.now() - started) / 1000 };
+  } finally {
+    await fs.rm(work, { recursive: true, force: true });
+    activeTemps.delete(work);
+  }
+}
+
+/** The command line that solves `plan` on `endpoint` with the given output. */
+export function solveCommand(
+  plan: Plan,
+  endpoint: BuildkitEndpoint,
+  context: string,
+  secrets: Array<{ id: string; file: string }>,
+  output: SolveOutput,
+): { cmd: string; args: string[]; env: NodeJS.ProcessEnv } {
+  if (endpoint.kind === "buildctl") {
+    const args = ["--addr", endpoint.addr, "build", "--progress=plain", "--frontend", "dockerfile.v0"];
+    args.push("--local", `context=${context}`, "--local", `dockerfile=${context}`);
+    args.push("--opt", `target=${plan.target}`, "--opt", "force-network-mode=host", "--allow", "network.host");
+    for (const s of secrets) args.push("--secret", `id=${s.id},src=${s.file}`);
+    if (output.kind === "local") args.push("--output", `type=local,dest=${output.dest}`);
+    if (output.kind === "image") args.push("--output", `type=image,name=${output.name}`);
+    if (output.kind === "docker-tar") args.push("--output", `type=docker,name=${output.name},dest=${output.dest}`);
+    return { cmd: endpoint.client, args, env: process.env };
+  }
+  const args = endpoint.mode === "buildx" ? ["buildx", "build"] : ["build"];
+  args.push("--progress=plain", "--network", "host", "-f", join(context, "Dockerfile"), "--target", plan.target);
+  for (const s of secrets) args.push("--secret", `id=${s.id},src=${s.file}`);
+  if (output.kind === "local") args.push("--output", `type=local,dest=${output.dest}`);
+  if (output.kind === "image") args.push(...(endpoint.mode === "buildx" ? ["--load"] : []), "-t", output.name);
+  if (output.kind === "docker-tar") throw new Error("docker-tar output is for buildctl only");
+  args.push(context);
+  return { cmd: endpoint.client, args, env: dockerEnv(endpoint) };
+}
+
+function solvePlan(
+  plan: Plan,
+  endpoint: BuildkitEndpoint,
+  context: string,
+  secrets: Array<{ id: string; file: string }>,
+  output: SolveOutput,
+  tracker: ProgressTracker,
+  opts: RunOptions,
+): Promise<void> {
+  const { cmd, args, env } = solveCommand(plan, endpoint, context, secrets, output);
+  if (opts.signal?.aborted) return Promise.reject(new Interrupted());
+  return new Promise((resolvePromise, reject) => {
+    const view = createView(opts.progress, tracker);
+    // Its own process group, so that a Ctrl-C at the terminal reaches it only through us, once.
+    const child = spawn(cmd, args, { env, stdio: ["ignore", "pipe", "pipe"], detached: true });
+    const onLine = (line: string) => {
+      tracker.feed(line);
+      view.line(line);
+    };
+    createInterface({ input: child.stdout }).on("line", onLine);
+    createInterface({ input: child.stderr }).on("line", onLine);
+    let killTimer: NodeJS.Timeout | undefined;
+    const onAbort = () => {
+      child.kill("SIGINT");
+      killTimer = setTimeout(() => child.kill("SIGKILL"), 5000);
+    };
+    opts.signal?.addEventListener("abort", onAbort, { once: true });
+    child.on("error", (err) => {
+      view.done();
+      reject(new StepError(`could not start ${cmd}: ${err.message}`));
+    });
+    child.on("close", (code) => {
+      opts.signal?.removeEventListener("abort", onAbort);
+      if (killTimer) clearTimeout(killTimer);
+      view.done();
+      if (opts.signal?.aborted) return reject(new Interrupted());
+      if (code === 0) return resolvePromise();
+      reject(new StepError(describeFailure(plan, tracker)));
+    });
+  });
+}
+
+/** The failed step, its stage, its command and the tail of its log; or the engine's own closing words. */
+export function describeFailure(plan: Plan, tracker: ProgressTracker): string {
+  const failed = tracker.failed();
+  if (!failed) {
+    const tail = tracker.trailer.slice(-12).join("\n  ");
+    return `the build failed before any step ran:\n  ${tail || "(the engine said nothing more)"}`;
+  }
+  const image = /^\[internal\] load metadata for (\S+)/.exec(failed.name)?.[1];
+  if (image) {
+    return [
+      `the base image ${image} could not be resolved: ${failed.error ?? "unknown error"}`,
+      "  where no registry is reachable, seed a Debian base with: npx pipeline engine seed --suite bookworm",
+      "  or map the image to one that is here in the image-mirror map (the project config's mirrors)",
+    ].join("\n");
+  }
+  const stage = stageOf(plan, failed);
+  const log = failed.log.filter((l) => l.trim()).slice(-20);
+  return [
+    `build step failed: ${failed.name}`,
+    `  stage: ${stage}`,
+    `  error: ${failed.error ?? "unknown"}`,
+    ...(log.length ? ["  last lines of its log:", ...log.map((l) => `    | ${l}`)] : ["  (the step printed nothing)"]),
+  ].join("\n");
+}
+
+function stageOf(plan: Plan, v: Vertex): string {
+  const m = /^\[(\S+) \d+\/\d+\]/.exec(v.name);
+  const name = m ? m[1]! : plan.target;
+  const stage = plan.stages.find((s) => s.name === name);
+  return stage ? `${stage.name} (${stage.label})` : name;
+}

@@ -1,0 +1,69 @@
+/**
+ * Runs a lazy Dagger object (Container, Directory, File) on the chosen engine. This is what every CLI
+ * command ends in: the command calls the module's function, then hands its result here.
+ */
+import type { Container, Directory, File } from "@dagger.io/dagger";
+import { type Plan, planGraph } from "./plan.ts";
+import { readGraph, sdkTypeName } from "./sdk-adapter.ts";
+import { UsageError } from "./errors.ts";
+import type { OutputRequest } from "./outputs.ts";
+import { chooseEngine, type EngineChoice, findBuildkit } from "./engines/detect.ts";
+import { runPlan, type RunResult } from "./engines/buildkit.ts";
+import { readMirrors } from "./mirrors.ts";
+import { type ProgressMode, resolveMode } from "./progress.ts";
+
+export interface ExecuteOptions {
+  engine?: EngineChoice;
+  buildkitAddr?: string;
+  progress?: ProgressMode;
+  signal?: AbortSignal;
+  /** Extra image mirrors (from the project config); the recorded map fills in the rest. */
+  mirrors?: Record<string, string>;
+  /** Called with a line of news for the user (the engine used, the summary). */
+  say?: (line: string) => void;
+}
+
+export type Runnable = Container | Directory | File;
+
+/** Checks that the requested output fits the object: an export needs a Directory or File, etc. */
+export function checkRequest(obj: unknown, request: OutputRequest): void {
+  const type = sdkTypeName(obj);
+  if (type !== "Container" && type !== "Directory" && type !== "File") {
+    throw new UsageError(`expected a Container, Directory or File to run, got ${type ?? typeof obj}`);
+  }
+  if (request.kind === "export" && type === "Container") {
+    throw new UsageError("--export writes a Directory or File; this is a Container: use --tag IMAGE or --tarball PATH");
+  }
+  if ((request.kind === "tag" || request.kind === "tarball") && type !== "Container") {
+    throw new UsageError(`--${request.kind} needs a Container; this is a ${type}: use --export PATH`);
+  }
+}
+
+/** The plan the BuildKit executor would run for `obj` (pure, after reading the recorded mirror map). */
+export async function planFor(obj: unknown, mirrors: Record<string, string> = {}): Promise<Plan> {
+  return planGraph(readGraph(obj), { mirrors: { ...(await readMirrors()), ...mirrors } });
+}
+
+export async function execute(obj: Runnable, request: OutputRequest, opts: ExecuteOptions = {}): Promise<RunResult | undefined> {
+  const say = opts.say ?? ((l: string) => process.stderr.write(l + "\n"));
+  checkRequest(obj, request);
+  const engine = await chooseEngine(opts);
+  if (engine === "dagger") {
+    say("pipeline: running on the Dagger engine");
+    const { runOnDagger } = await import("./engines/dagger.ts");
+    await runOnDagger(obj, request);
+    return undefined;
+  }
+  // Translate first: an unsupported operation is refused before any engine is looked for.
+  const plan = await planFor(obj, opts.mirrors);
+  const endpoint = await findBuildkit(opts);
+  say(`pipeline: running on BuildKit via ${endpoint.via}`);
+  const result = await runPlan(plan, endpoint, request, {
+    progress: resolveMode(opts.progress ?? "auto"),
+    signal: opts.signal,
+  });
+  say(
+    `pipeline: done in ${result.seconds.toFixed(1)}s: ${result.steps} steps, ${result.cached} cached, ${result.executed} run`,
+  );
+  return result;
+}

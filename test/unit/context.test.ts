@@ -1,0 +1,81 @@
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, existsSync, statSync, chmodSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { compileFilters, writeContext } from "../../pipeline/context.ts";
+import type { Plan } from "../../pipeline/plan.ts";
+
+test("a pattern that matches a directory keeps or drops everything below it", () => {
+  const keep = compileFilters([{ include: ["src"], exclude: ["src/gen"] }]);
+  assert.is(keep("src/a.cc"), "keep");
+  assert.is(keep("src/deep/b.cc"), "keep");
+  assert.is(keep("src/gen/x.cc"), "drop");
+  assert.is(keep("docs/index.rst"), "look-inside");
+});
+
+test("globs follow Dagger's relative-path semantics, dotfiles included", () => {
+  const keep = compileFilters([{ include: ["**/*.cc"], exclude: ["**/build"] }]);
+  assert.is(keep("a.cc"), "keep");
+  assert.is(keep("x/y/.hidden.cc"), "keep");
+  assert.is(keep("x/build/y.cc"), "drop");
+  assert.is(keep("README.md"), "look-inside");
+});
+
+test("every filter of an entry must keep a path", () => {
+  const keep = compileFilters([{ include: ["src"], exclude: [] }, { include: [], exclude: ["**/*.md"] }]);
+  assert.is(keep("src/a.cc"), "keep");
+  assert.is(keep("src/notes.md"), "drop");
+  assert.is(keep("other.cc"), "look-inside");
+});
+
+test("writeContext stages filtered host trees, new files, an empty dir and the Dockerfile", async () => {
+  const root = mkdtempSync(join(tmpdir(), "pipeline-ctx-test-"));
+  const src = join(root, "src");
+  mkdirSync(join(src, "lib"), { recursive: true });
+  mkdirSync(join(src, "build"), { recursive: true });
+  writeFileSync(join(src, "lib", "a.cc"), "int a;\n");
+  writeFileSync(join(src, "run.sh"), "#!/bin/sh\n");
+  chmodSync(join(src, "run.sh"), 0o755);
+  writeFileSync(join(src, "build", "a.o"), "obj");
+  writeFileSync(join(src, "notes.md"), "notes");
+  const plan: Plan = {
+    stages: [{ name: "s0", base: "scratch", label: "t", steps: [] }],
+    target: "s0",
+    output: { kind: "container" },
+    secrets: [],
+    context: [
+      { kind: "hostDir", dest: "h0", path: "src", filters: [{ include: ["lib", "*.sh"], exclude: [] }] },
+      { kind: "content", dest: "f/abc", contents: "hello" },
+      { kind: "emptyDir", dest: "e" },
+    ],
+  };
+  const out = join(root, "ctx");
+  await writeContext(plan, out, root);
+  assert.is(readFileSync(join(out, "h0", "lib", "a.cc"), "utf8"), "int a;\n");
+  assert.is(statSync(join(out, "h0", "run.sh")).mode & 0o777, 0o755);
+  assert.not.ok(existsSync(join(out, "h0", "build")), "a directory with nothing kept is not staged");
+  assert.not.ok(existsSync(join(out, "h0", "notes.md")));
+  assert.is(readFileSync(join(out, "f", "abc"), "utf8"), "hello");
+  assert.ok(statSync(join(out, "e")).isDirectory());
+  assert.match(readFileSync(join(out, "Dockerfile"), "utf8"), "FROM scratch AS s0");
+});
+
+test("a missing host directory is a usage error naming it", async () => {
+  const plan: Plan = {
+    stages: [],
+    target: "s0",
+    output: { kind: "container" },
+    secrets: [],
+    context: [{ kind: "hostDir", dest: "h0", path: "no/such/dir", filters: [] }],
+  };
+  try {
+    await writeContext(plan, mkdtempSync(join(tmpdir(), "pipeline-ctx-test-")));
+    assert.unreachable();
+  } catch (err) {
+    assert.match((err as Error).message, "host directory 'no/such/dir' does not exist");
+    assert.is((err as { exitCode: number }).exitCode, 2);
+  }
+});
+
+test.run();

@@ -1,0 +1,63 @@
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { ProgressTracker } from "../../pipeline/progress.ts";
+import { describeFailure } from "../../pipeline/engines/buildkit.ts";
+import type { Plan } from "../../pipeline/plan.ts";
+
+const cachedRun = `#1 [internal] load build definition from Dockerfile
+#1 transferring dockerfile: 32B done
+#1 DONE 0.0s
+
+#4 [s0 1/3] FROM docker.io/pipeline-seed/debian:bookworm
+#4 DONE 0.0s
+
+#6 [d0 1/1] COPY --chmod=0755 [f/abc, /x/y.txt]
+#6 CACHED
+
+#9 [s0 2/3] RUN ["sh","-c","make"]
+#9 CACHED
+
+#10 [s0 3/3] RUN ["sh","-c","make test"]
+#10 sha256:9b3cd8278973523fdbb13bd463dc7b15ddcedb8a0b06e004d238d1aee1663232
+#10 0.067 ok 1
+#10 DONE 0.1s`;
+
+const failedRun = `#5 [2/2] RUN ["sh","-c","echo line1; echo line2 >&2; exit 3"]
+#5 0.078 line1
+#5 0.078 line2
+#5 ERROR: executor failed running [sh -c echo line1; echo line2 >&2; exit 3]: exit code: 3
+------
+ > [2/2] RUN ["sh","-c","echo line1; echo line2 >&2; exit 3"]:
+------
+executor failed running [sh -c echo line1; echo line2 >&2; exit 3]: exit code: 3`;
+
+const feed = (text: string) => {
+  const t = new ProgressTracker();
+  for (const line of text.split("\n")) t.feed(line);
+  return t;
+};
+
+test("steps are counted as cached or run; FROM and internal work are not steps", () => {
+  assert.equal(feed(cachedRun).summary(), { steps: 3, cached: 2, executed: 1 });
+});
+
+test("a step's log lines are kept without their timestamps", () => {
+  assert.equal(feed(cachedRun).vertices.get(10)!.log, ["ok 1"]);
+});
+
+test("a failure names the step, its stage, its error and the tail of its log", () => {
+  const plan: Plan = { stages: [{ name: "s0", base: "debian", label: "from debian:bookworm", steps: [] }], target: "s0", output: { kind: "container" }, context: [], secrets: [] };
+  const text = describeFailure(plan, feed(failedRun));
+  assert.match(text, 'build step failed: [2/2] RUN ["sh","-c","echo line1; echo line2 >&2; exit 3"]');
+  assert.match(text, "stage: s0 (from debian:bookworm)");
+  assert.match(text, "exit code: 3");
+  assert.match(text, "| line1\n    | line2");
+});
+
+test("an unresolvable base image points to seeding", () => {
+  const plan: Plan = { stages: [], target: "s0", output: { kind: "container" }, context: [], secrets: [] };
+  const t = feed(`#3 [internal] load metadata for docker.io/library/debian:bookworm\n#3 ERROR: failed to do request: no such host`);
+  assert.match(describeFailure(plan, t), "npx pipeline engine seed");
+});
+
+test.run();
