@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { EngineUnavailable, UsageError } from "./errors.ts";
 import { engineDir } from "./paths.ts";
 import { alive, capture, which } from "./proc.ts";
-import { type BuildkitEndpoint, dockerClient, dockerEnv, findBuildkit, privateEngineHost, readPid } from "./engines/detect.ts";
+import { type BuildkitEndpoint, dockerClient, dockerEnv, findBuildkit, privateEngineHost, runningDockerd } from "./engines/detect.ts";
 import { recordMirror } from "./mirrors.ts";
 
 type Say = (line: string) => void;
@@ -40,6 +40,8 @@ export async function engineUp(say: Say, timeoutS = 60): Promise<void> {
   const p = engineDir();
   if (p.socket.length > 100) throw new UsageError(`the engine socket path is too long for a Unix socket: ${p.socket}; set PIPELINE_HOME to a shorter folder`);
   await fs.mkdir(p.dir, { recursive: true });
+  // A pidfile or socket left by a dockerd that is gone (a reboot, a kill) would stop a new one starting.
+  if (!runningDockerd(p.pidfile)) await fs.rm(p.pidfile, { force: true });
   await fs.rm(p.socket, { force: true });
   const log = openSync(p.log, "a");
   const child = spawn(
@@ -79,8 +81,8 @@ export async function engineUp(say: Say, timeoutS = 60): Promise<void> {
 
 export async function engineDown(say: Say, timeoutS = 30): Promise<void> {
   const p = engineDir();
-  const pid = readPid(p.pidfile);
-  if (!pid || !alive(pid)) {
+  const pid = runningDockerd(p.pidfile);
+  if (!pid) {
     say("no private engine is running");
     await fs.rm(p.socket, { force: true });
     return;

@@ -36,9 +36,20 @@ export async function chooseEngine(opts: DetectOptions): Promise<"dagger" | "bui
 /** The private engine's Docker host, when its daemon is running. */
 export function privateEngineHost(env: NodeJS.ProcessEnv = process.env): { host?: string; pid?: number } {
   const paths = engineDir(env);
-  const pid = readPid(paths.pidfile);
-  if (pid && alive(pid) && existsSync(paths.socket)) return { host: `unix://${paths.socket}`, pid };
-  return { pid: pid && alive(pid) ? pid : undefined };
+  const pid = runningDockerd(paths.pidfile);
+  if (pid && existsSync(paths.socket)) return { host: `unix://${paths.socket}`, pid };
+  return { pid };
+}
+
+/** The PID in a dockerd pidfile, if that process is alive and is a dockerd (not a reused PID). */
+export function runningDockerd(pidfile: string): number | undefined {
+  const pid = readPid(pidfile);
+  if (!pid || !alive(pid)) return undefined;
+  try {
+    return readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "dockerd" ? pid : undefined;
+  } catch {
+    return pid; // no /proc: trust the pidfile
+  }
 }
 
 export function readPid(pidfile: string): number | undefined {
@@ -98,23 +109,22 @@ export async function findBuildkit(opts: DetectOptions = {}): Promise<BuildkitEn
     );
   }
   const client = await dockerClient(env);
-  for (const cand of dockerCandidates(env)) {
-    if (!cand.host) {
-      tried.push(`${cand.via}: not running`);
-      continue;
-    }
-    if (!client) {
-      tried.push(`${cand.via}: no Docker client with BuildKit (install docker.io or the buildx plugin)`);
-      continue;
-    }
-    const info = await capture(client.client, ["info", "--format", "{{.ServerVersion}}"], {
-      env: { ...env, DOCKER_HOST: cand.host },
-      timeoutMs: 15_000,
-    });
-    if (info.code === 0 && info.stdout.trim()) {
+  const candidates = dockerCandidates(env);
+  // Ask every candidate at once; take the first in order of preference that answered.
+  const answers = await Promise.all(
+    candidates.map((cand) =>
+      cand.host && client
+        ? capture(client.client, ["info", "--format", "{{.ServerVersion}}"], { env: { ...env, DOCKER_HOST: cand.host }, timeoutMs: 15_000 })
+        : undefined,
+    ),
+  );
+  for (const [i, cand] of candidates.entries()) {
+    const info = answers[i];
+    if (!cand.host) tried.push(`${cand.via}: not running`);
+    else if (!client) tried.push(`${cand.via}: no Docker client with BuildKit (install docker.io or the buildx plugin)`);
+    else if (info && info.code === 0 && info.stdout.trim()) {
       return { kind: "docker", client: client.client, mode: client.mode, host: cand.host, via: cand.via };
-    }
-    tried.push(`${cand.via}: did not answer (${firstLine(info.stderr) || "no reply"})`);
+    } else tried.push(`${cand.via}: did not answer (${firstLine(info?.stderr ?? "") || "no reply"})`);
   }
   throw new EngineUnavailable(`no BuildKit engine reachable. Tried: ${tried.join("; ")}. Start one with: ${START_HINT}`);
 }

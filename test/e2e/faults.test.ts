@@ -1,0 +1,68 @@
+/** Faults: an interrupt mid-build, and two runs of one graph at once. */
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { execFileSync } from "node:child_process";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { randomBytes, randomInt } from "node:crypto";
+import { join } from "node:path";
+import { cli, explain, graph, leftovers, scratch, start } from "./helpers.ts";
+
+/** PIDs of processes whose command line contains `needle` (other than the looking process). */
+function processesMatching(needle: string): number[] {
+  const out: number[] = [];
+  for (const pid of readdirSync("/proc").filter((n) => /^\d+$/.test(n))) {
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ");
+      if (cmd.includes(needle) && Number(pid) !== process.pid) out.push(Number(pid));
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return out;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+test("SIGINT during a run stops the build, leaves nothing at the export path and no process behind, exit 130", async () => {
+  const seconds = String(randomInt(100_000, 999_999));
+  const dir = scratch();
+  const out = join(dir, "out");
+  const { child, done } = start(["run", graph("slow"), "--export", out], { E2E_SLEEP: seconds });
+  let stderr = "";
+  child.stderr!.on("data", (d) => (stderr += d));
+  const deadline = Date.now() + 60_000;
+  while (processesMatching(`sleep ${seconds}`).length === 0) {
+    if (Date.now() > deadline) assert.unreachable(`the step never started:\n${stderr}`);
+    await sleep(100);
+  }
+  const stepPids = processesMatching(`sleep ${seconds}`);
+  child.kill("SIGINT");
+  const r = await done;
+  assert.is(r.code, 130, explain(r));
+  assert.match(r.stderr, "interrupted");
+  assert.not.ok(existsSync(out));
+  assert.equal(leftovers(dir), []);
+  // BuildKit tears the step's container down once its client is gone; give it a moment.
+  const gone = Date.now() + 15_000;
+  while (processesMatching(`sleep ${seconds}`).length > 0 && Date.now() < gone) await sleep(200);
+  assert.equal(processesMatching(`sleep ${seconds}`), [], `step processes ${stepPids} still running`);
+  assert.equal(processesMatching("build --progress=plain"), [], "no build client left");
+});
+
+test("two runs of the same graph started at once both succeed with identical outputs", async () => {
+  const nonce = randomBytes(8).toString("hex");
+  const a = join(scratch(), "a");
+  const b = join(scratch(), "b");
+  const [ra, rb] = await Promise.all([
+    cli(["run", graph("nonce"), "--export", a], { E2E_NONCE: nonce }),
+    cli(["run", graph("nonce"), "--export", b], { E2E_NONCE: nonce }),
+  ]);
+  assert.is(ra.code, 0, explain(ra));
+  assert.is(rb.code, 0, explain(rb));
+  assert.equal(readdirSync(a).sort(), ["nonce.txt", "sum.txt"]);
+  for (const f of ["nonce.txt", "sum.txt"]) assert.equal(readFileSync(join(a, f)), readFileSync(join(b, f)));
+  assert.is(readFileSync(join(a, "nonce.txt"), "utf8"), `${nonce}\n`);
+  assert.is(readFileSync(join(a, "sum.txt"), "utf8"), execFileSync("sh", ["-c", "seq 1 5000 | sha256sum"]).toString());
+});
+
+test.run();

@@ -1,0 +1,57 @@
+/** Running the real CLI against the real engine, as a user would. */
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, readdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+export const BIN = join(ROOT, "pipeline", "bin.mjs");
+export const graph = (name: string) => join(ROOT, "test", "fixtures", "graphs", `${name}.ts`);
+
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export function start(args: string[], env: NodeJS.ProcessEnv = {}): { child: ChildProcess; done: Promise<CliResult> } {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd: ROOT,
+    env: { ...process.env, CI: "1", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout!.on("data", (d) => (stdout += d));
+  child.stderr!.on("data", (d) => (stderr += d));
+  const done = new Promise<CliResult>((resolve) =>
+    child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr })),
+  );
+  return { child, done };
+}
+
+export function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+  return start(args, env).done;
+}
+
+/** The "N steps, N cached, N run" summary the CLI prints at the end of a run. */
+export function summary(stderr: string): { steps: number; cached: number; run: number } {
+  const m = /(\d+) steps, (\d+) cached, (\d+) run/.exec(stderr);
+  if (!m) throw new Error(`no summary in output:\n${stderr.slice(-2000)}`);
+  return { steps: Number(m[1]), cached: Number(m[2]), run: Number(m[3]) };
+}
+
+export function scratch(prefix = "pipeline-e2e-"): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** Leftover temporaries that an export would have written next to its destination. */
+export function leftovers(dir: string): string[] {
+  return readdirSync(dir).filter((n) => n.includes(".pipeline-"));
+}
+
+export function explain(r: CliResult): string {
+  return `exit ${r.code}\n--- stderr (tail) ---\n${r.stderr.slice(-3000)}`;
+}
