@@ -1,0 +1,71 @@
+// A small dense float tensor: shape + contiguous row-major storage.
+#pragma once
+
+#include <cstddef>
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+namespace minipaddle {
+
+using Shape = std::vector<std::size_t>;
+
+class Tensor {
+ public:
+  Tensor() = default;
+  // Tensor of the given shape, every element set to `fill`.
+  explicit Tensor(Shape shape, float fill = 0.0f);
+  // Tensor of the given shape with the given row-major data.
+  // Throws std::invalid_argument if data.size() != product(shape).
+  Tensor(Shape shape, std::vector<float> data);
+
+  static Tensor zeros(Shape shape) { return Tensor(std::move(shape), 0.0f); }
+  static Tensor ones(Shape shape) { return Tensor(std::move(shape), 1.0f); }
+  // 1-D tensor from values.
+  static Tensor from_vector(std::vector<float> values);
+
+  const Shape& shape() const noexcept { return shape_; }
+  std::size_t ndim() const noexcept { return shape_.size(); }
+  std::size_t size() const noexcept { return data_.size(); }
+  std::size_t rows() const;  // shape[0] of a 2-D tensor
+  std::size_t cols() const;  // shape[1] of a 2-D tensor
+
+  float* data() noexcept { return data_.data(); }
+  const float* data() const noexcept { return data_.data(); }
+  const std::vector<float>& values() const noexcept { return data_; }
+
+  // Flat (row-major) element access, bounds-checked.
+  float& at(std::size_t i);
+  float at(std::size_t i) const;
+  // 2-D element access, bounds-checked.
+  float& at(std::size_t r, std::size_t c);
+  float at(std::size_t r, std::size_t c) const;
+
+  Tensor reshape(Shape shape) const;  // same number of elements
+  Tensor transpose() const;           // 2-D only
+  std::string to_string() const;
+
+ private:
+  Shape shape_;
+  std::vector<float> data_;
+};
+
+std::size_t numel(const Shape& shape) noexcept;
+std::string shape_to_string(const Shape& shape);
+
+// Element-wise ops; shapes must match exactly (std::invalid_argument otherwise).
+Tensor add(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor scale(const Tensor& a, float s);
+Tensor relu(const Tensor& a);
+// (m x k) @ (k x n) -> (m x n)
+Tensor matmul(const Tensor& a, const Tensor& b);
+// Sum of all elements.
+float sum(const Tensor& a);
+// Inner product of two tensors with the same number of elements.
+float dot(const Tensor& a, const Tensor& b);
+
+inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
+inline Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
+
+}  // namespace minipaddle

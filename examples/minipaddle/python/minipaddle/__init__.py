@@ -1,0 +1,65 @@
+"""minipaddle: a tiny example ML framework.
+
+The heavy lifting happens in the compiled extension ``minipaddle._core``
+(C++17 with AVX or scalar kernels, optional CUDA); this package re-exports
+it and adds a few pure-Python helpers.
+"""
+
+from . import _core
+from ._core import (
+    SGD,
+    Dense,
+    Tensor,
+    TrainResult,
+    __version__,
+    add,
+    dot,
+    gpu_available,
+    gpu_compiled,
+    gpu_device_info,
+    kernel,
+    matmul,
+    mse_loss,
+    mse_loss_grad,
+    mul,
+    relu,
+    saxpy_gpu,
+    sum,
+    train,
+    version,
+)
+
+__all__ = [
+    "SGD", "Dense", "Tensor", "TrainResult", "__version__", "add", "build_info", "dot",
+    "gpu_available", "gpu_compiled", "gpu_device_info", "kernel", "matmul", "mse_loss",
+    "mse_loss_grad", "mul", "relu", "saxpy_gpu", "sum", "tensor", "train", "version",
+]
+
+
+def _shape_and_values(data):
+    """Shape and flat values of a number or (nested) list/tuple of numbers."""
+    if isinstance(data, (list, tuple)):
+        if not data:
+            return [0], []
+        parts = [_shape_and_values(item) for item in data]
+        inner = parts[0][0]
+        if any(shape != inner for shape, _ in parts):
+            raise ValueError("tensor(): ragged nested sequence")
+        return [len(data)] + inner, [v for _, values in parts for v in values]
+    return [], [float(data)]
+
+
+def tensor(data):
+    """Build a :class:`Tensor` from a (nested) list, e.g. ``tensor([[1, 2], [3, 4]])``."""
+    shape, values = _shape_and_values(data)
+    return Tensor(shape, values)
+
+
+def build_info():
+    """Dictionary describing how this minipaddle was built."""
+    return {
+        "version": __version__,
+        "kernel": kernel(),
+        "gpu_compiled": gpu_compiled(),
+        "gpu_available": gpu_available(),
+    }
