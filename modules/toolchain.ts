@@ -1,10 +1,21 @@
 /**
- * Toolchain building blocks: a Debian base and apt installs that share one package cache across builds.
- * Plain functions over the Dagger SDK: they compose lazy objects and run nothing.
+ * Toolchain building blocks: a Debian base, apt installs that share one package cache across builds, and
+ * the development image (compilers, CMake, Python, Sphinx, a code browser generator, sshd, and the CUDA
+ * toolkit for GPU builds). Plain functions over the Dagger SDK: they compose lazy objects and run nothing.
  */
 import { CacheSharingMode, type Container, dag } from "@dagger.io/dagger";
+import type { Config } from "../src/config.ts";
+import { buildScript, SCRIPT, SRC } from "./compile.ts";
+import { withCuda } from "./cuda.ts";
 
 const PACKAGE_NAME = /^[a-z0-9][a-z0-9+.:~-]*(=[A-Za-z0-9+.:~-]+)?$/;
+
+/** What every development image has. GNU Global's htags is the code browser generator (Woboq is not packaged). */
+export const DEV_PACKAGES = [
+  "build-essential", "g++", "clang", "cmake", "ninja-build", "ccache", "make", "git", "binutils", "file",
+  "python3", "python3-dev", "python3-pybind11", "pybind11-dev", "libgtest-dev", "googletest",
+  "python3-sphinx", "global", "openssh-server", "dpkg-dev", "procps", "less",
+];
 
 /** A Debian container for `suite`, non-interactive for apt. */
 export function debianBase(suite = "bookworm", image = `debian:${suite}`): Container {
@@ -28,8 +39,55 @@ export function withAptPackages(ctr: Container, packages: string[], cacheKey = "
       "-c",
       'rm -f /etc/apt/apt.conf.d/docker-clean && apt-get update -qq && apt-get install -y -qq --no-install-recommends "$@"',
       "apt-install",
-      ...[...packages].sort(),
+      ...[...new Set(packages)].sort(),
     ])
     .withoutMount("/var/cache/apt/archives")
     .withoutMount("/var/lib/apt/lists");
+}
+
+const SSHD_CONFIG = `# pipeline development image: key authentication only.
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+PubkeyAuthentication yes
+`;
+
+/** The development image's entrypoint: build a mounted source tree (default), run sshd, or run a command. */
+export const ENTRYPOINT_SCRIPT = `#!/bin/sh
+# pipeline development image entrypoint.
+#   (no arguments) | build | test | configure | all : run pipeline-build on the source tree at /src
+#   sshd : generate this container's host keys, then serve ssh (key authentication only) on $SSH_PORT (22);
+#          keys from $SSH_AUTHORIZED_KEYS or a mounted /root/.ssh/authorized_keys
+#   anything else : run it
+set -e
+case "\${1:-all}" in
+  all|build|test|configure) exec ${SCRIPT} "\${1:-all}" ;;
+  sshd)
+    ssh-keygen -A >/dev/null
+    if [ -n "\${SSH_AUTHORIZED_KEYS:-}" ]; then
+      mkdir -p /root/.ssh && printf '%s\\n' "$SSH_AUTHORIZED_KEYS" > /root/.ssh/authorized_keys
+      chmod 700 /root/.ssh && chmod 600 /root/.ssh/authorized_keys
+    fi
+    exec /usr/sbin/sshd -D -e -p "\${SSH_PORT:-22}" ;;
+  *) exec "$@" ;;
+esac
+`;
+
+/**
+ * The development image: the whole toolchain, sshd (host keys made per container at start, none baked in),
+ * and the project's build script as its default entrypoint. With `gpu`, the CUDA toolkit too.
+ */
+export function devImage(cfg: Config, gpu: boolean): Container {
+  let base = gpu && cfg.cuda.source === "image" && cfg.images.cudaDevel ? debianBase("bookworm", cfg.images.cudaDevel) : debianBase("bookworm", cfg.images.build);
+  base = withAptPackages(base, [...DEV_PACKAGES, ...cfg.toolchain.packages]);
+  if (gpu) base = withCuda(cfg, base);
+  return base
+    .withNewFile("/etc/ssh/sshd_config.d/pipeline.conf", SSHD_CONFIG)
+    .withExec(["sh", "-c", "rm -f /etc/ssh/ssh_host_*_key /etc/ssh/ssh_host_*_key.pub && mkdir -p /run/sshd"])
+    .withNewFile(SCRIPT, buildScript(cfg), { permissions: 0o755 })
+    .withNewFile("/usr/local/bin/pipeline-entrypoint", ENTRYPOINT_SCRIPT, { permissions: 0o755 })
+    .withLabel("org.opencontainers.image.title", `${cfg.name} development image${gpu ? " (GPU)" : ""}`)
+    .withLabel("org.opencontainers.image.version", cfg.version)
+    .withWorkdir(SRC)
+    .withEntrypoint(["/usr/local/bin/pipeline-entrypoint"]);
 }

@@ -9,6 +9,8 @@ import { installInterruptHandlers } from "./interrupt.ts";
 import * as run from "./commands/run.ts";
 import * as plan from "./commands/plan.ts";
 import * as engine from "./commands/engine.ts";
+import { stageCommands } from "./commands/stages.ts";
+import { ConfigError } from "../src/config.ts";
 
 export async function main(args: string[]): Promise<void> {
   installInterruptHandlers();
@@ -19,6 +21,7 @@ export async function main(args: string[]): Promise<void> {
       .command(run)
       .command(plan)
       .command(engine)
+      .command(stageCommands)
       .demandCommand(1, "Say which command to run; see the list above.")
       .recommendCommands()
       .strict()
@@ -33,6 +36,10 @@ export async function main(args: string[]): Promise<void> {
       .parseAsync();
     process.exit(0);
   } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`pipeline: ${err.message}\n`);
+      process.exit(2);
+    }
     if (err instanceof PipelineError) {
       process.stderr.write(`pipeline: ${err.message}\n`);
       process.exit(err.exitCode);

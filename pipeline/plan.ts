@@ -74,8 +74,17 @@ export interface PlanOptions {
   mirrors?: Record<string, string>;
 }
 
-/** Where a directory or file comes from: the build context, a stage's filesystem, or nothing (empty dir). */
-type Ref = { kind: "context"; path: string } | { kind: "stage"; stage: string; path: string } | { kind: "empty" };
+/**
+ * Where a directory or file comes from: the build context, a stage's filesystem, nothing (an empty
+ * directory), or a host directory not yet staged (staged only where it is used, so that a sub-directory of a
+ * large tree stages only that sub-directory, and filters can still be folded in).
+ */
+type Ref =
+  | { kind: "context"; path: string }
+  | { kind: "stage"; stage: string; path: string }
+  | { kind: "empty" }
+  | { kind: "host"; path: string; filters: PathFilter[] };
+type Located = Ref & { kind: "context" | "stage" };
 
 interface ContainerState {
   stage: Stage;
@@ -90,7 +99,7 @@ interface ContainerState {
 type Value =
   | { kind: "container"; state: ContainerState }
   | { kind: "directory"; ref: Ref; stage?: Stage }
-  | { kind: "file"; ref: Ref & { kind: "context" | "stage" } };
+  | { kind: "file"; ref: Located };
 
 /** What the BuildKit executor understands, by receiver type. Everything else is refused by name. */
 export const SUPPORTED: Readonly<Record<string, readonly string[]>> = {
@@ -165,7 +174,7 @@ class Planner {
       const ref = value.ref;
       if (ref.kind === "stage" && ref.path === "/") return { target: ref.stage, output: { kind: "directory" } };
       const out = this.newStage("out", "scratch", "output");
-      if (ref.kind !== "empty") out.steps.push(copyFrom(ref, "/", true));
+      if (ref.kind !== "empty") out.steps.push(copyFrom(this.located(ref), "/", true));
       return { target: out.name, output: { kind: "directory" } };
     }
     const name = posix.basename(value.ref.path);
@@ -229,17 +238,26 @@ class Planner {
     const path = str(call, "path");
     if (call.name === "file") {
       checkOptions("host().file", call.args, { path: true, noCache: true });
-      const dest = this.contextPath("hostFile", { path }, () => `hf${this.counters.h++}`);
-      const entryDest = `${dest}/${posix.basename(path)}`;
-      if (!this.context.some((e) => e.dest === entryDest)) this.context.push({ kind: "hostFile", dest: entryDest, path });
-      return { kind: "file", ref: { kind: "context", path: entryDest } };
+      return { kind: "file", ref: this.hostFile(path) };
     }
     checkOptions("host().directory", call.args, { path: true, include: true, exclude: true, noCache: true, gitignore: false });
     const filter = { include: strList(call, "include"), exclude: strList(call, "exclude") };
-    return { kind: "directory", ref: this.hostDir(path, isEmptyFilter(filter) ? [] : [filter]) };
+    return { kind: "directory", ref: { kind: "host", path, filters: isEmptyFilter(filter) ? [] : [filter] } };
   }
 
-  private hostDir(path: string, filters: PathFilter[]): Ref {
+  /** Stages a host reference into the build context where it is used. */
+  private located(ref: Ref & { kind: "context" | "stage" | "host" }): Located {
+    return ref.kind === "host" ? this.hostDir(ref.path, ref.filters) : ref;
+  }
+
+  private hostFile(path: string): Located {
+    const dest = this.contextPath("hostFile", { path }, () => `hf${this.counters.h++}`);
+    const entryDest = `${dest}/${posix.basename(path)}`;
+    if (!this.context.some((e) => e.dest === entryDest)) this.context.push({ kind: "hostFile", dest: entryDest, path });
+    return { kind: "context", path: entryDest };
+  }
+
+  private hostDir(path: string, filters: PathFilter[]): Located {
     const dest = this.contextPath("hostDir", { path, filters }, () => `h${this.counters.h++}`);
     if (!this.context.some((e) => e.dest === dest)) this.context.push({ kind: "hostDir", dest, path, filters });
     return { kind: "context", path: dest };
@@ -439,13 +457,17 @@ class Planner {
         checkOptions("Directory.directory", call.args, { path: true });
         const sub = str(call, "path");
         if (ref.kind === "empty") throw new UsageError(`Directory.directory('${sub}'): the directory is empty`);
-        return { kind: "directory", ref: { ...ref, path: posix.join(ref.path, sub) } };
+        if (ref.kind === "host" && ref.filters.length === 0) return { kind: "directory", ref: { ...ref, path: posix.join(ref.path, sub) } };
+        const at = this.located(ref);
+        return { kind: "directory", ref: { ...at, path: posix.join(at.path, sub) } };
       }
       case "file": {
         checkOptions("Directory.file", call.args, { path: true });
         const sub = str(call, "path");
         if (ref.kind === "empty") throw new UsageError(`Directory.file('${sub}'): the directory is empty`);
-        return { kind: "file", ref: { ...ref, path: posix.join(ref.path, sub) } };
+        if (ref.kind === "host" && ref.filters.length === 0) return { kind: "file", ref: this.hostFile(posix.join(ref.path, sub)) };
+        const at = this.located(ref);
+        return { kind: "file", ref: { ...at, path: posix.join(at.path, sub) } };
       }
       case "withNewDirectory": {
         checkOptions("Directory.withNewDirectory", call.args, { path: true, permissions: true });
@@ -470,7 +492,7 @@ class Planner {
   private dirStage(value: Value & { kind: "directory" }): Stage {
     if (value.stage) return value.stage;
     const stage = this.newStage("d", "scratch", "directory");
-    if (value.ref.kind !== "empty") stage.steps.push(copyFrom(value.ref, "/", true));
+    if (value.ref.kind !== "empty") stage.steps.push(copyFrom(this.located(value.ref), "/", true));
     return stage;
   }
 
@@ -495,24 +517,22 @@ class Planner {
     checkOptions(op, a, { path: true, source: true, include: true, exclude: true, owner: true, expand: false, gitignore: false });
     const source = node(call, "source", "Directory");
     const filter = { include: strList(call, "include"), exclude: strList(call, "exclude") };
-    let ref: Ref;
-    if (isEmptyFilter(filter)) {
-      ref = this.dirRef(source);
-    } else {
-      const host = hostDirectoryCall(source);
-      if (!host) refuse(`${op}(include/exclude) with a source that is not a host directory`);
-      ref = this.hostDir(host.path, [...host.filters, filter]);
+    let ref = this.dirRef(source);
+    if (!isEmptyFilter(filter)) {
+      if (ref.kind !== "host") refuse(`${op}(include/exclude) with a source that is not a host directory`);
+      ref = { ...ref, filters: [...ref.filters, filter] };
     }
     const dest = at(str(call, "path"));
     if (ref.kind === "empty") {
       steps.push({ kind: "copy", src: `${this.emptyDir()}/`, dest: dest + "/", ...chown(a.owner) });
     } else {
-      steps.push({ ...copyFrom(ref, dest, true), ...chown(a.owner) });
+      steps.push({ ...copyFrom(this.located(ref), dest, true), ...chown(a.owner) });
     }
   }
 
-  private bindMount(target: string, ref: Ref, op: string): Mount {
-    if (ref.kind === "empty") return { type: "bind", target, source: this.emptyDir() };
+  private bindMount(target: string, anyRef: Ref, op: string): Mount {
+    if (anyRef.kind === "empty") return { type: "bind", target, source: this.emptyDir() };
+    const ref = this.located(anyRef);
     if (ref.kind === "context") return { type: "bind", target, source: ref.path };
     if (ref.path === "/" && op === "withMountedFile") refuse(`${op} of '/'`);
     return { type: "bind", target, from: ref.stage, source: ref.path };
@@ -530,7 +550,7 @@ class Planner {
     return v.ref;
   }
 
-  private fileRef(n: GraphNode): Ref & { kind: "context" | "stage" } {
+  private fileRef(n: GraphNode): Located {
     const v = this.value(n);
     if (v.kind !== "file") throw new UsageError(`expected a File, got a ${v.kind}`);
     return v.ref;
@@ -564,18 +584,10 @@ class Planner {
   }
 }
 
-function copyFrom(ref: Ref & { kind: "context" | "stage" }, dest: string, isDir: boolean): Step {
+function copyFrom(ref: Located, dest: string, isDir: boolean): Step {
   const slash = (p: string) => (isDir && !p.endsWith("/") ? `${p}/` : p);
   if (ref.kind === "context") return { kind: "copy", src: slash(ref.path), dest: slash(dest) };
   return { kind: "copy", from: ref.stage, src: slash(ref.path), dest: slash(dest) };
-}
-
-/** Recognizes `dag.host().directory(path, {include, exclude})` so further filters can be folded in. */
-function hostDirectoryCall(n: GraphNode): { path: string; filters: PathFilter[] } | undefined {
-  const [h, d, ...rest] = n.calls;
-  if (h?.name !== "host" || d?.name !== "directory" || rest.length > 0) return undefined;
-  const filter = { include: strList(d, "include"), exclude: strList(d, "exclude") };
-  return { path: str(d, "path"), filters: isEmptyFilter(filter) ? [] : [filter] };
 }
 
 function isEmptyFilter(f: PathFilter): boolean {

@@ -8,11 +8,14 @@ _here = os.path.dirname(os.path.abspath(__file__))
 
 
 def _project_version():
-    """Version from the environment or from the top-level CMakeLists.txt."""
+    """Version from the environment or the top-level CMakeLists.txt (`sphinx-build -D release=...` overrides)."""
     if os.environ.get("MINIPADDLE_VERSION"):
         return os.environ["MINIPADDLE_VERSION"]
-    with open(os.path.join(_here, "..", "CMakeLists.txt"), encoding="utf-8") as f:
-        match = re.search(r"set\(MINIPADDLE_DEFAULT_VERSION\s+([^\s)]+)\)", f.read())
+    try:
+        with open(os.path.join(_here, "..", "CMakeLists.txt"), encoding="utf-8") as f:
+            match = re.search(r"set\(MINIPADDLE_DEFAULT_VERSION\s+([^\s)]+)\)", f.read())
+    except OSError:  # the docs built on their own, without the source tree
+        return "unknown"
     return match.group(1) if match else "unknown"
 
 

@@ -1,0 +1,48 @@
+/** The project a stage command works on: its config file, version, and the module's main object over it. */
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { dag, type Directory } from "@dagger.io/dagger";
+import { type Config, CONFIG_FILES, ConfigError, parseConfig } from "../src/config.ts";
+import { Pipeline } from "../src/index.ts";
+import { UsageError } from "./errors.ts";
+import { capture } from "./proc.ts";
+
+export interface Project {
+  file: string;
+  dir: string;
+  cfg: Config;
+  pipeline: Pipeline;
+  /** The source tree a command was pointed at (--source), else undefined: the config's source. */
+  source?: Directory;
+}
+
+/** A version from `git describe` (v1.2.3 -> 1.2.3), or undefined when the tree has no version tag. */
+export async function gitVersion(dir: string): Promise<string | undefined> {
+  const r = await capture("git", ["-C", dir, "describe", "--tags", "--always", "--dirty"], { timeoutMs: 10_000 });
+  const v = r.stdout.trim().replace(/^v(?=\d)/, "");
+  return r.code === 0 && /^\d/.test(v) ? v : undefined;
+}
+
+export async function loadProject(opts: { config?: string; source?: string }): Promise<Project> {
+  const file = opts.config ? resolve(opts.config) : CONFIG_FILES.map((f) => resolve(f)).find((f) => existsSync(f));
+  if (!file) throw new UsageError(`no project config here (${CONFIG_FILES.join(", ")}); create pipeline.yaml (see README) or pass --config FILE`);
+  if (!existsSync(file)) throw new UsageError(`${opts.config}: no such config file`);
+  const dir = dirname(file);
+  const text = readFileSync(file, "utf8");
+  const version = (await gitVersion(dir)) ?? "0.0.0";
+  let cfg: Config;
+  try {
+    cfg = parseConfig(text, file, version);
+  } catch (err) {
+    if (err instanceof ConfigError) throw new UsageError(err.message);
+    throw err;
+  }
+  if (opts.source !== undefined && !existsSync(opts.source)) throw new UsageError(`--source ${opts.source}: no such directory`);
+  const sourceDir = resolve(opts.source ?? join(dir, cfg.source));
+  if (!existsSync(join(sourceDir, "CMakeLists.txt"))) {
+    throw new UsageError(`${opts.source ? `--source ${opts.source}` : `${file}: at 'source'`}: ${sourceDir} has no CMakeLists.txt; expected a CMake project`);
+  }
+  const pipeline = new Pipeline(dag.host().directory(dir), text, version);
+  const source = opts.source !== undefined ? dag.host().directory(resolve(opts.source)) : undefined;
+  return { file, dir, cfg, pipeline, source };
+}

@@ -1,0 +1,157 @@
+/**
+ * The project config: one file at the project's root (`pipeline.yaml`, or `pipeline.json`), validated here.
+ * Both the Dagger module and the CLI read it. Defaults build the example framework with a minimal file;
+ * every key can be set for another CMake project.
+ */
+import { z } from "zod";
+import { parse as parseYaml } from "yaml";
+
+const packageName = z.string().regex(/^[a-z0-9][a-z0-9+.:~-]*$/, "a Debian package name");
+const imageRef = z.string().regex(/^[a-z0-9][a-z0-9._\/:@-]*$/i, "an image reference such as debian:bookworm");
+const cmakeVar = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "a CMake variable name");
+const relPath = z
+  .string()
+  .min(1)
+  .refine((p) => !p.startsWith("/") && !p.split("/").includes(".."), "a path inside the project (relative, no '..')");
+
+export const ConfigSchema = z
+  .object({
+    /** Project name: package and image names derive from it. */
+    name: z.string().regex(/^[a-z0-9][a-z0-9.+-]*$/, "a lowercase name (letters, digits, . + -)"),
+    /** Version; when absent, `git describe` of the project decides (else 0.0.0). */
+    version: z.string().regex(/^[0-9][A-Za-z0-9.+~-]*$/, "a version starting with a digit, such as 1.2.0").optional(),
+    /** The CMake source tree, relative to the config file. */
+    source: relPath.default("."),
+    /** Paths (patterns) left out of every build input. */
+    exclude: z.array(z.string()).default(["build", "build-*", ".git", "**/__pycache__"]),
+    images: z
+      .object({
+        /** Base of the CPU development image. */
+        build: imageRef.default("debian:bookworm"),
+        /** Base of the GPU development image; when absent, CUDA comes from Debian's packages (`cuda.source`). */
+        cudaDevel: imageRef.optional(),
+        /** Base of the CPU production images. */
+        runtime: imageRef.default("debian:bookworm-slim"),
+        /** Base of the GPU production images; when absent, the CPU runtime plus Debian's CUDA runtime libraries. */
+        cudaRuntime: imageRef.optional(),
+      })
+      .strict()
+      .default({ build: "debian:bookworm", runtime: "debian:bookworm-slim" }),
+    /** Image mirror map for offline use: image as named above -> image that resolves here. */
+    mirrors: z.record(z.string(), imageRef).default({}),
+    toolchain: z
+      .object({
+        /** Extra Debian packages for the development image. */
+        packages: z.array(packageName).default([]),
+        /** Extra Debian packages for the GPU development image only. */
+        gpuPackages: z.array(packageName).default([]),
+      })
+      .strict()
+      .default({ packages: [], gpuPackages: [] }),
+    cuda: z
+      .object({
+        /** Where nvcc comes from: Debian's non-free nvidia-cuda-toolkit, or the `images.cudaDevel` image. */
+        source: z.enum(["debian", "image"]).default("debian"),
+        /** CUDA architectures to compile device code for. */
+        architectures: z.array(z.string().regex(/^\d+(-real|-virtual)?$/, "an architecture such as 80")).min(1).default(["70", "80"]),
+        /** nvcc's host compiler (Debian's CUDA 11.8 needs g++ 11 or older). */
+        hostCompiler: z.string().default("g++-11"),
+      })
+      .strict()
+      .default({ source: "debian", architectures: ["70", "80"], hostCompiler: "g++-11" }),
+    cmake: z
+      .object({
+        /** The CMake options the GPU/AVX/TEST switches set to ON or OFF. */
+        options: z
+          .object({ gpu: cmakeVar.default("WITH_GPU"), avx: cmakeVar.default("WITH_AVX"), test: cmakeVar.default("WITH_TESTING") })
+          .strict()
+          .default({ gpu: "WITH_GPU", avx: "WITH_AVX", test: "WITH_TESTING" }),
+        generator: z.string().default("Ninja"),
+        buildType: z.string().default("Release"),
+        /** Extra configure arguments, such as -DFOO=ON. */
+        args: z.array(z.string()).default([]),
+      })
+      .strict()
+      .default({ options: { gpu: "WITH_GPU", avx: "WITH_AVX", test: "WITH_TESTING" }, generator: "Ninja", buildType: "Release", args: [] }),
+    test: z
+      .object({
+        /** The test command, run in the build tree. */
+        command: z.array(z.string()).min(1).default(["ctest", "--output-on-failure", "--output-junit", "junit.xml"]),
+        /** The ctest label of tests that need a GPU: left out where there is none. */
+        gpuLabel: z.string().default("gpu"),
+      })
+      .strict()
+      .default({ command: ["ctest", "--output-on-failure", "--output-junit", "junit.xml"], gpuLabel: "gpu" }),
+    docs: z
+      .object({
+        /** The Sphinx source folder. */
+        sphinx: relPath.default("docs"),
+        /** Source folders for the hyperlinked code browser. */
+        browse: z.array(relPath).default(["include", "src"]),
+      })
+      .strict()
+      .default({ sphinx: "docs", browse: ["include", "src"] }),
+    package: z
+      .object({
+        maintainer: z.string().default("Maintainers <maintainers@example.org>"),
+        description: z.string().default("A machine-learning framework"),
+        homepage: z.string().optional(),
+        section: z.string().default("science"),
+      })
+      .strict()
+      .default({ maintainer: "Maintainers <maintainers@example.org>", description: "A machine-learning framework", section: "science" }),
+    image: z
+      .object({
+        /** Production image name (default: the project name). */
+        name: imageRef.optional(),
+        /** The program the production image runs. */
+        entrypoint: z.array(z.string()).min(1).optional(),
+        /** Variants to release. */
+        variants: z.array(z.enum(["cpu", "cpu-noavx", "gpu", "gpu-noavx"])).min(1).default(["cpu", "cpu-noavx", "gpu", "gpu-noavx"]),
+        /** Tag scheme: {version} and {variant} (the suffix: "", -noavx, -gpu, -gpu-noavx). */
+        tag: z.string().default("{version}{variant}"),
+      })
+      .strict()
+      .default({ variants: ["cpu", "cpu-noavx", "gpu", "gpu-noavx"], tag: "{version}{variant}" }),
+  })
+  .strict();
+
+export type Config = z.output<typeof ConfigSchema> & { version: string };
+
+export class ConfigError extends Error {
+  readonly exitCode = 2;
+}
+
+/** Config file names looked for at a project's root, in order. */
+export const CONFIG_FILES = ["pipeline.yaml", "pipeline.yml", "pipeline.json"];
+
+/**
+ * Parses and validates config text. `file` names it in errors; `fallbackVersion` is used when the file
+ * sets none. Throws ConfigError: "FILE: at 'key.path': what was expected".
+ */
+export function parseConfig(text: string, file: string, fallbackVersion = "0.0.0"): Config {
+  let data: unknown;
+  try {
+    data = file.endsWith(".json") ? JSON.parse(text) : parseYaml(text);
+  } catch (err) {
+    throw new ConfigError(`${file}: not valid ${file.endsWith(".json") ? "JSON" : "YAML"}: ${(err as Error).message.split("\n")[0]}`);
+  }
+  const parsed = ConfigSchema.safeParse(data ?? {});
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const where = issue.path.length ? issue.path.join(".") : "(top level)";
+    throw new ConfigError(`${file}: at '${where}': ${describeIssue(issue)}`);
+  }
+  return { ...parsed.data, version: parsed.data.version ?? fallbackVersion };
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  if (issue.code === "unrecognized_keys") return `unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => `'${k}'`).join(", ")}`;
+  if (issue.code === "invalid_type") return `expected ${issue.expected}`;
+  return issue.message.replace(/^Invalid string: must match pattern .*$/, "invalid value");
+}
+
+/** The image tag suffix of a variant: "", "-noavx", "-gpu", "-gpu-noavx". */
+export function variantSuffix(variant: { gpu: boolean; avx: boolean }): string {
+  return `${variant.gpu ? "-gpu" : ""}${variant.avx ? "" : "-noavx"}`;
+}
