@@ -16,11 +16,15 @@ export function withCuda(cfg: Config, ctr: Container): Container {
     "sh",
     "-c",
     // Add contrib and non-free next to whatever Debian mirror the image already uses.
-    "set -e; f=/etc/apt/sources.list.d/pipeline-non-free.list; " +
-      "if [ -f /etc/apt/sources.list.d/debian.sources ]; then " +
-      "sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources | head -1 > /tmp/mirror; " +
-      "else sed -n 's/^deb  *\\(\\[[^]]*\\] *\\)\\{0,1\\}\\([^ ]*\\) .*/\\2/p' /etc/apt/sources.list | head -1 > /tmp/mirror; fi; " +
-      '. /etc/os-release; echo "deb $(cat /tmp/mirror) $VERSION_CODENAME contrib non-free" > $f; rm /tmp/mirror; cat $f',
+    "set -e; " +
+      "m=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '/^URIs:/ {print $2; exit}'); " +
+      "[ -n \"$m\" ] || m=$(awk '/^deb / {for (i = 2; i <= NF; i++) if ($i !~ /^\\[/) {print $i; exit}}' /etc/apt/sources.list 2>/dev/null); " +
+      "[ -n \"$m\" ] || m=http://deb.debian.org/debian; " +
+      // apt refuses one mirror listed with two different keyrings: reuse the existing entry's.
+      "k=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '/^Signed-By:/ {print $2; exit}'); " +
+      "o=; [ -z \"$k\" ] || o=\"[signed-by=$k] \"; . /etc/os-release; " +
+      'echo "deb $o$m $VERSION_CODENAME contrib non-free" > /etc/apt/sources.list.d/pipeline-non-free.list; ' +
+      "cat /etc/apt/sources.list.d/pipeline-non-free.list",
   ]);
   return withAptPackages(withNonFree, [...DEBIAN_CUDA_PACKAGES, ...host, ...cfg.toolchain.gpuPackages], "apt-cuda");
 }

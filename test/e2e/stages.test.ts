@@ -1,0 +1,180 @@
+/**
+ * The framework build stages on the real engine, on the example framework: the dev image (toolchain,
+ * sshd, entrypoint build), build and test for the AVX and no-AVX variants, failures, config errors, and
+ * what an edit re-runs.
+ */
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { execFileSync, spawnSync } from "node:child_process";
+import { appendFileSync, cpSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { randomBytes } from "node:crypto";
+import { join } from "node:path";
+import { cli, explain, ROOT, scratch, summary } from "./helpers.ts";
+import { findBuildkit } from "../../pipeline/engines/detect.ts";
+import { vexInstructions } from "../support/isa.ts";
+
+const endpoint = await findBuildkit();
+const dockerEnv = { ...process.env, DOCKER_BUILDKIT: "1", ...(endpoint.kind === "docker" ? { DOCKER_HOST: endpoint.host } : {}) };
+const docker = (args: string[]) => spawnSync(endpoint.kind === "docker" ? endpoint.client : "docker", args, { env: dockerEnv, encoding: "utf8" });
+const EXAMPLE = join(ROOT, "examples", "minipaddle");
+const DEV = `pipeline-e2e/dev:${randomBytes(3).toString("hex")}`;
+
+/** A private copy of the example's source, to edit. */
+function exampleCopy(): string {
+  const dir = join(scratch("pipeline-src-"), "minipaddle");
+  cpSync(EXAMPLE, dir, { recursive: true, filter: (p) => !/\/build[^/]*$/.test(p) });
+  return dir;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const srv = createServer().listen(0, "127.0.0.1", () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+test("dev-image builds and holds the toolchain, Sphinx, pybind11 and a valid sshd config, but no host keys", async () => {
+  const r = await cli(["dev-image", "--tag", DEV]);
+  assert.is(r.code, 0, explain(r));
+  for (const cmd of ["gcc --version", "clang --version", "cmake --version", "ninja --version", "ccache --version", "sphinx-build --version", "htags --version", 'python3 -c "import pybind11"']) {
+    const out = docker(["run", "--rm", "--network", "host", DEV, "sh", "-c", cmd]);
+    assert.is(out.status, 0, `${cmd}: ${out.stderr}`);
+  }
+  const keys = docker(["run", "--rm", DEV, "sh", "-c", "ls /etc/ssh/ssh_host_* 2>/dev/null | wc -l"]);
+  assert.is(keys.stdout.trim(), "0", "no host keys baked into the image");
+  const sshdT = docker(["run", "--rm", DEV, "sh", "-c", "ssh-keygen -A >/dev/null && /usr/sbin/sshd -t && echo valid"]);
+  assert.is(sshdT.stdout.trim(), "valid", sshdT.stderr);
+});
+
+test("a container from the dev image accepts a key over ssh, refuses a password, and has its own host keys", async () => {
+  const dir = scratch();
+  const key = join(dir, "id_ed25519");
+  execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", key]);
+  const pub = readFileSync(`${key}.pub`, "utf8").trim();
+  const ports = [await freePort(), await freePort()];
+  const names = ports.map((p) => `pipeline-e2e-sshd-${p}`);
+  try {
+    for (const [i, port] of ports.entries()) {
+      const run = docker(["run", "-d", "--rm", "--name", names[i]!, "--network", "host", "-e", `SSH_PORT=${port}`, "-e", `SSH_AUTHORIZED_KEYS=${pub}`, DEV, "sshd"]);
+      assert.is(run.status, 0, run.stderr);
+    }
+    const ssh = (port: number, extra: string[]) =>
+      spawnSync("ssh", ["-p", String(port), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", ...extra, "root@127.0.0.1", "echo", "hello-from-dev"], { encoding: "utf8" });
+    let ok = ssh(ports[0]!, ["-i", key]);
+    for (let i = 0; i < 50 && ok.status !== 0; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      ok = ssh(ports[0]!, ["-i", key]);
+    }
+    assert.is(ok.stdout.trim(), "hello-from-dev", ok.stderr);
+    const password = ssh(ports[0]!, ["-o", "PubkeyAuthentication=no", "-o", "PreferredAuthentications=password,keyboard-interactive"]);
+    assert.is(password.status, 255);
+    assert.match(password.stderr, "Permission denied (publickey)");
+    const hostKey = (port: number) => {
+      for (let i = 0; i < 50; i++) {
+        const scan = spawnSync("ssh-keyscan", ["-t", "ed25519", "-p", String(port), "127.0.0.1"], { encoding: "utf8" });
+        const line = scan.stdout.split("\n").find((l) => l.includes("ssh-ed25519"));
+        if (line) return line.split(" ").slice(1).join(" ");
+        spawnSync("sleep", ["0.2"]);
+      }
+      throw new Error(`no host key on port ${port}`);
+    };
+    assert.is.not(hostKey(ports[0]!), hostKey(ports[1]!), "two containers have different host keys");
+  } finally {
+    for (const n of names) docker(["rm", "-f", n]);
+  }
+});
+
+test("the dev image's default entrypoint builds and tests a mounted source tree into ./build", () => {
+  const src = exampleCopy();
+  const r = docker(["run", "--rm", "--network", "host", "-v", `${src}:/src`, "-e", "GPU=OFF", "-e", "AVX=OFF", "-e", "TEST=ON", DEV]);
+  assert.is(r.status, 0, r.stdout.slice(-3000) + r.stderr.slice(-2000));
+  assert.match(r.stdout, "100% tests passed");
+  assert.ok(existsSync(join(src, "build", "minipaddle")));
+  assert.match(execFileSync(join(src, "build", "minipaddle"), ["--version"], { env: { LD_LIBRARY_PATH: join(src, "build") } }).toString(), "kernel: scalar");
+});
+
+for (const avx of [true, false]) {
+  const name = avx ? "AVX" : "no-AVX";
+  test(`build and test pass for the ${name} variant; its binaries ${avx ? "do" : "do not"} contain AVX instructions`, async () => {
+    const out = join(scratch(), "build");
+    const b = await cli(["build", "--test", ...(avx ? [] : ["--no-avx"]), "--out", out]);
+    assert.is(b.code, 0, explain(b));
+    const lib = join(out, "libminipaddle.so");
+    const bin = join(out, "minipaddle");
+    const ext = execFileSync("sh", ["-c", `ls ${out}/python/minipaddle/_core*.so`]).toString().trim();
+    assert.match(execFileSync(bin, ["--version"], { env: { LD_LIBRARY_PATH: out } }).toString(), `kernel: ${avx ? "avx" : "scalar"}`);
+    assert.is(execFileSync(bin, ["dot", "1,2,3", "4,5,6"], { env: { LD_LIBRARY_PATH: out } }).toString().trim(), "32");
+    if (avx) {
+      assert.ok(vexInstructions(lib).length > 0, "the AVX library has VEX-encoded instructions");
+    } else {
+      for (const f of [lib, bin, ext]) assert.equal(vexInstructions(f).slice(0, 3), [], `${f} has AVX instructions`);
+    }
+    const report = join(scratch(), "report");
+    const t = await cli(["test", ...(avx ? [] : ["--no-avx"]), "--out", report]);
+    assert.is(t.code, 0, explain(t));
+    const junit = readFileSync(join(report, "junit.xml"), "utf8");
+    assert.match(junit, /tests="\d+"/);
+    assert.match(junit, 'failures="0"');
+    assert.is(readFileSync(join(report, "status"), "utf8").trim(), "0");
+  });
+}
+
+test("a failing test makes test exit 1, naming the test, with the JUnit report still written", async () => {
+  const src = exampleCopy();
+  appendFileSync(join(src, "tests", "test_tensor.cc"), "\nTEST(Injected, FailsOnPurpose) { EXPECT_EQ(1, 2) << \"injected failure\"; }\n");
+  const report = join(scratch(), "report");
+  const r = await cli(["test", "--source", src, "--out", report]);
+  assert.is(r.code, 1, explain(r));
+  assert.match(r.stderr, "Injected.FailsOnPurpose");
+  assert.match(r.stderr, "tests failed");
+  assert.match(readFileSync(join(report, "junit.xml"), "utf8"), /failures="1"/);
+  assert.is.not(readFileSync(join(report, "status"), "utf8").trim(), "0");
+});
+
+test("a config error exits 2 with the file and key path, and runs nothing", async () => {
+  const dir = scratch();
+  const file = join(dir, "pipeline.yaml");
+  writeFileSync(file, `name: minipaddle\nsource: src\ncmake:\n  options:\n    gpu: 3\n`);
+  const r = await cli(["build", "--config", file]);
+  assert.is(r.code, 2, explain(r));
+  assert.is(r.stderr.trim(), `pipeline: ${file}: at 'cmake.options.gpu': expected string`);
+});
+
+test("after a full build, editing a docs file re-runs only the docs steps, and editing one .cc recompiles it alone", async () => {
+  const src = exampleCopy();
+  const first = await cli(["build", "--source", src]);
+  assert.is(first.code, 0, explain(first));
+  const docs = await cli(["docs", "--source", src, "--out", join(scratch(), "docs")]);
+  assert.is(docs.code, 0, explain(docs));
+
+  appendFileSync(join(src, "docs", "index.rst"), `\nEdited ${randomBytes(4).toString("hex")}.\n`);
+  const rebuilt = await cli(["build", "--source", src]);
+  assert.is(rebuilt.code, 0, explain(rebuilt));
+  assert.is(summary(rebuilt.stderr).run, 0, "no build step re-ran for a docs edit");
+  const site = join(scratch(), "docs");
+  const redocs = await cli(["docs", "--source", src, "--out", site]);
+  assert.is(redocs.code, 0, explain(redocs));
+  const ran = redocs.stderr.split("\n").filter((l) => /^#\d+ \[\S+ +\d+\/\d+\] RUN/.test(l)).map((l) => /^#(\d+)/.exec(l)![1]);
+  const cached = new Set(redocs.stderr.split("\n").filter((l) => / CACHED$/.test(l)).map((l) => /^#(\d+)/.exec(l)![1]));
+  const runLine = (id: string) => redocs.stderr.split("\n").find((l) => l.startsWith(`#${id} [`))!;
+  const executed = ran.filter((id) => !cached.has(id)).map(runLine);
+  assert.equal(executed.length, 1, executed.join("\n"));
+  assert.match(executed[0]!, "sphinx-build");
+  assert.match(readFileSync(join(site, "api", "index.html"), "utf8"), "Edited");
+
+  appendFileSync(join(src, "src", "nn.cc"), `\nnamespace { [[maybe_unused]] const int edited_${randomBytes(4).toString("hex")} = 1; }\n`);
+  const again = await cli(["build", "--source", src]);
+  assert.is(again.code, 0, explain(again));
+  const compiled = again.stderr.split("\n").filter((l) => /Building CXX object/.test(l));
+  assert.equal(compiled.length, 1, compiled.join("\n"));
+  assert.match(compiled[0]!, "src/nn.cc.o");
+});
+
+test.after(() => {
+  docker(["rmi", DEV]);
+});
+
+test.run();

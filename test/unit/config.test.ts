@@ -1,0 +1,78 @@
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { readFileSync } from "node:fs";
+import { ConfigError, parseConfig } from "../../src/config.ts";
+import { buildScript, commandsFor } from "../../modules/compile.ts";
+
+const fixture = (p: string) => readFileSync(new URL(`../fixtures/${p}`, import.meta.url), "utf8");
+
+test("a minimal config gets defaults that build the example", () => {
+  const cfg = parseConfig("name: minipaddle\nsource: examples/minipaddle\n", "pipeline.yaml", "0.3.0");
+  assert.is(cfg.version, "0.3.0");
+  assert.equal(cfg.cmake.options, { gpu: "WITH_GPU", avx: "WITH_AVX", test: "WITH_TESTING" });
+  assert.is(cfg.images.build, "debian:bookworm");
+  assert.equal(cfg.cuda.architectures, ["70", "80"]);
+  assert.equal(cfg.test.command, ["ctest", "--output-on-failure", "--output-junit", "junit.xml"]);
+});
+
+test("the repository's own config is valid", () => {
+  const cfg = parseConfig(readFileSync(new URL("../../pipeline.yaml", import.meta.url), "utf8"), "pipeline.yaml");
+  assert.is(cfg.name, "minipaddle");
+  assert.is(cfg.source, "examples/minipaddle");
+});
+
+test("the schema accepts a config for a different CMake project, and the build steps follow it", () => {
+  const cfg = parseConfig(fixture("other-project/pipeline.yaml"), "other/pipeline.yaml");
+  assert.is(cfg.name, "tinyblas");
+  const [configure, build, tests] = commandsFor(cfg, { gpu: true, avx: false, test: true });
+  assert.ok(configure!.includes("-DTINYBLAS_USE_CUDA=ON"), configure!.join(" "));
+  assert.ok(configure!.includes("-DTINYBLAS_SIMD=OFF"));
+  assert.ok(configure!.includes("-DBUILD_TESTING=ON"));
+  assert.ok(configure!.includes("-DTINYBLAS_VERSION=2.3.1"));
+  assert.ok(configure!.includes("-DCMAKE_CUDA_ARCHITECTURES=86;90"));
+  assert.ok(configure!.includes("-DCMAKE_CUDA_HOST_COMPILER=g++-12"));
+  assert.equal(configure!.slice(5, 8), ["-G", "Unix Makefiles", "-DCMAKE_BUILD_TYPE=RelWithDebInfo"]);
+  assert.equal(build, ["cmake", "--build", "/src/build", "--parallel"]);
+  assert.equal(tests, ["ctest", "-j2", "--output-junit", "junit.xml"]);
+  assert.match(buildScript(cfg), '-DTINYBLAS_USE_CUDA="$GPU"');
+});
+
+test("the CPU commands carry no CUDA options", () => {
+  const cfg = parseConfig("name: x\n", "p.yaml");
+  const [configure] = commandsFor(cfg, { gpu: false, avx: true, test: false });
+  assert.not.ok(configure!.some((w) => w.includes("CUDA")), configure!.join(" "));
+  assert.ok(configure!.includes("-DWITH_GPU=OFF") && configure!.includes("-DWITH_AVX=ON"));
+});
+
+const errors: Array<[string, string, RegExp]> = [
+  ["a wrong type names the key path", "name: x\ncmake:\n  options:\n    gpu: 3\n", /^p\.yaml: at 'cmake\.options\.gpu': expected string$/],
+  ["an unknown key is named", "name: x\ncmake:\n  optoins: {}\n", /^p\.yaml: at 'cmake': unknown key 'optoins'$/],
+  ["a missing name is reported", "version: 1.0\n", /^p\.yaml: at 'name': expected string$/],
+  ["a bad package name says what is expected", "name: x\ntoolchain:\n  packages: ['Bad Pkg']\n", /^p\.yaml: at 'toolchain\.packages\.0': a Debian package name$/],
+  ["a path leaving the project is refused", "name: x\nsource: ../elsewhere\n", /^p\.yaml: at 'source': a path inside the project/],
+  ["a bad variant is refused", "name: x\nimage:\n  variants: [tpu]\n", /^p\.yaml: at 'image\.variants\.0': /],
+  ["YAML syntax errors name the file", "name: [x\n", /^p\.yaml: not valid YAML: /],
+];
+for (const [what, text, expected] of errors) {
+  test(`config errors: ${what}`, () => {
+    try {
+      parseConfig(text, "p.yaml");
+      assert.unreachable("accepted");
+    } catch (err) {
+      assert.instance(err, ConfigError);
+      assert.match((err as Error).message, expected);
+      assert.is((err as Error).message.split("\n").length, 1);
+    }
+  });
+}
+
+test("the build script is valid shell and defaults to a CPU, AVX, no-test build", async () => {
+  const cfg = parseConfig("name: x\n", "p.yaml");
+  const script = buildScript(cfg);
+  const { execFileSync } = await import("node:child_process");
+  execFileSync("sh", ["-n"], { input: script });
+  assert.match(script, 'GPU=$(onoff "${GPU:-OFF}" GPU)');
+  assert.match(script, 'AVX=$(onoff "${AVX:-ON}" AVX)');
+});
+
+test.run();
