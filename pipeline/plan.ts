@@ -479,6 +479,8 @@ class Planner {
       case "withNewFile":
       case "withDirectory":
       case "withFile": {
+        const whole = this.wholeDirectory(value, call);
+        if (whole) return whole;
         const stage = this.dirStage(value);
         this.copyInto(stage.steps, { ...call, name: call.name }, (p) => posix.resolve("/", p), "Directory.");
         return { kind: "directory", ref: { kind: "stage", stage: stage.name, path: "/" }, stage };
@@ -486,6 +488,21 @@ class Planner {
       default:
         refuse(`Directory.${call.name}`);
     }
+  }
+
+  /**
+   * `dag.directory().withDirectory("/", source, {include, exclude})` is the source itself (filtered): no
+   * stage needed. Returns undefined for any other edit.
+   */
+  private wholeDirectory(value: Value & { kind: "directory" }, call: GraphCall): Value | undefined {
+    const a = call.args;
+    if (call.name !== "withDirectory" || value.ref.kind !== "empty" || value.stage || posix.resolve("/", str(call, "path")) !== "/") return undefined;
+    if (Object.keys(a).some((k) => !["path", "source", "include", "exclude"].includes(k))) return undefined;
+    const ref = this.dirRef(node(call, "source", "Directory"));
+    const filter = { include: strList(call, "include"), exclude: strList(call, "exclude") };
+    if (isEmptyFilter(filter)) return { kind: "directory", ref };
+    if (ref.kind !== "host") return undefined;
+    return { kind: "directory", ref: { ...ref, filters: [...ref.filters, filter] } };
   }
 
   /** The scratch stage a chain of directory edits writes into, created on the first edit. */

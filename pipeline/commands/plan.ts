@@ -5,31 +5,55 @@ import { planFor } from "../execute.ts";
 import { loadRunnable } from "../load.ts";
 import { atomicWrite } from "../outputs.ts";
 import type { Plan } from "../plan.ts";
+import { loadProject } from "../project.ts";
+import { UsageError } from "../errors.ts";
+import { STAGES, stageOptions } from "./stages.ts";
 
 interface Args {
-  file: string;
+  target: string;
   emit: "dockerfile" | "json";
   context?: string;
+  config?: string;
+  source?: string;
+  gpu: boolean;
+  avx: boolean;
+  test: boolean;
 }
 
-export const command = "plan <file>";
-export const describe = "Print the BuildKit build that `run` would solve for a file's Dagger object (an eject to a Dockerfile)";
+export const command = "plan <target>";
+export const describe =
+  "Print the BuildKit build that a stage or a file's Dagger object runs, as a Dockerfile (an eject) or as JSON";
 
 export function builder(y: Argv): Argv<Args> {
-  return y
-    .positional("file", { type: "string", demandOption: true, describe: "A .ts file whose default export builds the object" })
+  let b = y
+    .positional("target", {
+      type: "string",
+      demandOption: true,
+      describe: `A stage (${STAGES.map((s) => s.name).join(", ")}) or a .ts file whose default export builds a Dagger object`,
+    })
     .option("emit", { choices: ["dockerfile", "json"] as const, default: "dockerfile" as const, describe: "What to print" })
     .option("context", {
       type: "string",
       describe: "Also write the whole build context (Dockerfile, host files, new files) to this folder, ready for docker build",
-    })
-    .example("$0 plan graph.ts", "print the Dockerfile")
-    .example("$0 plan graph.ts --context ctx/ && DOCKER_BUILDKIT=1 docker build --network host ctx/", "eject and build with Docker") as Argv<Args>;
+    });
+  // The union of the stages' flags; each stage reads those it has.
+  b = stageOptions(b, { ...STAGES[0]!, flags: ["source", "gpu", "avx", "test"] }) as typeof b;
+  return b
+    .example("$0 plan build --no-avx", "the Dockerfile of the no-AVX build")
+    .example("$0 plan graph.ts --context ctx/ && DOCKER_BUILDKIT=1 docker build --network host ctx/", "eject a graph and build it with Docker") as Argv<Args>;
 }
 
 export async function handler(argv: ArgumentsCamelCase<Args>): Promise<void> {
-  const plan = await planFor(await loadRunnable(argv.file));
-  await emitPlan(plan, argv);
+  const stage = STAGES.find((s) => s.name === argv.target);
+  if (stage) {
+    const project = await loadProject({ config: argv.config, source: argv.source });
+    const plan = await planFor(await stage.call(project, argv), project.cfg.mirrors);
+    return emitPlan(plan, argv);
+  }
+  if (!/\.(ts|mts|js|mjs)$/.test(argv.target)) {
+    throw new UsageError(`'${argv.target}' is neither a stage (${STAGES.map((s) => s.name).join(", ")}) nor a .ts file`);
+  }
+  await emitPlan(await planFor(await loadRunnable(argv.target)), argv);
 }
 
 /** Prints a plan (secrets shown by id only) and optionally writes its build context. */

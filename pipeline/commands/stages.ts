@@ -10,12 +10,16 @@ import { loadProject, type Project } from "../project.ts";
 import { variantSuffix } from "../../src/config.ts";
 import type { OutputRequest } from "../outputs.ts";
 
-interface StageArgs extends EngineArgs {
-  config?: string;
-  source?: string;
+/** The switches a stage's method takes. */
+export interface StageFlags {
   gpu: boolean;
   avx: boolean;
   test: boolean;
+}
+
+interface StageArgs extends EngineArgs, StageFlags {
+  config?: string;
+  source?: string;
   out?: string;
   tag?: string;
   tarball?: string;
@@ -28,14 +32,14 @@ export interface Stage {
   output: "container" | "directory";
   examples: Array<[string, string]>;
   /** Calls the module's method for these flags. */
-  call(project: Project, a: StageArgs): Promise<Container | Directory>;
+  call(project: Project, a: StageFlags): Promise<Container | Directory>;
   /** Where the result goes when no output flag is given. */
-  defaultOutput?(project: Project, a: StageArgs): OutputRequest;
+  defaultOutput?(project: Project, a: StageFlags): OutputRequest;
   /** Runs after the main result was written (the test stage's verdict). */
-  after?(project: Project, a: StageArgs): Promise<Container | Directory>;
+  after?(project: Project, a: StageFlags): Promise<Container | Directory>;
 }
 
-const variant = (a: StageArgs) => `${a.gpu ? "gpu" : "cpu"}${a.avx ? "" : "-noavx"}`;
+const variant = (a: StageFlags) => `${a.gpu ? "gpu" : "cpu"}${a.avx ? "" : "-noavx"}`;
 
 export const STAGES: Stage[] = [
   {
