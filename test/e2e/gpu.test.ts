@@ -4,18 +4,14 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
-import { cli, explain, ROOT, scratch } from "./helpers.ts";
-import { findBuildkit } from "../../pipeline/engines/detect.ts";
+import { cli, dockerOnEngine, explain, ROOT, scratch } from "./helpers.ts";
 import { parseConfig } from "../../src/config.ts";
 import { vexInstructions } from "../support/isa.ts";
 
-const endpoint = await findBuildkit();
-const dockerEnv = { ...process.env, ...(endpoint.kind === "docker" ? { DOCKER_HOST: endpoint.host } : {}) };
-const docker = (args: string[]) => spawnSync(endpoint.kind === "docker" ? endpoint.client : "docker", args, { env: dockerEnv, encoding: "utf8" });
+const docker = await dockerOnEngine();
 const cfg = parseConfig(readFileSync(join(ROOT, "pipeline.yaml"), "utf8"), "pipeline.yaml");
 const DEV = `pipeline-e2e/dev-gpu:${randomBytes(3).toString("hex")}`;
 

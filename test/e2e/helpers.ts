@@ -1,5 +1,6 @@
 /** Running the real CLI against the real engine, as a user would. */
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess, type SpawnSyncReturns } from "node:child_process";
+import { dockerEnv, findBuildkit } from "../../pipeline/engines/detect.ts";
 import { mkdtempSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -54,4 +55,12 @@ export function leftovers(dir: string): string[] {
 
 export function explain(r: CliResult): string {
   return `exit ${r.code}\n--- stderr (tail) ---\n${r.stderr.slice(-3000)}`;
+}
+
+/** A Docker client bound to the engine the CLI uses (BuildKit on), for checking what a run produced. */
+export async function dockerOnEngine(): Promise<(args: string[]) => SpawnSyncReturns<string>> {
+  const endpoint = await findBuildkit();
+  if (endpoint.kind !== "docker") throw new Error("these tests inspect images with Docker; run them against a Docker engine");
+  const env = dockerEnv(endpoint);
+  return (args) => spawnSync(endpoint.client, args, { env, encoding: "utf8", maxBuffer: 1 << 30 });
 }

@@ -5,15 +5,14 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
-import { cli, explain, graph, leftovers, scratch, summary } from "./helpers.ts";
-import { findBuildkit } from "../../pipeline/engines/detect.ts";
+import { cli, dockerOnEngine, explain, graph, leftovers, scratch, summary } from "./helpers.ts";
 
-const endpoint = await findBuildkit();
-const docker = (args: string[]) =>
-  execFileSync(endpoint.kind === "docker" ? endpoint.client : "docker", args, {
-    env: { ...process.env, DOCKER_BUILDKIT: "1", ...(endpoint.kind === "docker" ? { DOCKER_HOST: endpoint.host } : {}) },
-    maxBuffer: 1 << 30,
-  });
+const dockerRun = await dockerOnEngine();
+const docker = (args: string[]) => {
+  const r = dockerRun(args);
+  if (r.status !== 0) throw new Error(`docker ${args.join(" ")}: ${r.stderr}`);
+  return r.stdout;
+};
 
 test("the e2e graph exports exactly the expected files, byte for byte", async () => {
   const out = join(scratch(), "out");
@@ -86,7 +85,7 @@ test("--tag loads the container into the engine, runnable with its entrypoint", 
   const tag = `pipeline-e2e/secret:${randomBytes(4).toString("hex")}`;
   const r = await cli(["run", graph("secret"), "--tag", tag], { E2E_SECRET: secret });
   assert.is(r.code, 0, explain(r));
-  const out = docker(["run", "--rm", "--network", "host", tag]).toString();
+  const out = docker(["run", "--rm", "--network", "host", tag]);
   assert.is(out, `secret seen: ${secret.length} chars\n`);
   docker(["rmi", tag]);
 });

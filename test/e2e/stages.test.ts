@@ -10,13 +10,10 @@ import { appendFileSync, cpSync, existsSync, readFileSync, writeFileSync } from 
 import { createServer } from "node:net";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
-import { cli, explain, ROOT, scratch, summary } from "./helpers.ts";
-import { findBuildkit } from "../../pipeline/engines/detect.ts";
+import { cli, dockerOnEngine, explain, ROOT, scratch, summary } from "./helpers.ts";
 import { vexInstructions } from "../support/isa.ts";
 
-const endpoint = await findBuildkit();
-const dockerEnv = { ...process.env, DOCKER_BUILDKIT: "1", ...(endpoint.kind === "docker" ? { DOCKER_HOST: endpoint.host } : {}) };
-const docker = (args: string[]) => spawnSync(endpoint.kind === "docker" ? endpoint.client : "docker", args, { env: dockerEnv, encoding: "utf8" });
+const docker = await dockerOnEngine();
 const EXAMPLE = join(ROOT, "examples", "minipaddle");
 const DEV = `pipeline-e2e/dev:${randomBytes(3).toString("hex")}`;
 
