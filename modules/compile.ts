@@ -160,28 +160,39 @@ export function buildSource(cfg: Config, source: Directory): Directory {
 }
 
 /**
+ * Restores the last build tree of this variant, then makes Ninja's mtime test a content test: the tree keeps
+ * the SHA-256 of every source file it was built from, and each file gets an old mtime if its content is
+ * unchanged since then, a new one if not. So exactly the changed files rebuild, whichever source tree (a
+ * branch, a copy) last used the volume.
+ */
+const RESTORE = [
+  // A tree without its source manifest is of unknown origin: never trust it (ccache makes a clean build cheap).
+  `mkdir -p ${BUILD_DIR} && { [ ! -f ${BUILD_CACHE}/.pipeline-sources.sha256 ] || cp -a ${BUILD_CACHE}/. ${BUILD_DIR}/; }`,
+  `cd ${SRC} && find . -path ./build -prune -o -type f -print | LC_ALL=C sort | xargs -r -d '\\n' sha256sum | LC_ALL=C sort > /tmp/sources.sha256`,
+  `if [ -f ${BUILD_DIR}/.pipeline-sources.sha256 ]; then ` +
+    `LC_ALL=C comm -12 /tmp/sources.sha256 ${BUILD_DIR}/.pipeline-sources.sha256 | cut -c67- | xargs -r -d '\\n' touch -h -d @1; ` +
+    `LC_ALL=C comm -23 /tmp/sources.sha256 ${BUILD_DIR}/.pipeline-sources.sha256 | cut -c67- | xargs -r -d '\\n' touch -h; fi`,
+].join(" && ");
+const SAVE = `mv /tmp/sources.sha256 ${BUILD_DIR}/.pipeline-sources.sha256 && rm -rf ${BUILD_CACHE}/* ${BUILD_CACHE}/.[!.]* && cp -a ${BUILD_DIR}/. ${BUILD_CACHE}/`;
+
+/**
  * Configures and compiles `source` in the development image `dev`. The build tree of the last build of this
- * variant is kept on a locked cache volume and restored first, so CMake's dependency tracking recompiles only
- * what changed; ccache (per variant) covers the rest. Returns the container with the tree at /src/build.
+ * variant is kept on a locked cache volume and restored first (content-checked, see RESTORE), so only what
+ * changed recompiles; ccache (per variant) covers the rest. Returns the container with the tree at /src/build.
  */
 export function compile(cfg: Config, dev: Container, source: Directory, v: Variant): Container {
   const key = `${cfg.name}-${variantName(v)}${v.test ? "-test" : ""}`;
   return dev
     .withMountedCache(CCACHE_DIR, dag.cacheVolume(`ccache-${key}`), { sharing: CacheSharingMode.Shared })
-    .withMountedCache(BUILD_CACHE, dag.cacheVolume(`build-${key}`), { sharing: CacheSharingMode.Locked })
+    .withMountedCache(BUILD_CACHE, dag.cacheVolume(`build-tree-${key}`), { sharing: CacheSharingMode.Locked })
     .withEnvVariable("CCACHE_DIR", CCACHE_DIR)
     .withEnvVariable("GPU", on(v.gpu))
     .withEnvVariable("AVX", on(v.avx))
     .withEnvVariable("TEST", on(v.test))
     .withDirectory(SRC, source)
     .withWorkdir(SRC)
-    .withExec([
-      "sh",
-      "-c",
-      // Restore the previous tree, build, then keep the new tree for the next build: one locked step.
-      `mkdir -p ${BUILD_DIR} && cp -a ${BUILD_CACHE}/. ${BUILD_DIR}/ && ${SCRIPT} build && ` +
-        `rm -rf ${BUILD_CACHE}/* && cp -a ${BUILD_DIR}/. ${BUILD_CACHE}/`,
-    ])
+    // One locked step: restore the tree, build with the same script as the dev image, keep the new tree.
+    .withExec(["sh", "-c", `set -e; ${RESTORE}; ${SCRIPT} build; ${SAVE}`])
     .withoutMount(BUILD_CACHE);
 }
 

@@ -16,11 +16,12 @@ export function capture(
   opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; input?: string } = {},
 ): Promise<Captured> {
   return new Promise((resolvePromise) => {
-    const child = spawn(cmd, args, { env: opts.env ?? process.env, stdio: ["pipe", "pipe", "pipe"] });
+    const withInput = opts.input !== undefined;
+    const child = spawn(cmd, args, { env: opts.env ?? process.env, stdio: [withInput ? "pipe" : "ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
+    child.stdout!.on("data", (d) => (stdout += d));
+    child.stderr!.on("data", (d) => (stderr += d));
     const timer = opts.timeoutMs ? setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs) : undefined;
     child.on("error", (err) => {
       if (timer) clearTimeout(timer);
@@ -30,7 +31,11 @@ export function capture(
       if (timer) clearTimeout(timer);
       resolvePromise({ code: code ?? (signal ? 128 : 1), stdout, stderr });
     });
-    child.stdin.end(opts.input ?? "");
+    if (withInput) {
+      // A child may exit without reading its input: that is its answer, not our error.
+      child.stdin!.on("error", () => {});
+      child.stdin!.end(opts.input);
+    }
   });
 }
 
