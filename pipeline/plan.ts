@@ -482,7 +482,7 @@ class Planner {
         const whole = this.wholeDirectory(value, call);
         if (whole) return whole;
         const stage = this.dirStage(value);
-        this.copyInto(stage.steps, { ...call, name: call.name }, (p) => posix.resolve("/", p), "Directory.");
+        this.copyInto(stage.steps, call, (p) => posix.resolve("/", p), "Directory.");
         return { kind: "directory", ref: { kind: "stage", stage: stage.name, path: "/" }, stage };
       }
       default:

@@ -7,7 +7,6 @@ import type { Container, Directory } from "@dagger.io/dagger";
 import { execute } from "../execute.ts";
 import { type EngineArgs, engineOptions, executeOptions } from "../options.ts";
 import { loadProject, type Project } from "../project.ts";
-import { variantSuffix } from "../../src/config.ts";
 import type { OutputRequest } from "../outputs.ts";
 
 /** The switches a stage's method takes. */
@@ -134,4 +133,3 @@ function commandFor(stage: Stage): CommandModule<object, StageArgs> {
 }
 
 export const stageCommands = STAGES.map(commandFor);
-export { variantSuffix };
