@@ -22,7 +22,7 @@ export function builder(y: Argv): Argv<Args> {
       demandOption: true,
       describe:
         "up: start a private dockerd when no engine is reachable; down: stop it; status: say which engine runs builds; " +
-        "seed: bootstrap a Debian base image with mmdebstrap and map debian:SUITE to it",
+        "seed: bootstrap debian:SUITE and debian:SUITE-slim with mmdebstrap and map them in the mirror map",
     })
     .option("suite", { type: "string", default: "bookworm", describe: "seed: the Debian suite to bootstrap" })
     .option("image", { type: "string", describe: "seed: the image name to import it as (default pipeline-seed/debian:SUITE)" })
