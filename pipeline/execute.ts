@@ -34,7 +34,7 @@ export function checkRequest(obj: unknown, request: OutputRequest): void {
   if (request.kind === "export" && type === "Container") {
     throw new UsageError("--export writes a Directory or File; this is a Container: use --tag IMAGE or --tarball PATH");
   }
-  if ((request.kind === "tag" || request.kind === "tarball") && type !== "Container") {
+  if ((request.kind === "tag" || request.kind === "tarball" || request.kind === "publish") && type !== "Container") {
     throw new UsageError(`--${request.kind} needs a Container; this is a ${type}: use --export PATH`);
   }
 }
@@ -51,8 +51,8 @@ export async function execute(obj: Runnable, request: OutputRequest, opts: Execu
   if (engine === "dagger") {
     say("pipeline: running on the Dagger engine");
     const { runOnDagger } = await import("./engines/dagger.ts");
-    await runOnDagger(obj, request);
-    return undefined;
+    const digest = await runOnDagger(obj, request);
+    return { steps: 0, cached: 0, executed: 0, seconds: 0, ...(digest ? { digest } : {}) };
   }
   // Translate first: an unsupported operation is refused before any engine is looked for.
   const plan = await planFor(obj, opts.mirrors);

@@ -11,7 +11,9 @@ export type OutputRequest =
   | { kind: "sync" }
   | { kind: "export"; path: string }
   | { kind: "tag"; image: string }
-  | { kind: "tarball"; path: string };
+  | { kind: "tarball"; path: string }
+  /** Push the image to a registry as `ref` (REGISTRY/NAME:TAG); the pushed digest comes back. */
+  | { kind: "publish"; ref: string };
 
 /** A hidden temporary path next to `dest`, on the same filesystem so that rename is atomic. */
 export function siblingTemp(dest: string): string {

@@ -13,7 +13,7 @@ export interface Captured {
 export function capture(
   cmd: string,
   args: string[],
-  opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; input?: string } = {},
+  opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; input?: string; signal?: AbortSignal } = {},
 ): Promise<Captured> {
   return new Promise((resolvePromise) => {
     const withInput = opts.input !== undefined;
@@ -23,12 +23,16 @@ export function capture(
     child.stdout!.on("data", (d) => (stdout += d));
     child.stderr!.on("data", (d) => (stderr += d));
     const timer = opts.timeoutMs ? setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs) : undefined;
+    const onAbort = () => child.kill("SIGINT");
+    opts.signal?.addEventListener("abort", onAbort, { once: true });
     child.on("error", (err) => {
       if (timer) clearTimeout(timer);
+      opts.signal?.removeEventListener("abort", onAbort);
       resolvePromise({ code: 127, stdout, stderr: stderr + String(err.message) });
     });
     child.on("close", (code, signal) => {
       if (timer) clearTimeout(timer);
+      opts.signal?.removeEventListener("abort", onAbort);
       resolvePromise({ code: code ?? (signal ? 128 : 1), stdout, stderr });
     });
     if (withInput) {

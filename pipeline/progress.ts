@@ -75,14 +75,15 @@ export interface ProgressView {
   done(): void;
 }
 
-export type ProgressMode = "auto" | "plain" | "tty";
+export type ProgressMode = "auto" | "plain" | "tty" | "quiet";
 
-export function resolveMode(mode: ProgressMode, stream: NodeJS.WriteStream = process.stderr): "plain" | "tty" {
+export function resolveMode(mode: ProgressMode, stream: NodeJS.WriteStream = process.stderr): "plain" | "tty" | "quiet" {
   if (mode !== "auto") return mode;
   return stream.isTTY && !process.env.CI ? "tty" : "plain";
 }
 
-export function createView(mode: "plain" | "tty", tracker: ProgressTracker): ProgressView {
+export function createView(mode: "plain" | "tty" | "quiet", tracker: ProgressTracker): ProgressView {
+  if (mode === "quiet") return { line: () => {}, done: () => {} };
   if (mode === "plain") {
     return { line: (l) => process.stderr.write(l + "\n"), done: () => {} };
   }

@@ -18,7 +18,7 @@ import { capture } from "../proc.ts";
 import { type BuildkitEndpoint, dockerEnv } from "./detect.ts";
 
 export interface RunOptions {
-  progress: "plain" | "tty";
+  progress: "plain" | "tty" | "quiet";
   signal?: AbortSignal;
   /** Where relative host paths in the graph are resolved from. */
   cwd?: string;
@@ -29,6 +29,8 @@ export interface RunResult {
   cached: number;
   executed: number;
   seconds: number;
+  /** For a publish: the digest the registry holds the image under. */
+  digest?: string;
 }
 
 export class Interrupted extends PipelineError {
@@ -37,7 +39,11 @@ export class Interrupted extends PipelineError {
   }
 }
 
-type SolveOutput = { kind: "none" } | { kind: "local"; dest: string } | { kind: "image"; name: string } | { kind: "docker-tar"; name: string; dest: string };
+type SolveOutput =
+  | { kind: "none" }
+  | { kind: "local"; dest: string }
+  | { kind: "image"; name: string; push?: boolean }
+  | { kind: "docker-tar"; name: string; dest: string };
 
 export async function runPlan(plan: Plan, endpoint: BuildkitEndpoint, request: OutputRequest, opts: RunOptions): Promise<RunResult> {
   const started = Date.now();
@@ -55,7 +61,7 @@ export async function runPlan(plan: Plan, endpoint: BuildkitEndpoint, request: O
       await fs.writeFile(file, s.plaintext, { mode: 0o600 });
       secretArgs.push({ id: s.id, file });
     }
-    const solve = (output: SolveOutput) => solvePlan(plan, endpoint, context, secretArgs, output, tracker, opts);
+    const solve = (output: SolveOutput, extra: string[] = []) => solvePlan(plan, endpoint, context, secretArgs, output, tracker, opts, extra);
 
     switch (request.kind) {
       case "sync":
@@ -78,6 +84,20 @@ export async function runPlan(plan: Plan, endpoint: BuildkitEndpoint, request: O
           }
         });
         break;
+      case "publish": {
+        if (endpoint.kind === "buildctl") {
+          const meta = join(work, "metadata.json");
+          await solve({ kind: "image", name: request.ref, push: true }, ["--metadata-file", meta]);
+          const digest = JSON.parse(await fs.readFile(meta, "utf8"))["containerimage.digest"] as string | undefined;
+          return { ...tracker.summary(), seconds: (Date.now() - started) / 1000, digest };
+        }
+        await solve({ kind: "image", name: request.ref });
+        const pushed = await capture(endpoint.client, ["push", request.ref], { env: dockerEnv(endpoint), signal: opts.signal });
+        if (pushed.code !== 0) throw new StepError(`pushing ${request.ref} failed: ${(pushed.stderr || pushed.stdout).trim()}`);
+        const digest = /digest: (sha256:[0-9a-f]{64})/.exec(pushed.stdout)?.[1];
+        if (!digest) throw new StepError(`pushed ${request.ref}, but the registry's answer named no digest:\n${pushed.stdout.trim()}`);
+        return { ...tracker.summary(), seconds: (Date.now() - started) / 1000, digest };
+      }
       case "tarball":
         await atomicWrite(request.path, async (tmp) => {
           const name = `pipeline-tmp/${randomBytes(6).toString("hex")}:latest`;
@@ -114,7 +134,7 @@ export function solveCommand(
     args.push("--opt", `target=${plan.target}`, "--opt", "force-network-mode=host", "--allow", "network.host");
     for (const s of secrets) args.push("--secret", `id=${s.id},src=${s.file}`);
     if (output.kind === "local") args.push("--output", `type=local,dest=${output.dest}`);
-    if (output.kind === "image") args.push("--output", `type=image,name=${output.name}`);
+    if (output.kind === "image") args.push("--output", `type=image,name=${output.name}${output.push ? ",push=true" : ""}`);
     if (output.kind === "docker-tar") args.push("--output", `type=docker,name=${output.name},dest=${output.dest}`);
     return { cmd: endpoint.client, args, env: process.env };
   }
@@ -136,8 +156,12 @@ function solvePlan(
   output: SolveOutput,
   tracker: ProgressTracker,
   opts: RunOptions,
+  extra: string[] = [],
 ): Promise<void> {
-  const { cmd, args, env } = solveCommand(plan, endpoint, context, secrets, output);
+  const solved = solveCommand(plan, endpoint, context, secrets, output);
+  const { cmd, env } = solved;
+  // Extra client flags go before the context argument (docker) or anywhere after `build` (buildctl).
+  const args = endpoint.kind === "buildctl" ? [...solved.args, ...extra] : [...solved.args.slice(0, -1), ...extra, ...solved.args.slice(-1)];
   if (opts.signal?.aborted) return Promise.reject(new Interrupted());
   return new Promise((resolvePromise, reject) => {
     const view = createView(opts.progress, tracker);

@@ -11,7 +11,9 @@ import { capture } from "../proc.ts";
 import { StepError } from "../errors.ts";
 import { sdkTypeName } from "../sdk-adapter.ts";
 
-export async function runOnDagger(obj: Container | Directory | File, request: OutputRequest): Promise<void> {
+/** Runs `obj`; for a publish, returns the pushed reference's digest. */
+export async function runOnDagger(obj: Container | Directory | File, request: OutputRequest): Promise<string | undefined> {
+  let digest: string | undefined;
   await connection(
     async () => {
       const type = sdkTypeName(obj);
@@ -29,6 +31,12 @@ export async function runOnDagger(obj: Container | Directory | File, request: Ou
             await (obj as Container).export(tmp);
           });
           return;
+        case "publish": {
+          if (type !== "Container") throw new StepError("--publish needs a Container");
+          const pushed = await (obj as Container).publish(request.ref);
+          digest = /@(sha256:[0-9a-f]{64})$/.exec(pushed)?.[1];
+          return;
+        }
         case "tag": {
           if (type !== "Container") throw new StepError("--tag needs a Container");
           const dir = await fs.mkdtemp(join(tmpdir(), "pipeline-dagger-"));
@@ -49,4 +57,5 @@ export async function runOnDagger(obj: Container | Directory | File, request: Ou
     },
     { LogOutput: process.stderr },
   );
+  return digest;
 }
