@@ -43,6 +43,8 @@ export function buildSteps(cfg: Config): Steps {
       argv: [
         "cmake", "-S", { var: "SRC" }, "-B", { var: "BUILD_DIR" }, "-G", cfg.cmake.generator,
         `-DCMAKE_BUILD_TYPE=${cfg.cmake.buildType}`,
+        // Install paths as Debian's: the package and the production images install under /usr.
+        "-DCMAKE_INSTALL_PREFIX=/usr",
         "-DCMAKE_C_COMPILER_LAUNCHER=ccache", "-DCMAKE_CXX_COMPILER_LAUNCHER=ccache",
         "-DPython_EXECUTABLE=/usr/bin/python3",
         `-D${o.gpu}=`, { var: "GPU" }, `-D${o.avx}=`, { var: "AVX" }, `-D${o.test}=`, { var: "TEST" },

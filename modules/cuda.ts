@@ -12,10 +12,18 @@ export const DEBIAN_CUDA_PACKAGES = ["nvidia-cuda-toolkit", "nvidia-cuda-dev"];
 export function withCuda(cfg: Config, ctr: Container): Container {
   const host = /^g\+\+-\d+$/.test(cfg.cuda.hostCompiler) ? [cfg.cuda.hostCompiler] : [];
   if (cfg.cuda.source === "image") return withAptPackages(ctr, [...host, ...cfg.toolchain.gpuPackages]);
-  const withNonFree = ctr.withExec([
+  const withNonFree = withNonFreeSources(ctr);
+  return withAptPackages(withNonFree, [...DEBIAN_CUDA_PACKAGES, ...host, ...cfg.toolchain.gpuPackages], "apt-cuda");
+}
+
+/**
+ * Adds Debian's contrib and non-free sections (where the CUDA toolkit and its runtime libraries are) next
+ * to whatever Debian mirror the image already uses, with that mirror's keyring.
+ */
+export function withNonFreeSources(ctr: Container): Container {
+  return ctr.withExec([
     "sh",
     "-c",
-    // Add contrib and non-free next to whatever Debian mirror the image already uses.
     "set -e; " +
       "m=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '/^URIs:/ {print $2; exit}'); " +
       "[ -n \"$m\" ] || m=$(awk '/^deb / {for (i = 2; i <= NF; i++) if ($i !~ /^\\[/) {print $i; exit}}' /etc/apt/sources.list 2>/dev/null); " +
@@ -26,5 +34,4 @@ export function withCuda(cfg: Config, ctr: Container): Container {
       'echo "deb $o$m $VERSION_CODENAME contrib non-free" > /etc/apt/sources.list.d/pipeline-non-free.list; ' +
       "cat /etc/apt/sources.list.d/pipeline-non-free.list",
   ]);
-  return withAptPackages(withNonFree, [...DEBIAN_CUDA_PACKAGES, ...host, ...cfg.toolchain.gpuPackages], "apt-cuda");
 }

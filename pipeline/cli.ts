@@ -10,7 +10,10 @@ import * as run from "./commands/run.ts";
 import * as plan from "./commands/plan.ts";
 import * as engine from "./commands/engine.ts";
 import { stageCommands } from "./commands/stages.ts";
+import * as release from "./commands/release.ts";
+import * as k8s from "./commands/k8s.ts";
 import { ConfigError } from "../src/config.ts";
+import { ArgumentError } from "../modules/image.ts";
 
 export async function main(args: string[]): Promise<void> {
   installInterruptHandlers();
@@ -22,6 +25,8 @@ export async function main(args: string[]): Promise<void> {
       .command(plan)
       .command(engine)
       .command(stageCommands)
+      .command(release)
+      .command(k8s)
       .demandCommand(1, "Say which command to run; see the list above.")
       .recommendCommands()
       .strict()
@@ -36,7 +41,7 @@ export async function main(args: string[]): Promise<void> {
       .parseAsync();
     process.exit(0);
   } catch (err) {
-    if (err instanceof ConfigError) {
+    if (err instanceof ConfigError || err instanceof ArgumentError) {
       process.stderr.write(`pipeline: ${err.message}\n`);
       process.exit(2);
     }

@@ -23,6 +23,13 @@ export async function gitVersion(dir: string): Promise<string | undefined> {
   return r.code === 0 && /^\d/.test(v) ? v : undefined;
 }
 
+/** HEAD's commit and its commit time, for image labels and reproducible timestamps; "unknown" and 0 outside git. */
+export async function gitRevision(dir: string): Promise<{ revision: string; epoch: number }> {
+  const r = await capture("git", ["-C", dir, "log", "-1", "--format=%H %ct"], { timeoutMs: 10_000 });
+  const m = /^([0-9a-f]{40}) (\d+)$/.exec(r.stdout.trim());
+  return r.code === 0 && m ? { revision: m[1]!, epoch: Number(m[2]) } : { revision: "unknown", epoch: 0 };
+}
+
 export async function loadProject(opts: { config?: string; source?: string }): Promise<Project> {
   const file = opts.config ? resolve(opts.config) : CONFIG_FILES.map((f) => resolve(f)).find((f) => existsSync(f));
   if (!file) throw new UsageError(`no project config here (${CONFIG_FILES.join(", ")}); create pipeline.yaml (see README) or pass --config FILE`);
@@ -42,7 +49,8 @@ export async function loadProject(opts: { config?: string; source?: string }): P
   if (!existsSync(join(sourceDir, "CMakeLists.txt"))) {
     throw new UsageError(`${opts.source ? `--source ${opts.source}` : `${file}: at 'source'`}: ${sourceDir} has no CMakeLists.txt; expected a CMake project`);
   }
-  const pipeline = new Pipeline(dag.host().directory(dir), text, version);
+  const { revision, epoch } = await gitRevision(dir);
+  const pipeline = new Pipeline(dag.host().directory(dir), text, version, revision, epoch);
   const source = opts.source !== undefined ? dag.host().directory(resolve(opts.source)) : undefined;
   return { file, dir, cfg, pipeline, source };
 }

@@ -93,13 +93,34 @@ export const ConfigSchema = z
       .default({ sphinx: "docs", browse: ["include", "src"] }),
     package: z
       .object({
-        maintainer: z.string().default("Maintainers <maintainers@example.org>"),
+        /** The Maintainer field: "Name <email>". */
+        maintainer: z.string().regex(/^[^<>\n]+ <[^<>@\s]+@[^<>\s]+>$/, "a maintainer such as 'Name <name@example.org>'").default("Maintainers <maintainers@example.org>"),
+        /** The one-line synopsis (default: the name and the variant). */
+        summary: z.string().regex(/^[^\n]{1,80}$/, "one line of at most 80 characters").optional(),
+        /** The long description. */
         description: z.string().default("A machine-learning framework"),
-        homepage: z.string().optional(),
+        homepage: z.string().url().optional(),
         section: z.string().default("science"),
+        /** SPDX license name; Debian's common-licenses text is referenced when it has it. */
+        license: z.string().default("Apache-2.0"),
+        /** The license text, relative to the source tree, when Debian has no common copy of it. */
+        licenseFile: relPath.optional(),
+        /** The Copyright field (default: the maintainer). */
+        copyright: z.string().optional(),
+        /** Extra runtime Depends, beyond the shared libraries and Python found by dpkg-shlibdeps. */
+        depends: z.array(z.string()).default([]),
+        /** Extra runtime Depends of the GPU packages. */
+        gpuDepends: z.array(z.string()).default([]),
       })
       .strict()
-      .default({ maintainer: "Maintainers <maintainers@example.org>", description: "A machine-learning framework", section: "science" }),
+      .default({
+        maintainer: "Maintainers <maintainers@example.org>",
+        description: "A machine-learning framework",
+        section: "science",
+        license: "Apache-2.0",
+        depends: [],
+        gpuDepends: [],
+      }),
     image: z
       .object({
         /** Production image name (default: the project name). */
@@ -109,10 +130,34 @@ export const ConfigSchema = z
         /** Variants to release. */
         variants: z.array(z.enum(["cpu", "cpu-noavx", "gpu", "gpu-noavx"])).min(1).default(["cpu", "cpu-noavx", "gpu", "gpu-noavx"]),
         /** Tag scheme: {version} and {variant} (the suffix: "", -noavx, -gpu, -gpu-noavx). */
-        tag: z.string().default("{version}{variant}"),
+        tag: z.string().regex(/^[A-Za-z0-9_.{}-]+$/, "a tag template such as {version}{variant}").default("{version}{variant}"),
+        /** The unprivileged user the image runs as (uid 1000). */
+        user: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, "a user name").default("app"),
+        /** What the CUDA images require of the host driver (NVIDIA_REQUIRE_CUDA). */
+        requireCuda: z.string().default("cuda>=11.8"),
       })
       .strict()
-      .default({ variants: ["cpu", "cpu-noavx", "gpu", "gpu-noavx"], tag: "{version}{variant}" }),
+      .default({ variants: ["cpu", "cpu-noavx", "gpu", "gpu-noavx"], tag: "{version}{variant}", user: "app", requireCuda: "cuda>=11.8" }),
+    book: z
+      .object({
+        /** Notebooks folder, relative to the source tree. */
+        notebooks: relPath.default("notebooks"),
+        /** The port Jupyter listens on (BOOK_PORT overrides it at run time). */
+        port: z.number().int().min(1).max(65535).default(8888),
+        /** Extra Debian packages for the book (for example python3-numpy). */
+        packages: z.array(packageName).default([]),
+      })
+      .strict()
+      .default({ notebooks: "notebooks", port: 8888, packages: [] }),
+    k8s: z
+      .object({
+        /** The arguments each worker runs (the image's entrypoint runs the framework's CLI). */
+        args: z.array(z.string()).min(1).default(["train"]),
+        /** The port workers meet on. */
+        port: z.number().int().min(1).max(65535).default(29500),
+      })
+      .strict()
+      .default({ args: ["train"], port: 29500 }),
   })
   .strict();
 

@@ -4,11 +4,16 @@
  * Every function returns a lazy Dagger object, so callers can keep chaining (`export`, `terminal`,
  * `publish`). The `pipeline` CLI calls these same functions and runs their results on Dagger or BuildKit.
  */
-import { argument, type Container, type Directory, func, object } from "@dagger.io/dagger";
+import { argument, type Container, dag, type Directory, type File, func, object } from "@dagger.io/dagger";
 import { type Config, CONFIG_FILES, parseConfig } from "./config.ts";
 import { debianBase, devImage, withAptPackages } from "../modules/toolchain.ts";
 import { buildSource, buildTree, checkResults, compile, testResults } from "../modules/compile.ts";
 import { docsSite } from "../modules/docs.ts";
+import { debPackage, packageName } from "../modules/package.ts";
+import { checkVariant, type ImageVariant, imageRef, productionImage, variantFlags } from "../modules/image.ts";
+import { imageSbom } from "../modules/sbom.ts";
+import { bookImage } from "../modules/book.ts";
+import { jobYaml } from "../modules/k8s.ts";
 
 @object()
 export class Pipeline {
@@ -21,6 +26,12 @@ export class Pipeline {
   /** The version when the config sets none. */
   version: string;
 
+  /** The source revision (git commit) the images are labelled with. */
+  revision: string;
+
+  /** Seconds since the epoch for package changelogs and SBOM timestamps (reproducible builds). */
+  epoch: number;
+
   constructor(
     /** The project's root folder, holding its pipeline.yaml */
     @argument({ defaultPath: "/" }) root: Directory,
@@ -28,10 +39,16 @@ export class Pipeline {
     config = "",
     /** The version to use when the config sets none (the CLI passes git describe's) */
     version = "0.0.0",
+    /** The source revision for image labels (the CLI passes git's HEAD commit) */
+    revision = "unknown",
+    /** Seconds since the epoch for changelogs and SBOMs (the CLI passes HEAD's commit time) */
+    epoch = 0,
   ) {
     this.root = root;
     this.config = config;
     this.version = version;
+    this.revision = revision;
+    this.epoch = epoch;
   }
 
   /** The validated project config and the project's source tree. */
@@ -126,4 +143,130 @@ export class Pipeline {
     const { cfg, src } = await this.project(source);
     return docsSite(cfg, devImage(cfg, false), src);
   }
+
+  /**
+   * The Debian package of a build: NAME[-gpu][-noavx]_VERSION_ARCH.deb with its runtime Depends (from
+   * dpkg-shlibdeps), checked with lintian (any lintian error fails). Returns a folder with the .deb and the
+   * lintian report.
+   *
+   * @param source The project's source tree (default: the config's source folder)
+   * @param gpu Package the CUDA build
+   * @param avx Package the AVX build; false packages the build with no AVX instructions
+   */
+  @func()
+  async package(source?: Directory, gpu = false, avx = true): Promise<Directory> {
+    const { cfg, src } = await this.project(source);
+    const dev = devImage(cfg, gpu);
+    const built = compile(cfg, dev, buildSource(cfg, src), { gpu, avx, test: false });
+    return debPackage(cfg, devImage(cfg, false), built, { gpu, avx }, { sourceDateEpoch: this.epoch });
+  }
+
+  /**
+   * A production image: the variant's package installed on the runtime base (no compiler, headers or build
+   * tree), run as an unprivileged user. Its entrypoint runs the framework's program, or Python for an
+   * argument ending in .py: `docker run -v $PWD:/work IMAGE /work/a.py`.
+   *
+   * @param source The project's source tree (default: the config's source folder)
+   * @param variant cpu, cpu-noavx, gpu or gpu-noavx
+   */
+  @func()
+  async image(source?: Directory, variant = "cpu"): Promise<Container> {
+    const v = checkVariant(variant);
+    const { cfg } = await this.project(source);
+    return productionImage(cfg, await this.package(source, variantFlags(v).gpu, variantFlags(v).avx), v, { revision: this.revision });
+  }
+
+  /**
+   * The image's tag by the config's scheme: NAME:VERSION, NAME:VERSION-noavx, NAME:VERSION-gpu, NAME:VERSION-gpu-noavx.
+   *
+   * @param variant cpu, cpu-noavx, gpu or gpu-noavx
+   */
+  @func()
+  async imageTag(variant = "cpu"): Promise<string> {
+    const { cfg } = await this.project();
+    return imageRef(cfg, checkVariant(variant));
+  }
+
+  /**
+   * The production image's software bill of materials (CycloneDX 1.5 JSON): the Debian packages installed in
+   * it, from its own dpkg database, and the project's files with their SHA-256.
+   *
+   * @param source The project's source tree (default: the config's source folder)
+   * @param variant cpu, cpu-noavx, gpu or gpu-noavx
+   */
+  @func()
+  async sbom(source?: Directory, variant = "cpu"): Promise<File> {
+    const v = checkVariant(variant);
+    const { cfg } = await this.project(source);
+    return imageSbom(cfg, await this.image(source, v), devImage(cfg, false), {
+      variant: v,
+      projectPackage: packageName(cfg, variantFlags(v)),
+      imageRef: imageRef(cfg, v),
+      revision: this.revision,
+      epoch: this.epoch,
+    });
+  }
+
+  /**
+   * Every variant the config lists, built in parallel (they share the toolchain layers); with a registry,
+   * each is pushed as REGISTRY/NAME:TAG. Returns one line per image: its reference, then the pushed
+   * reference with its digest when published.
+   *
+   * @param source The project's source tree (default: the config's source folder)
+   * @param publish A registry (host[:port][/path]) to push the images to
+   * @param variant The variants to release (default: the config's list)
+   */
+  @func()
+  async release(source?: Directory, publish = "", variant: string[] = []): Promise<string> {
+    const { cfg } = await this.project(source);
+    const variants = variant.length ? variant.map(checkVariant) : cfg.image.variants;
+    const lines = await Promise.all(
+      variants.map(async (v) => {
+        const ref = imageRef(cfg, v);
+        const ctr = await this.image(source, v);
+        if (!publish) return `${ref}\t${await ctr.sync().then(() => "built")}`;
+        return `${ref}\t${await ctr.publish(`${publish.replace(/\/+$/, "")}/${ref}`)}`;
+      }),
+    );
+    return lines.join("\n") + "\n";
+  }
+
+  /**
+   * The book: an application image FROM the production image with Jupyter and the project's notebooks.
+   * `docker run --network host IMAGE` serves it on the configured port (BOOK_PORT changes it).
+   *
+   * @param source The project's source tree (default: the config's source folder)
+   * @param variant The production image it builds on: cpu, cpu-noavx, gpu or gpu-noavx
+   */
+  @func()
+  async book(source?: Directory, variant = "cpu"): Promise<Container> {
+    const v = checkVariant(variant);
+    const { cfg, src } = await this.project(source);
+    return bookImage(cfg, await this.image(source, v), src.directory(cfg.book.notebooks));
+  }
+
+  /**
+   * Kubernetes manifests to run the image as a distributed job: an Indexed Job of N workers and the headless
+   * Service they meet through, with the variant's resource requests (a GPU limit for GPU variants),
+   * validated against the Kubernetes object schemas. Returns the YAML file (NAME.yaml).
+   *
+   * @param image The image reference the workers run (for example registry:5000/minipaddle:0.1.0-gpu)
+   * @param workers The number of workers
+   * @param variant The image's variant (default: read from its tag)
+   */
+  @func()
+  async k8s(image: string, workers: number, variant = ""): Promise<File> {
+    const { cfg } = await this.project();
+    if (variant !== "") checkVariant(variant);
+    const text = jobYaml({
+      name: cfg.name,
+      image,
+      workers,
+      ...(variant ? { variant: variant as ImageVariant } : {}),
+      args: cfg.k8s.args,
+      port: cfg.k8s.port,
+    });
+    return dag.directory().withNewFile(`${cfg.name}.yaml`, text).file(`${cfg.name}.yaml`);
+  }
 }
+

@@ -17,6 +17,7 @@ interface Args {
   source?: string;
   gpu: boolean;
   avx: boolean;
+  variant: string;
   test: boolean;
 }
 
@@ -37,7 +38,7 @@ export function builder(y: Argv): Argv<Args> {
       describe: "Also write the whole build context (Dockerfile, host files, new files) to this folder, ready for docker build",
     });
   // The union of the stages' flags; each stage reads those it has.
-  b = stageOptions(b, { ...STAGES[0]!, flags: ["source", "gpu", "avx", "test"] }) as typeof b;
+  b = stageOptions(b, { ...STAGES[0]!, flags: ["source", "gpu", "avx", "test", "variant"] }) as typeof b;
   return b
     .example("$0 plan build --no-avx", "the Dockerfile of the no-AVX build")
     .example("$0 plan graph.ts --context ctx/ && DOCKER_BUILDKIT=1 docker build --network host ctx/", "eject a graph and build it with Docker") as Argv<Args>;

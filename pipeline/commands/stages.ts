@@ -3,17 +3,20 @@
  * the handler loads the project, calls the module's method and hands its lazy result to an executor.
  */
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
-import type { Container, Directory } from "@dagger.io/dagger";
-import { execute } from "../execute.ts";
+import type { Container, Directory, File } from "@dagger.io/dagger";
+import { execute, type Runnable } from "../execute.ts";
 import { type EngineArgs, engineOptions, executeOptions } from "../options.ts";
 import { loadProject, type Project } from "../project.ts";
 import type { OutputRequest } from "../outputs.ts";
+import { checkVariant, imageRef, VARIANTS } from "../../modules/image.ts";
 
 /** The switches a stage's method takes. */
 export interface StageFlags {
   gpu: boolean;
   avx: boolean;
   test: boolean;
+  variant: string;
+  sbom?: string;
 }
 
 interface StageArgs extends EngineArgs, StageFlags {
@@ -27,18 +30,26 @@ interface StageArgs extends EngineArgs, StageFlags {
 export interface Stage {
   name: string;
   describe: string;
-  flags: Array<"source" | "gpu" | "avx" | "test">;
-  output: "container" | "directory";
+  flags: Array<"source" | "gpu" | "avx" | "test" | "variant" | "sbom">;
+  output: "container" | "directory" | "file";
   examples: Array<[string, string]>;
   /** Calls the module's method for these flags. */
-  call(project: Project, a: StageFlags): Promise<Container | Directory>;
+  call(project: Project, a: StageFlags): Promise<Container | Directory | File>;
   /** Where the result goes when no output flag is given. */
   defaultOutput?(project: Project, a: StageFlags): OutputRequest;
-  /** Runs after the main result was written (the test stage's verdict). */
-  after?(project: Project, a: StageFlags): Promise<Container | Directory>;
+  /** What runs after the main result was written: the test stage's verdict, an image's SBOM. */
+  after?(project: Project, a: StageFlags, main: OutputRequest): Promise<Array<{ run: Runnable; to: OutputRequest; what: string }>>;
 }
 
 const variant = (a: StageFlags) => `${a.gpu ? "gpu" : "cpu"}${a.avx ? "" : "-noavx"}`;
+
+/** Where an image's SBOM goes: --sbom, else next to its tarball, else out/sbom/NAME_TAG.cdx.json. */
+export function sbomPath(p: Project, a: StageFlags, main: OutputRequest): string {
+  if (a.sbom) return a.sbom;
+  if (main.kind === "tarball") return main.path.replace(/(\.tar)?$/, ".sbom.cdx.json");
+  const ref = main.kind === "tag" ? main.image : imageRef(p.cfg, checkVariant(a.variant));
+  return `out/sbom/${ref.replace(/^.*\//, "").replace(":", "_")}.cdx.json`;
+}
 
 export const STAGES: Stage[] = [
   {
@@ -76,7 +87,7 @@ export const STAGES: Stage[] = [
     ],
     call: (p, a) => p.pipeline.testReport(p.source, a.gpu, a.avx),
     defaultOutput: (_p, a) => ({ kind: "export", path: `out/test-${variant(a)}` }),
-    after: (p, a) => p.pipeline.test(p.source, a.gpu, a.avx),
+    after: async (p, a) => [{ run: await p.pipeline.test(p.source, a.gpu, a.avx), to: { kind: "sync" }, what: "test verdict" }],
   },
   {
     name: "docs",
@@ -87,7 +98,62 @@ export const STAGES: Stage[] = [
     call: (p) => p.pipeline.docs(p.source),
     defaultOutput: () => ({ kind: "export", path: "out/docs" }),
   },
+  {
+    name: "package",
+    describe: "Build the Debian package (NAME[-gpu][-noavx]_VERSION_ARCH.deb) with its runtime Depends; fails on lintian errors",
+    flags: ["source", "gpu", "avx"],
+    output: "directory",
+    examples: [
+      ["$0 package", "out/package/minipaddle_0.1.0_amd64.deb and its lintian report"],
+      ["$0 package --gpu --no-avx --out debs/", "the CUDA, no-AVX package minipaddle-gpu-noavx into debs/"],
+      ["sudo apt install ./out/package/minipaddle_0.1.0_amd64.deb", "then install it on a host without Docker"],
+    ],
+    call: (p, a) => p.pipeline.package(p.source, a.gpu, a.avx),
+    defaultOutput: () => ({ kind: "export", path: "out/package" }),
+  },
+  {
+    name: "image",
+    describe: "Build a production image (runtime base + the package; no compilers; non-root) and load it as NAME:TAG; its SBOM goes next to it",
+    flags: ["source", "variant", "sbom"],
+    output: "container",
+    examples: [
+      ["$0 image", "load minipaddle:0.1.0; SBOM in out/sbom/minipaddle_0.1.0.cdx.json"],
+      ["$0 image --variant gpu-noavx --tarball out/gpu-noavx.tar", "save minipaddle:0.1.0-gpu-noavx as a tarball, SBOM next to it"],
+      ["docker run --rm -v $PWD:/work minipaddle:0.1.0 /work/a.py", "then run a Python program with minipaddle importable"],
+    ],
+    call: (p, a) => p.pipeline.image(p.source, a.variant),
+    defaultOutput: (p, a) => ({ kind: "tag", image: imageRef(p.cfg, checkVariant(a.variant)) }),
+    after: async (p, a, main) => [{ run: await p.pipeline.sbom(p.source, a.variant), to: { kind: "export", path: sbomPath(p, a, main) }, what: "SBOM" }],
+  },
+  {
+    name: "sbom",
+    describe: "Write a production image's software bill of materials (CycloneDX 1.5 JSON: Debian packages inside, the project's files)",
+    flags: ["source", "variant"],
+    output: "file",
+    examples: [["$0 sbom --variant gpu --out gpu.cdx.json", "the SBOM of minipaddle:0.1.0-gpu"]],
+    call: (p, a) => p.pipeline.sbom(p.source, a.variant),
+    defaultOutput: (p, a) => ({ kind: "export", path: sbomPath(p, a, { kind: "sync" }) }),
+  },
+  {
+    name: "book",
+    describe: "Build the book: Jupyter and the example notebooks on a production image, loaded as NAME-book:TAG",
+    flags: ["source", "variant"],
+    output: "container",
+    examples: [
+      ["$0 book", "load minipaddle-book:0.1.0"],
+      ["docker run --rm --network host -e JUPYTER_TOKEN=secret minipaddle-book:0.1.0", "then open http://127.0.0.1:8888/?token=secret"],
+    ],
+    call: (p, a) => p.pipeline.book(p.source, a.variant),
+    defaultOutput: (p, a) => ({ kind: "tag", image: bookRef(p, a.variant) }),
+  },
 ];
+
+/** The book image's default reference: NAME-book:TAG, tagged like the production image it builds on. */
+export function bookRef(p: Project, v: string): string {
+  const [name, tag] = imageRef(p.cfg, checkVariant(v)).split(/:(?=[^:]*$)/);
+  return `${name}-book:${tag}`;
+}
+
 
 /** The options every stage command shares, for `plan STAGE` too. */
 export function stageOptions<T>(y: Argv<T>, stage: Stage): Argv<T & StageArgs> {
@@ -97,6 +163,8 @@ export function stageOptions<T>(y: Argv<T>, stage: Stage): Argv<T & StageArgs> {
   if (stage.flags.includes("gpu")) out = out.option("gpu", { type: "boolean", default: false, describe: "GPU=ON: build the CUDA code" });
   if (stage.flags.includes("avx")) out = out.option("avx", { type: "boolean", default: true, describe: "AVX=ON; --no-avx builds code with no AVX instructions" });
   if (stage.flags.includes("test")) out = out.option("test", { type: "boolean", default: false, describe: "TEST=ON: build the tests too" });
+  if (stage.flags.includes("variant")) out = out.option("variant", { type: "string", choices: VARIANTS, default: "cpu", describe: "The production image variant" });
+  if (stage.flags.includes("sbom")) out = out.option("sbom", { type: "string", describe: "Write the image's SBOM here (default: next to the tarball, else out/sbom/)" });
   return out as Argv<T & StageArgs>;
 }
 
@@ -106,7 +174,7 @@ function commandFor(stage: Stage): CommandModule<object, StageArgs> {
     describe: stage.describe,
     builder: (y: Argv) => {
       let b = engineOptions(stageOptions(y, stage));
-      if (stage.output === "directory") b = b.option("out", { type: "string", describe: "Write the result to this folder (atomically)" });
+      if (stage.output !== "container") b = b.option("out", { type: "string", describe: `Write the result to this ${stage.output === "file" ? "file" : "folder"} (atomically)` });
       else {
         b = b
           .option("tag", { type: "string", describe: "Load the image into the engine under this tag" })
@@ -127,7 +195,10 @@ function commandFor(stage: Stage): CommandModule<object, StageArgs> {
       await execute(await stage.call(project, argv), request, opts);
       if (request.kind === "export") process.stderr.write(`pipeline: ${stage.name} result written to ${request.path}\n`);
       if (request.kind === "tag") process.stderr.write(`pipeline: ${stage.name} image loaded as ${request.image}\n`);
-      if (stage.after) await execute(await stage.after(project, argv), { kind: "sync" }, opts);
+      for (const next of (await stage.after?.(project, argv, request)) ?? []) {
+        await execute(next.run, next.to, opts);
+        if (next.to.kind === "export") process.stderr.write(`pipeline: ${stage.name} ${next.what} written to ${next.to.path}\n`);
+      }
     },
   };
 }

@@ -4,6 +4,7 @@ import { dockerEnv, findBuildkit } from "../../pipeline/engines/detect.ts";
 import { mkdtempSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -63,4 +64,27 @@ export async function dockerOnEngine(): Promise<(args: string[]) => SpawnSyncRet
   if (endpoint.kind !== "docker") throw new Error("these tests inspect images with Docker; run them against a Docker engine");
   const env = dockerEnv(endpoint);
   return (args) => spawnSync(endpoint.client, args, { env, encoding: "utf8", maxBuffer: 1 << 30 });
+}
+
+/** A TCP port on loopback that nothing listens on now (for servers run with host networking). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const srv = createServer().listen(0, "127.0.0.1", () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Polls `url` until it answers (any HTTP status) or `ms` pass; returns the last response or undefined. */
+export async function waitForHttp(url: string, ms: number): Promise<Response | undefined> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    try {
+      return await fetch(url, { signal: AbortSignal.timeout(5000) });
+    } catch {
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+  return undefined;
 }

@@ -7,10 +7,9 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { execFileSync, spawnSync } from "node:child_process";
 import { appendFileSync, cpSync, existsSync, readFileSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
-import { cli, dockerOnEngine, explain, ROOT, scratch, summary } from "./helpers.ts";
+import { cli, dockerOnEngine, explain, freePort, ROOT, scratch, summary } from "./helpers.ts";
 import { vexInstructions } from "../support/isa.ts";
 
 const docker = await dockerOnEngine();
@@ -22,15 +21,6 @@ function exampleCopy(): string {
   const dir = join(scratch("pipeline-src-"), "minipaddle");
   cpSync(EXAMPLE, dir, { recursive: true, filter: (p) => !/\/build[^/]*$/.test(p) });
   return dir;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer().listen(0, "127.0.0.1", () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 test("dev-image builds and holds the toolchain, Sphinx, pybind11 and a valid sshd config, but no host keys", async () => {

@@ -57,4 +57,24 @@ test("toolbox takes a package list and an optional suite defaulting to bookworm"
   assert.is(toolbox.returnType.name, "Container");
 });
 
+test("the delivery functions take the flags of their CLI commands", async () => {
+  const m = await scanModule();
+  const methods = m.objects.Pipeline.methods;
+  const args = (fn: string) => Object.keys(methods[fn]?.arguments ?? {});
+  assert.equal(args("package"), ["source", "gpu", "avx"]);
+  assert.equal(args("image"), ["source", "variant"]);
+  assert.equal(args("sbom"), ["source", "variant"]);
+  assert.equal(args("release"), ["source", "publish", "variant"]);
+  assert.equal(args("book"), ["source", "variant"]);
+  assert.equal(args("k8s"), ["image", "workers", "variant"]);
+  assert.is(methods.image.returnType.name, "Container");
+  assert.is(methods.sbom.returnType.name, "File");
+  assert.is(methods.k8s.returnType.name, "File");
+  const { STAGES } = await import("../../pipeline/commands/stages.ts");
+  const release = await import("../../pipeline/commands/release.ts");
+  const k8s = await import("../../pipeline/commands/k8s.ts");
+  const commands = [...STAGES.map((s: { name: string }) => s.name), release.command, k8s.command];
+  for (const fn of ["package", "image", "sbom", "release", "book", "k8s"]) assert.ok(commands.includes(fn), `a CLI command named ${fn}`);
+});
+
 test.run();

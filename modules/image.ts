@@ -1,0 +1,125 @@
+/**
+ * The production images: a runtime base (never the development image) with the project's checked `.deb`
+ * installed by apt, which brings exactly the runtime libraries it depends on and nothing else: no compiler,
+ * no headers, no build tree. Four variants (cpu, cpu-noavx, gpu, gpu-noavx), tagged by the config's scheme.
+ */
+import { CacheSharingMode, type Container, dag, type Directory } from "@dagger.io/dagger";
+import type { Config } from "../src/config.ts";
+import { debianBase } from "./toolchain.ts";
+import { withNonFreeSources } from "./cuda.ts";
+
+export const VARIANTS = ["cpu", "cpu-noavx", "gpu", "gpu-noavx"] as const;
+export type ImageVariant = (typeof VARIANTS)[number];
+
+/** A bad argument to a stage function (exit 2 in the CLI). */
+export class ArgumentError extends Error {
+  readonly exitCode = 2;
+}
+
+/** `variant` as a variant name, or an ArgumentError that lists the four. */
+export function checkVariant(variant: string): ImageVariant {
+  if (!(VARIANTS as readonly string[]).includes(variant)) {
+    throw new ArgumentError(`--variant must be one of ${VARIANTS.join(", ")}, got '${variant}'`);
+  }
+  return variant as ImageVariant;
+}
+
+/** The build switches of a variant. */
+export function variantFlags(variant: ImageVariant): { gpu: boolean; avx: boolean } {
+  return { gpu: variant.startsWith("gpu"), avx: !variant.endsWith("noavx") };
+}
+
+/** The tag suffix of a variant: "", "-noavx", "-gpu", "-gpu-noavx". */
+export function variantTagSuffix(variant: ImageVariant): string {
+  return variant === "cpu" ? "" : `-${variant.replace(/^cpu-/, "")}`;
+}
+
+/** The image's name and tag by the config's scheme: NAME:VERSION, NAME:VERSION-noavx, NAME:VERSION-gpu, ... */
+export function imageRef(cfg: Config, variant: ImageVariant): string {
+  const tag = cfg.image.tag.replaceAll("{version}", cfg.version).replaceAll("{variant}", variantTagSuffix(variant));
+  return `${cfg.image.name ?? cfg.name}:${tag}`;
+}
+
+/** Where the image's user works, and where `docker run -v $PWD:/work` puts a user's programs. */
+export const WORKDIR = "/work";
+export const IMAGE_UID = 1000;
+
+/** The production entrypoint: the framework's program; a first argument ending in .py runs under Python. */
+export function entrypointScript(cfg: Config): string {
+  const program = (cfg.image.entrypoint ?? [cfg.name]).map((w) => `'${w.replace(/'/g, `'\\''`)}'`).join(" ");
+  return `#!/bin/sh
+# ${cfg.name} production image.
+#   IMAGE ARGS...         runs ${program} ARGS...
+#   IMAGE PROGRAM.py ...  runs the Python program with ${cfg.name} importable
+#   IMAGE python3 ...     runs Python; IMAGE sh ... runs a shell
+set -e
+case "\${1:-}" in
+  *.py) exec python3 "$@" ;;
+  python|python3) shift; exec python3 "$@" ;;
+  sh|bash) exec "$@" ;;
+esac
+exec ${program} "$@"
+`;
+}
+
+/** The runtime base of a variant: the config's runtime image; for GPU variants, with Debian's non-free too. */
+export function runtimeBase(cfg: Config, gpu: boolean): Container {
+  if (gpu && cfg.images.cudaRuntime) return debianBase("bookworm", cfg.images.cudaRuntime);
+  const base = debianBase("bookworm", cfg.images.runtime);
+  // Debian's CUDA runtime libraries (libcudart) are in non-free: the GPU package depends on them.
+  return gpu ? withNonFreeSources(base) : base;
+}
+
+export interface ImageMeta {
+  /** The source revision (git commit) for the OCI label. */
+  revision: string;
+}
+
+/**
+ * The production image of `variant`: `debs` (a folder with the variant's checked .deb) installed with apt on
+ * the runtime base; an unprivileged user; the entrypoint; OCI labels; for GPU variants the variables the
+ * NVIDIA container runtime reads (the driver libraries come from the host, never from the image).
+ */
+export function productionImage(cfg: Config, debs: Directory, variant: ImageVariant, meta: ImageMeta): Container {
+  const { gpu } = variantFlags(variant);
+  const locked = { sharing: CacheSharingMode.Locked };
+  const cacheKey = gpu ? "apt-runtime-gpu" : "apt-runtime";
+  let ctr = runtimeBase(cfg, gpu)
+    .withMountedDirectory("/tmp/pipeline-debs", debs)
+    .withMountedCache("/var/cache/apt/archives", dag.cacheVolume(`${cacheKey}-archives`), locked)
+    .withMountedCache("/var/lib/apt/lists", dag.cacheVolume(`${cacheKey}-lists`), locked)
+    .withExec([
+      "sh",
+      "-c",
+      "set -e; rm -f /etc/apt/apt.conf.d/docker-clean; apt-get update -qq; " +
+        "apt-get install -y -qq --no-install-recommends /tmp/pipeline-debs/*.deb; " +
+        // What apt left behind that a runtime image has no use for.
+        "rm -rf /var/cache/apt/*.bin /var/log/apt/* /var/log/dpkg.log /var/cache/debconf/*-old /var/lib/dpkg/*-old",
+    ])
+    .withoutMount("/var/cache/apt/archives")
+    .withoutMount("/var/lib/apt/lists")
+    .withoutMount("/tmp/pipeline-debs")
+    .withExec(["sh", "-c", `useradd --uid ${IMAGE_UID} --create-home --shell /bin/sh '${cfg.image.user}' && mkdir -p ${WORKDIR} && chown ${IMAGE_UID}:${IMAGE_UID} ${WORKDIR}`])
+    .withNewFile("/usr/local/bin/entrypoint", entrypointScript(cfg), { permissions: 0o755 });
+  if (gpu) {
+    ctr = ctr
+      .withEnvVariable("NVIDIA_VISIBLE_DEVICES", "all")
+      .withEnvVariable("NVIDIA_DRIVER_CAPABILITIES", "compute,utility")
+      .withEnvVariable("NVIDIA_REQUIRE_CUDA", cfg.image.requireCuda);
+  }
+  return ctr
+    .withLabel("org.opencontainers.image.title", cfg.name)
+    .withLabel("org.opencontainers.image.description", cfg.package.description)
+    .withLabel("org.opencontainers.image.version", cfg.version)
+    .withLabel("org.opencontainers.image.revision", meta.revision)
+    .withLabel("org.opencontainers.image.licenses", cfg.package.license)
+    .withLabel("org.opencontainers.image.base.name", gpu && cfg.images.cudaRuntime ? cfg.images.cudaRuntime : cfg.images.runtime)
+    .withLabel(VARIANT_LABEL, variant)
+    .withUser(`${IMAGE_UID}:${IMAGE_UID}`)
+    .withWorkdir(WORKDIR)
+    .withEntrypoint(["/usr/local/bin/entrypoint"])
+    .withDefaultArgs(["--help"]);
+}
+
+/** The label that names an image's variant (OCI defines none for it). */
+export const VARIANT_LABEL = "dev.pipeline.variant";

@@ -1,0 +1,104 @@
+/**
+ * `pipeline release [--publish REGISTRY]`: every production image variant in one run, built in parallel on
+ * one engine (so they share the toolchain layers and each other's work), each with its SBOM; a table of tag,
+ * size and digest at the end. With --publish, each image is pushed as REGISTRY/NAME:TAG and the table shows
+ * the digests the registry holds them under.
+ */
+import type { ArgumentsCamelCase, Argv } from "yargs";
+import { execute } from "../execute.ts";
+import { type EngineArgs, engineOptions, executeOptions } from "../options.ts";
+import { loadProject } from "../project.ts";
+import { capture } from "../proc.ts";
+import { UsageError } from "../errors.ts";
+import { dockerEnv, findBuildkit } from "../engines/detect.ts";
+import { checkVariant, imageRef, type ImageVariant, VARIANTS } from "../../modules/image.ts";
+import { checkImageRef } from "../../modules/k8s.ts";
+
+interface Args extends EngineArgs {
+  config?: string;
+  source?: string;
+  publish?: string;
+  variant?: string[];
+  out: string;
+}
+
+export const command = "release";
+export const describe =
+  "Build every production image variant in parallel (with SBOMs) and print tag, size and digest; --publish pushes them to a registry";
+
+export function builder(y: Argv): Argv<Args> {
+  return engineOptions(y)
+    .option("config", { type: "string", describe: "The project config (default: ./pipeline.yaml)" })
+    .option("source", { type: "string", describe: "The source tree to build (default: the config's source)" })
+    .option("publish", { type: "string", describe: "Push each image to this registry (host[:port][/path]) as REGISTRY/NAME:TAG" })
+    .option("variant", { type: "string", array: true, choices: VARIANTS, describe: "Release only these variants (default: the config's image.variants)" })
+    .option("out", { type: "string", default: "out/release", describe: "Where the SBOMs go (NAME_TAG.cdx.json)" })
+    .example("$0 release", "build and load all four variants; SBOMs in out/release/")
+    .example("$0 release --variant cpu --variant cpu-noavx", "only the CPU variants")
+    .example("$0 release --publish registry.example.org:5000/ml", "push each as registry.example.org:5000/ml/minipaddle:TAG") as Argv<Args>;
+}
+
+export interface Released {
+  variant: ImageVariant;
+  tag: string;
+  size?: number;
+  digest?: string;
+  seconds: number;
+}
+
+export async function handler(argv: ArgumentsCamelCase<Args>): Promise<void> {
+  const registry = argv.publish?.replace(/\/+$/, "");
+  if (registry !== undefined) {
+    const bad = checkImageRef(`${registry}/probe:tag`);
+    if (bad || !/^[^/]*[.:]|^localhost(\/|$)/.test(registry)) {
+      throw new UsageError(`--publish '${argv.publish}': expected a registry such as 127.0.0.1:5000 or registry.example.org/team${bad ? ` (${bad})` : ""}`);
+    }
+  }
+  const project = await loadProject({ config: argv.config, source: argv.source });
+  const variants = (argv.variant?.length ? [...new Set(argv.variant)] : project.cfg.image.variants).map(checkVariant);
+  const base = { ...executeOptions(argv), mirrors: project.cfg.mirrors };
+  // Parallel builds share the terminal: each reports a line when it starts and ends, unless asked for logs.
+  const progress = argv.progress === "plain" || argv.progress === "tty" ? argv.progress : "quiet";
+  const say = (line: string) => process.stderr.write(line + "\n");
+  const started = Date.now();
+  say(`release: ${variants.length} variant(s) in parallel: ${variants.join(", ")}${registry ? `; publishing to ${registry}` : ""}`);
+
+  const results = await Promise.all(
+    variants.map(async (variant): Promise<Released> => {
+      const tag = imageRef(project.cfg, variant);
+      const ref = registry ? `${registry}/${tag}` : tag;
+      const opts = { ...base, progress: variants.length > 1 ? progress : argv.progress, say: (l: string) => say(l.replace(/^pipeline:/, `release ${tag}:`)) };
+      const image = await project.pipeline.image(project.source, variant);
+      const run = await execute(image, registry ? { kind: "publish", ref } : { kind: "tag", image: tag }, opts);
+      const sbom = `${argv.out}/${tag.replace(/^.*\//, "").replace(":", "_")}.cdx.json`;
+      await execute(await project.pipeline.sbom(project.source, variant), { kind: "export", path: sbom }, { ...opts, say: () => {} });
+      say(`release: ${ref} ${registry ? "pushed" : "built"}; SBOM ${sbom}`);
+      const local = await inspectImage(ref, base);
+      return { variant, tag: ref, digest: run?.digest ?? local?.id, seconds: run?.seconds ?? 0, size: local?.size };
+    }),
+  );
+  process.stdout.write(table(results, registry !== undefined));
+  say(`release: ${results.length} image(s) in ${((Date.now() - started) / 1000).toFixed(1)}s`);
+}
+
+/** The image's size and ID in the engine's image store, when the engine is a Docker daemon. */
+async function inspectImage(ref: string, opts: { buildkitAddr?: string }): Promise<{ size: number; id: string } | undefined> {
+  const endpoint = await findBuildkit(opts).catch(() => undefined);
+  if (endpoint?.kind !== "docker") return undefined;
+  const r = await capture(endpoint.client, ["image", "inspect", "--format", "{{.Size}} {{.Id}}", ref], { env: dockerEnv(endpoint) });
+  const [size, id] = r.stdout.trim().split(" ");
+  return r.code === 0 && id ? { size: Number(size), id } : undefined;
+}
+
+function human(bytes: number | undefined): string {
+  if (bytes === undefined) return "-";
+  return bytes >= 1e9 ? `${(bytes / 1e9).toFixed(2)} GB` : `${(bytes / 1e6).toFixed(1)} MB`;
+}
+
+/** The closing table: TAG, SIZE, DIGEST (the registry's digest when published, else the local image ID). */
+export function table(rows: Released[], published: boolean): string {
+  const head = ["TAG", "SIZE", published ? "DIGEST (pushed)" : "DIGEST (image ID)"];
+  const body = rows.map((r) => [r.tag, human(r.size), r.digest ?? "-"]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  return [head, ...body].map((cols) => cols.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd()).join("\n") + "\n";
+}

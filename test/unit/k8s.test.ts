@@ -1,0 +1,189 @@
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { parseAllDocuments } from "yaml";
+import { Job } from "kubernetes-models/batch/v1";
+import {
+  checkImageRef,
+  DEFAULT_RESOURCES,
+  jobManifests,
+  jobYaml,
+  K8sArgumentError,
+  variantOfImage,
+  type JobSpec,
+} from "../../modules/k8s.ts";
+
+const DIGEST = "0123456789abcdef".repeat(4);
+const GPU_IMAGE = "127.0.0.1:5000/minipaddle:0.1.0-gpu";
+const CPU_IMAGE = "127.0.0.1:5000/minipaddle:0.1.0";
+
+// Loose views of the generated objects, enough to read the fields the tests check.
+type Container = {
+  name: string;
+  image: string;
+  args: string[];
+  env: Array<{ name: string; value?: string; valueFrom?: { fieldRef: { fieldPath: string } } }>;
+  ports: Array<{ containerPort: number; name: string }>;
+  resources: { requests: Record<string, string>; limits: Record<string, string> };
+};
+type JobObj = {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string };
+  spec: {
+    completionMode: string;
+    completions: number;
+    parallelism: number;
+    template: { spec: { subdomain: string; restartPolicy: string; containers: Container[] } };
+  };
+};
+type ServiceObj = {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string };
+  spec: { clusterIP: string; selector: Record<string, string>; ports: Array<{ port: number }> };
+};
+
+const manifests = (spec: JobSpec) => {
+  const [service, job, ...rest] = jobManifests(spec) as [ServiceObj, JobObj, ...object[]];
+  assert.is(rest.length, 0);
+  return { service, job, worker: job.spec.template.spec.containers[0]! };
+};
+
+const throwsArgumentError = (spec: JobSpec, expected: RegExp) => {
+  try {
+    jobManifests(spec);
+    assert.unreachable("accepted");
+  } catch (err) {
+    assert.instance(err, K8sArgumentError);
+    assert.is((err as K8sArgumentError).exitCode, 2);
+    assert.match((err as Error).message, expected);
+    assert.is((err as Error).message.split("\n").length, 1);
+  }
+};
+
+test("4 workers of a gpu image get an Indexed Job of 4, a headless service named as the job's subdomain, and one GPU each", () => {
+  const { service, job, worker } = manifests({ name: "minipaddle", image: GPU_IMAGE, workers: 4 });
+  assert.is(service.kind, "Service");
+  assert.is(service.apiVersion, "v1");
+  assert.is(service.spec.clusterIP, "None");
+  assert.is(job.kind, "Job");
+  assert.is(job.apiVersion, "batch/v1");
+  assert.is(job.spec.completionMode, "Indexed");
+  assert.is(job.spec.completions, 4);
+  assert.is(job.spec.parallelism, 4);
+  assert.is(service.metadata.name, job.spec.template.spec.subdomain);
+  assert.is(job.spec.template.spec.restartPolicy, "Never");
+  assert.is(worker.resources.limits["nvidia.com/gpu"], "1");
+  assert.equal(worker.resources.requests, { cpu: DEFAULT_RESOURCES.gpu.cpu, memory: DEFAULT_RESOURCES.gpu.memory });
+});
+
+test("the service selects the job's pods and exposes the rendezvous port the workers are told", () => {
+  const { service, job, worker } = manifests({ name: "mp", image: CPU_IMAGE, workers: 3, port: 1234 });
+  const podLabels = (job.spec.template as unknown as { metadata: { labels: Record<string, string> } }).metadata.labels;
+  for (const [k, v] of Object.entries(service.spec.selector)) assert.is(podLabels[k], v);
+  assert.is(service.spec.ports[0]!.port, 1234);
+  assert.equal(worker.ports, [{ containerPort: 1234, name: "rendezvous" }]);
+  const env = Object.fromEntries(worker.env.map((e) => [e.name, e.value ?? e.valueFrom!.fieldRef.fieldPath]));
+  assert.equal(env, {
+    WORLD_SIZE: "3",
+    RANK: "metadata.annotations['batch.kubernetes.io/job-completion-index']",
+    MASTER_ADDR: "mp-0.mp",
+    MASTER_PORT: "1234",
+  });
+  assert.equal(worker.args, ["train"]);
+});
+
+test("a cpu image has no GPU limit, only a memory limit", () => {
+  const { worker } = manifests({ name: "minipaddle", image: CPU_IMAGE, workers: 2 });
+  assert.not.ok("nvidia.com/gpu" in worker.resources.limits);
+  assert.equal(worker.resources.limits, { memory: DEFAULT_RESOURCES.cpu.memory });
+});
+
+test("an explicit variant and resources override the tag and the defaults", () => {
+  const { worker } = manifests({
+    name: "minipaddle",
+    image: `minipaddle@sha256:${DIGEST}`,
+    workers: 1,
+    variant: "gpu-noavx",
+    resources: { gpu: { cpu: "8", memory: "32Gi", gpus: 2 } },
+    args: ["train", "--epochs", "1"],
+  });
+  assert.equal(worker.resources.limits, { "nvidia.com/gpu": "2" });
+  assert.equal(worker.resources.requests, { cpu: "8", memory: "32Gi" });
+  assert.equal(worker.args, ["train", "--epochs", "1"]);
+});
+
+const variants: Array<[string, string]> = [
+  ["minipaddle:0.1.0", "cpu"],
+  ["minipaddle:0.1.0-noavx", "cpu-noavx"],
+  [GPU_IMAGE, "gpu"],
+  ["127.0.0.1:5000/minipaddle:0.1.0-gpu-noavx", "gpu-noavx"],
+  [`minipaddle@sha256:${DIGEST}`, "cpu"],
+  [`registry.example.org/minipaddle:0.1.0-gpu@sha256:${DIGEST}`, "gpu"],
+];
+test("variantOfImage reads the four tag suffixes, and a bare digest is cpu", () => {
+  for (const [image, variant] of variants) assert.is(variantOfImage(image), variant, image);
+});
+
+test("checkImageRef accepts a short name, a registry with a port, and a digest reference", () => {
+  for (const ref of ["minipaddle:0.1.0", GPU_IMAGE, `registry.example.org/team/minipaddle@sha256:${DIGEST}`])
+    assert.is(checkImageRef(ref), undefined, ref);
+});
+
+test("checkImageRef rejects spaces, an empty tag, uppercase paths, and the empty string", () => {
+  for (const ref of ["Bad Ref!", "minipaddle:", "UPPER/case:tag", "", `minipaddle@sha256:${DIGEST.slice(1)}`]) {
+    const message = checkImageRef(ref);
+    assert.type(message, "string", JSON.stringify(ref));
+    assert.ok(message!.length > 0);
+  }
+});
+
+for (const workers of [0, -1, 2.5, 1001]) {
+  test(`workers ${workers} is refused with exit code 2`, () => {
+    throwsArgumentError({ name: "minipaddle", image: CPU_IMAGE, workers }, /^--workers must be a whole number from 1 to 1000, got /);
+  });
+}
+
+test("a bad name, image, port or GPU count names the argument", () => {
+  throwsArgumentError({ name: "Mini_Paddle", image: CPU_IMAGE, workers: 1 }, /^--name 'Mini_Paddle': not a DNS-1035 label/);
+  throwsArgumentError({ name: "minipaddle", image: "Bad Ref!", workers: 1 }, /^--image 'Bad Ref!': not an image reference /);
+  throwsArgumentError({ name: "minipaddle", image: CPU_IMAGE, workers: 1, port: 70000 }, /^--port must be /);
+  throwsArgumentError(
+    { name: "minipaddle", image: GPU_IMAGE, workers: 1, resources: { gpu: { cpu: "4", memory: "16Gi", gpus: 0 } } },
+    /^--gpus must be a whole number from 1 to 64 for a gpu image, got 0$/,
+  );
+  throwsArgumentError(
+    { name: "minipaddle", image: CPU_IMAGE, workers: 1, resources: { cpu: { cpu: "two", memory: "4Gi", gpus: 0 } } },
+    /^--cpu must be a positive Kubernetes quantity/,
+  );
+});
+
+test("the YAML round-trips through parseAllDocuments to the same objects and says how to apply it", () => {
+  const spec: JobSpec = { name: "minipaddle", image: GPU_IMAGE, workers: 4 };
+  const text = jobYaml(spec);
+  assert.match(text.split("\n")[0]!, /^# .*kubectl apply -f FILE/);
+  const docs = parseAllDocuments(text);
+  if (!Array.isArray(docs)) return assert.unreachable("no documents");
+  for (const d of docs) assert.equal(d.errors, []);
+  assert.is(docs.length, 2);
+  assert.equal(
+    docs.map((d) => d.toJS()),
+    jobManifests(spec),
+  );
+});
+
+test("the library's validate() really rejects a malformed Job", () => {
+  const container = { name: "worker", image: CPU_IMAGE };
+  // A well-formed Job passes, so the failures below come from the schema and not from a broken setup.
+  new Job({ metadata: { name: "ok" }, spec: { parallelism: 2, template: { spec: { containers: [container] } } } }).validate();
+  const bad: unknown[] = [
+    { metadata: { name: "x" }, spec: { parallelism: "two", template: { spec: { containers: [container] } } } },
+    { metadata: { name: "x" }, spec: { completionMode: "Sometimes", template: { spec: { containers: [container] } } } },
+    { metadata: { name: "x" }, spec: { template: { spec: { containers: [{ image: CPU_IMAGE }] } } } },
+  ];
+  for (const data of bad) {
+    assert.throws(() => new Job(data as ConstructorParameters<typeof Job>[0]).validate(), /must/, JSON.stringify(data));
+  }
+});
+
+test.run();
