@@ -20,9 +20,8 @@ exec jupyter notebook --no-browser --ip="\${BOOK_IP:-0.0.0.0}" --port="\${BOOK_P
   --notebook-dir=${BOOK_DIR} "$@"
 `;
 
-/** The book image over `production` (a production image) with the notebooks folder `notebooks`. */
-export function bookImage(cfg: Config, production: Container, notebooks: Directory): Container {
-  const port = cfg.book.port;
+/** The book image over `production` (a production image) with the notebooks folder `notebooks`, serving on `port`. */
+export function bookImage(cfg: Config, production: Container, notebooks: Directory, port = cfg.book.port): Container {
   return withAptPackages(production.withUser("root"), ["jupyter-notebook", ...cfg.book.packages], "apt-runtime")
     .withDirectory(BOOK_DIR, notebooks, { owner: `${IMAGE_UID}:${IMAGE_UID}` })
     .withNewFile("/usr/local/bin/book", BOOK_ENTRYPOINT, { permissions: 0o755 })

@@ -10,7 +10,7 @@ import { debianBase, devImage, withAptPackages } from "../modules/toolchain.ts";
 import { buildSource, buildTree, checkResults, compile, testResults } from "../modules/compile.ts";
 import { docsSite } from "../modules/docs.ts";
 import { debPackage, packageName } from "../modules/package.ts";
-import { checkVariant, type ImageVariant, imageRef, productionImage, variantFlags } from "../modules/image.ts";
+import { ArgumentError, checkVariant, type ImageVariant, imageRef, productionImage, variantFlags } from "../modules/image.ts";
 import { imageSbom } from "../modules/sbom.ts";
 import { bookImage } from "../modules/book.ts";
 import { jobYaml } from "../modules/k8s.ts";
@@ -237,12 +237,14 @@ export class Pipeline {
    *
    * @param source The project's source tree (default: the config's source folder)
    * @param variant The production image it builds on: cpu, cpu-noavx, gpu or gpu-noavx
+   * @param port The port Jupyter listens on (default: the config's book.port, 8888)
    */
   @func()
-  async book(source?: Directory, variant = "cpu"): Promise<Container> {
+  async book(source?: Directory, variant = "cpu", port = 0): Promise<Container> {
     const v = checkVariant(variant);
     const { cfg, src } = await this.project(source);
-    return bookImage(cfg, await this.image(source, v), src.directory(cfg.book.notebooks));
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ArgumentError(`--port must be a whole number from 1 to 65535, got ${port}`);
+    return bookImage(cfg, await this.image(source, v), src.directory(cfg.book.notebooks), port || cfg.book.port);
   }
 
   /**

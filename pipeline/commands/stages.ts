@@ -17,6 +17,7 @@ export interface StageFlags {
   test: boolean;
   variant: string;
   sbom?: string;
+  port?: number;
 }
 
 interface StageArgs extends EngineArgs, StageFlags {
@@ -30,7 +31,7 @@ interface StageArgs extends EngineArgs, StageFlags {
 export interface Stage {
   name: string;
   describe: string;
-  flags: Array<"source" | "gpu" | "avx" | "test" | "variant" | "sbom">;
+  flags: Array<"source" | "gpu" | "avx" | "test" | "variant" | "sbom" | "port">;
   output: "container" | "directory" | "file";
   examples: Array<[string, string]>;
   /** Calls the module's method for these flags. */
@@ -137,13 +138,14 @@ export const STAGES: Stage[] = [
   {
     name: "book",
     describe: "Build the book: Jupyter and the example notebooks on a production image, loaded as NAME-book:TAG",
-    flags: ["source", "variant"],
+    flags: ["source", "variant", "port"],
     output: "container",
     examples: [
       ["$0 book", "load minipaddle-book:0.1.0"],
+      ["$0 book --variant gpu --port 9999", "minipaddle-book:0.1.0-gpu, on port 9999"],
       ["docker run --rm --network host -e JUPYTER_TOKEN=secret minipaddle-book:0.1.0", "then open http://127.0.0.1:8888/?token=secret"],
     ],
-    call: (p, a) => p.pipeline.book(p.source, a.variant),
+    call: (p, a) => p.pipeline.book(p.source, a.variant, a.port ?? 0),
     defaultOutput: (p, a) => ({ kind: "tag", image: bookRef(p, a.variant) }),
   },
 ];
@@ -164,6 +166,7 @@ export function stageOptions<T>(y: Argv<T>, stage: Stage): Argv<T & StageArgs> {
   if (stage.flags.includes("avx")) out = out.option("avx", { type: "boolean", default: true, describe: "AVX=ON; --no-avx builds code with no AVX instructions" });
   if (stage.flags.includes("test")) out = out.option("test", { type: "boolean", default: false, describe: "TEST=ON: build the tests too" });
   if (stage.flags.includes("variant")) out = out.option("variant", { type: "string", choices: VARIANTS, default: "cpu", describe: "The production image variant" });
+  if (stage.flags.includes("port")) out = out.option("port", { type: "number", describe: "The port it serves on (default: the config's)" });
   if (stage.flags.includes("sbom")) out = out.option("sbom", { type: "string", describe: "Write the image's SBOM here (default: next to the tarball, else out/sbom/)" });
   return out as Argv<T & StageArgs>;
 }

@@ -206,13 +206,21 @@ test("release --publish pushes every variant to a real registry; each pulls back
   }
 });
 
+test("release refuses a registry that is not host[:port][/path], and an unknown variant, with exit 2", async () => {
+  for (const args of [["--publish", "not a registry"], ["--publish", "team/repo"], ["--variant", "tpu"]]) {
+    const r = await cli(["release", ...args]);
+    assert.is(r.code, 2, explain(r));
+    assert.match(r.stderr, args[0] === "--publish" ? /--publish '.*': expected a registry/ : /--variant|Invalid values/);
+  }
+});
+
 test("book: Jupyter serves the notebooks on the chosen port, asks for the token, and a notebook runs against the framework", async () => {
-  const r = await cli(["book", "--tag", TAGS.book]);
-  assert.is(r.code, 0, explain(r));
   const port = await freePort();
+  const r = await cli(["book", "--tag", TAGS.book, "--port", String(port)]);
+  assert.is(r.code, 0, explain(r));
   const name = `pipeline-e2e-book-${port}`;
   const token = randomBytes(8).toString("hex");
-  ok(["run", "-d", "--rm", "--name", name, "--network", "host", "-e", `BOOK_PORT=${port}`, "-e", `JUPYTER_TOKEN=${token}`, TAGS.book]);
+  ok(["run", "-d", "--rm", "--name", name, "--network", "host", "-e", `JUPYTER_TOKEN=${token}`, TAGS.book]);
   try {
     const res = await waitForHttp(`http://127.0.0.1:${port}/api/contents?token=${token}`, 60_000);
     assert.is(res?.status, 200, `Jupyter on ${port}: ${docker(["logs", name]).stderr.slice(-2000)}`);

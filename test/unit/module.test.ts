@@ -65,7 +65,7 @@ test("the delivery functions take the flags of their CLI commands", async () => 
   assert.equal(args("image"), ["source", "variant"]);
   assert.equal(args("sbom"), ["source", "variant"]);
   assert.equal(args("release"), ["source", "publish", "variant"]);
-  assert.equal(args("book"), ["source", "variant"]);
+  assert.equal(args("book"), ["source", "variant", "port"]);
   assert.equal(args("k8s"), ["image", "workers", "variant"]);
   assert.is(methods.image.returnType.name, "Container");
   assert.is(methods.sbom.returnType.name, "File");
