@@ -4,7 +4,7 @@
  * no headers, no build tree. Four variants (cpu, cpu-noavx, gpu, gpu-noavx), tagged by the config's scheme.
  */
 import { CacheSharingMode, type Container, dag, type Directory } from "@dagger.io/dagger";
-import type { Config } from "../src/config.ts";
+import { type Config, variantSuffix } from "../src/config.ts";
 import { debianBase } from "./toolchain.ts";
 import { withNonFreeSources } from "./cuda.ts";
 
@@ -31,7 +31,7 @@ export function variantFlags(variant: ImageVariant): { gpu: boolean; avx: boolea
 
 /** The tag suffix of a variant: "", "-noavx", "-gpu", "-gpu-noavx". */
 export function variantTagSuffix(variant: ImageVariant): string {
-  return variant === "cpu" ? "" : `-${variant.replace(/^cpu-/, "")}`;
+  return variantSuffix(variantFlags(variant));
 }
 
 /** The image's name and tag by the config's scheme: NAME:VERSION, NAME:VERSION-noavx, NAME:VERSION-gpu, ... */

@@ -7,7 +7,7 @@
  * checked with lintian, and any lintian error fails the stage.
  */
 import type { Container, Directory } from "@dagger.io/dagger";
-import type { Config } from "../src/config.ts";
+import { type Config, variantSuffix } from "../src/config.ts";
 import { BUILD_DIR, type Variant, variantName } from "./compile.ts";
 import { withAptPackages } from "./toolchain.ts";
 
@@ -17,13 +17,7 @@ export const PACKAGE_OUT = "/pkg/out";
 
 /** The Debian package name of a variant: NAME, NAME-noavx, NAME-gpu, NAME-gpu-noavx. */
 export function packageName(cfg: Config, v: Pick<Variant, "gpu" | "avx">): string {
-  const variant = variantName(v);
-  return variant === "cpu" ? cfg.name : `${cfg.name}-${variant.replace(/^cpu-/, "")}`;
-}
-
-/** The .deb's file name, as dpkg-name would write it (architecture filled in by the build). */
-export function debFileGlob(cfg: Config, v: Pick<Variant, "gpu" | "avx">): string {
-  return `${packageName(cfg, v)}_${cfg.version}_*.deb`;
+  return `${cfg.name}${variantSuffix(v)}`;
 }
 
 /** The other variants' package names: each variant conflicts with (and replaces) the others. */

@@ -10,9 +10,10 @@ import { type EngineArgs, engineOptions, executeOptions } from "../options.ts";
 import { loadProject } from "../project.ts";
 import { capture } from "../proc.ts";
 import { UsageError } from "../errors.ts";
-import { dockerEnv, findBuildkit } from "../engines/detect.ts";
+import { type BuildkitEndpoint, dockerEnv, findBuildkit } from "../engines/detect.ts";
 import { checkVariant, imageRef, type ImageVariant, VARIANTS } from "../../modules/image.ts";
 import { checkImageRef } from "../../modules/k8s.ts";
+import { sbomFileName } from "./stages.ts";
 
 interface Args extends EngineArgs {
   config?: string;
@@ -61,6 +62,7 @@ export async function handler(argv: ArgumentsCamelCase<Args>): Promise<void> {
   const progress = argv.progress === "plain" || argv.progress === "tty" ? argv.progress : "quiet";
   const say = (line: string) => process.stderr.write(line + "\n");
   const started = Date.now();
+  const endpoint = await findBuildkit(base).catch(() => undefined);
   say(`release: ${variants.length} variant(s) in parallel: ${variants.join(", ")}${registry ? `; publishing to ${registry}` : ""}`);
 
   const results = await Promise.all(
@@ -70,10 +72,10 @@ export async function handler(argv: ArgumentsCamelCase<Args>): Promise<void> {
       const opts = { ...base, progress: variants.length > 1 ? progress : argv.progress, say: (l: string) => say(l.replace(/^pipeline:/, `release ${tag}:`)) };
       const image = await project.pipeline.image(project.source, variant);
       const run = await execute(image, registry ? { kind: "publish", ref } : { kind: "tag", image: tag }, opts);
-      const sbom = `${argv.out}/${tag.replace(/^.*\//, "").replace(":", "_")}.cdx.json`;
+      const sbom = `${argv.out}/${sbomFileName(tag)}`;
       await execute(await project.pipeline.sbom(project.source, variant), { kind: "export", path: sbom }, { ...opts, say: () => {} });
       say(`release: ${ref} ${registry ? "pushed" : "built"}; SBOM ${sbom}`);
-      const local = await inspectImage(ref, base);
+      const local = endpoint?.kind === "docker" ? await inspectImage(ref, endpoint) : undefined;
       return { variant, tag: ref, digest: run?.digest ?? local?.id, seconds: run?.seconds ?? 0, size: local?.size };
     }),
   );
@@ -81,10 +83,8 @@ export async function handler(argv: ArgumentsCamelCase<Args>): Promise<void> {
   say(`release: ${results.length} image(s) in ${((Date.now() - started) / 1000).toFixed(1)}s`);
 }
 
-/** The image's size and ID in the engine's image store, when the engine is a Docker daemon. */
-async function inspectImage(ref: string, opts: { buildkitAddr?: string }): Promise<{ size: number; id: string } | undefined> {
-  const endpoint = await findBuildkit(opts).catch(() => undefined);
-  if (endpoint?.kind !== "docker") return undefined;
+/** The image's size and ID in a Docker engine's image store. */
+async function inspectImage(ref: string, endpoint: BuildkitEndpoint & { kind: "docker" }): Promise<{ size: number; id: string } | undefined> {
   const r = await capture(endpoint.client, ["image", "inspect", "--format", "{{.Size}} {{.Id}}", ref], { env: dockerEnv(endpoint) });
   const [size, id] = r.stdout.trim().split(" ");
   return r.code === 0 && id ? { size: Number(size), id } : undefined;

@@ -48,8 +48,12 @@ const variant = (a: StageFlags) => `${a.gpu ? "gpu" : "cpu"}${a.avx ? "" : "-noa
 export function sbomPath(p: Project, a: StageFlags, main: OutputRequest): string {
   if (a.sbom) return a.sbom;
   if (main.kind === "tarball") return main.path.replace(/(\.tar)?$/, ".sbom.cdx.json");
-  const ref = main.kind === "tag" ? main.image : imageRef(p.cfg, checkVariant(a.variant));
-  return `out/sbom/${ref.replace(/^.*\//, "").replace(":", "_")}.cdx.json`;
+  return `out/sbom/${sbomFileName(main.kind === "tag" ? main.image : imageRef(p.cfg, checkVariant(a.variant)))}`;
+}
+
+/** An image's SBOM file name: [REGISTRY/]NAME:TAG -> NAME_TAG.cdx.json. */
+export function sbomFileName(ref: string): string {
+  return `${ref.replace(/^.*\//, "").replace(":", "_")}.cdx.json`;
 }
 
 export const STAGES: Stage[] = [
