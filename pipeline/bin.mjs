@@ -1,9 +1,27 @@
 #!/usr/bin/env node
-// The `pipeline` command: runs the TypeScript CLI through tsx, so a clone needs no build step.
+// The `pipeline` command. It runs the CLI bundled into one module (bundle.mjs builds it on first use, and
+// after any source change), else, when that cannot be built or PIPELINE_NO_BUNDLE or PIPELINE_FULL_SDK is
+// set, the TypeScript sources through tsx. Either way a clone needs no build step.
 import { register as registerHooks } from "node:module";
-import { register } from "tsx/esm/api";
 
-register();
-if (!process.env.PIPELINE_FULL_SDK) registerHooks("./sdk-hooks.mjs", import.meta.url);
-const { main } = await import("./cli.ts");
+let tsLoaded;
+/** Lets this process import TypeScript (tsx), with "@dagger.io/dagger" resolving to the light SDK. */
+function loadTypeScript() {
+  tsLoaded ??= (async () => {
+    const { register } = await import("tsx/esm/api");
+    register();
+    if (!process.env.PIPELINE_FULL_SDK) registerHooks("./sdk-hooks.mjs", import.meta.url);
+  })();
+  return tsLoaded;
+}
+// `pipeline run FILE.ts` and `plan FILE.ts` load a TypeScript file at run time: they call this first.
+globalThis[Symbol.for("pipeline.loadTypeScript")] = loadTypeScript;
+
+const useBundle = !process.env.PIPELINE_NO_BUNDLE && !process.env.PIPELINE_FULL_SDK;
+let entry = useBundle ? await (await import("./bundle.mjs")).bundledCli() : undefined;
+if (!entry) {
+  await loadTypeScript();
+  entry = "./cli.ts";
+}
+const { main } = await import(entry);
 await main(process.argv.slice(2));

@@ -14,6 +14,7 @@ import * as release from "./commands/release.ts";
 import * as k8s from "./commands/k8s.ts";
 import { ConfigError } from "../src/config.ts";
 import { ArgumentError } from "../modules/image.ts";
+import pkg from "../package.json" with { type: "json" };
 
 export async function main(args: string[]): Promise<void> {
   installInterruptHandlers();
@@ -32,7 +33,8 @@ export async function main(args: string[]): Promise<void> {
       .strict()
       .help()
       .alias("h", "help")
-      .version(false)
+      .version(pkg.version)
+      .describe("version", "Show pipeline's version")
       .wrap(Math.min(110, process.stdout.columns || 110))
       .fail((msg, err) => {
         if (err) throw err;

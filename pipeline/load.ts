@@ -12,6 +12,9 @@ export async function loadRunnable(file: string): Promise<Runnable> {
   if (!existsSync(path)) throw new UsageError(`${file}: no such file`);
   let mod: { default?: unknown };
   try {
+    // The bundled CLI loads TypeScript support only when a command needs it (see bin.mjs).
+    const loadTypeScript = (globalThis as Record<symbol, unknown>)[Symbol.for("pipeline.loadTypeScript")];
+    if (typeof loadTypeScript === "function") await loadTypeScript();
     mod = await import(pathToFileURL(path).href);
   } catch (err) {
     throw new UsageError(`${file}: could not be loaded: ${(err as Error).message.split("\n")[0]}`);

@@ -5,9 +5,12 @@
  * A Docker daemon is driven by a client that can do BuildKit builds: one with the buildx plugin, or a client
  * older than 23 with BuildKit built in (`DOCKER_BUILDKIT=1 docker build`).
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { get as httpGet } from "node:http";
+import { homedir } from "node:os";
+import { dirname, join } from "node:path";
 import { EngineUnavailable, UsageError } from "../errors.ts";
-import { engineDir } from "../paths.ts";
+import { engineDir, stateDir } from "../paths.ts";
 import { alive, capture, which } from "../proc.ts";
 
 export type EngineChoice = "auto" | "dagger" | "buildkit";
@@ -73,24 +76,107 @@ export function dockerCandidates(env: NodeJS.ProcessEnv = process.env): Array<{ 
 
 let clientMemo: Promise<{ client: string; mode: "buildx" | "builtin" } | undefined> | undefined;
 
-/** A Docker client that can run BuildKit builds, or undefined. */
+type ClientMode = "buildx" | "builtin" | "none";
+
+/** Where the Docker CLI looks for plugins; a buildx plugin added or removed there changes what a client can do. */
+function buildxPlugins(env: NodeJS.ProcessEnv): string[] {
+  const config = env.DOCKER_CONFIG || join(homedir(), ".docker");
+  return [config, "/usr/local/lib/docker", "/usr/local/libexec/docker", "/usr/lib/docker", "/usr/libexec/docker"].map((d) => join(d, "cli-plugins", "docker-buildx"));
+}
+
+/** What identifies a client's abilities without running it: the binary's and the buildx plugins' size and mtime. */
+function clientKey(path: string, env: NodeJS.ProcessEnv): string {
+  const id = (p: string) => {
+    try {
+      const st = statSync(p);
+      return `${st.size}:${st.mtimeMs}`;
+    } catch {
+      return "-";
+    }
+  };
+  return [path, id(path), ...buildxPlugins(env).map(id)].join("|");
+}
+
+/** Asks a client whether it has buildx, else whether it is old enough (< 23) to have BuildKit built in. Two process starts. */
+async function probeClient(path: string, env: NodeJS.ProcessEnv): Promise<ClientMode> {
+  const [buildx, version] = await Promise.all([
+    capture(path, ["buildx", "version"], { env, timeoutMs: 10_000 }),
+    capture(path, ["--version"], { env, timeoutMs: 10_000 }),
+  ]);
+  if (buildx.code === 0) return "buildx";
+  const major = Number(/version (\d+)\./.exec(version.stdout)?.[1]);
+  return major > 0 && major < 23 ? "builtin" : "none";
+}
+
+/**
+ * A Docker client that can run BuildKit builds, or undefined. Probing costs process starts on every command,
+ * so the answer is kept in the state dir (`clients.json`) per client binary, keyed by clientKey.
+ */
 export function dockerClient(env: NodeJS.ProcessEnv = process.env): Promise<{ client: string; mode: "buildx" | "builtin" } | undefined> {
   clientMemo ??= (async () => {
     const names = [env.PIPELINE_DOCKER, "docker", "/usr/bin/docker"].filter((x): x is string => !!x);
+    const cacheFile = join(stateDir(env), "clients.json");
+    let cache: Record<string, ClientMode> = {};
+    try {
+      cache = JSON.parse(readFileSync(cacheFile, "utf8"));
+    } catch {
+      // no cache yet, or a broken one: probe
+    }
     const seen = new Set<string>();
+    let found: { client: string; mode: "buildx" | "builtin" } | undefined;
+    let changed = false;
     for (const name of names) {
       const path = await which(name, env);
       if (!path || seen.has(path)) continue;
       seen.add(path);
-      const buildx = await capture(path, ["buildx", "version"], { env, timeoutMs: 10_000 });
-      if (buildx.code === 0) return { client: path, mode: "buildx" as const };
-      const version = await capture(path, ["--version"], { env, timeoutMs: 10_000 });
-      const major = Number(/version (\d+)\./.exec(version.stdout)?.[1]);
-      if (major > 0 && major < 23) return { client: path, mode: "builtin" as const };
+      const key = clientKey(path, env);
+      let mode = cache[key];
+      if (!mode) {
+        mode = await probeClient(path, env);
+        for (const k of Object.keys(cache)) if (k.startsWith(`${path}|`)) delete cache[k];
+        cache[key] = mode;
+        changed = true;
+      }
+      if (mode !== "none") {
+        found = { client: path, mode };
+        break;
+      }
     }
-    return undefined;
+    if (changed) {
+      try {
+        mkdirSync(dirname(cacheFile), { recursive: true });
+        const tmp = `${cacheFile}.${process.pid}`;
+        writeFileSync(tmp, JSON.stringify(cache, null, 2) + "\n");
+        renameSync(tmp, cacheFile);
+      } catch {
+        // a read-only state dir only costs the probe next time
+      }
+    }
+    return found;
   })();
   return clientMemo;
+}
+
+/**
+ * Whether the Docker daemon at `host` answers. A unix socket is asked directly (`GET /_ping`, a few ms);
+ * other hosts (tcp://, ssh://) through the client's `docker info`.
+ */
+async function dockerAnswers(client: string, host: string, env: NodeJS.ProcessEnv): Promise<{ ok: boolean; why: string }> {
+  if (host.startsWith("unix://")) {
+    const socketPath = host.slice("unix://".length);
+    return new Promise((done) => {
+      const req = httpGet({ socketPath, path: "/_ping", timeout: 15_000 }, (res) => {
+        res.resume();
+        res.on("end", () => done({ ok: res.statusCode === 200, why: `HTTP ${res.statusCode} from ${socketPath}` }));
+      });
+      req.on("timeout", () => req.destroy(new Error(`no answer from ${socketPath} in 15 s`)));
+      req.on("error", (err: NodeJS.ErrnoException) =>
+        done({ ok: false, why: err.code === "EACCES" ? `permission denied on ${socketPath}` : err.message }),
+      );
+    });
+  }
+  const info = await capture(client, ["info", "--format", "{{.ServerVersion}}"], { env: { ...env, DOCKER_HOST: host }, timeoutMs: 15_000 });
+  return { ok: info.code === 0 && !!info.stdout.trim(), why: firstLine(info.stderr) || "no reply" };
 }
 
 /** Finds a reachable BuildKit, or throws EngineUnavailable (exit 3) saying what was tried. */
@@ -111,20 +197,13 @@ export async function findBuildkit(opts: DetectOptions = {}): Promise<BuildkitEn
   const client = await dockerClient(env);
   const candidates = dockerCandidates(env);
   // Ask every candidate at once; take the first in order of preference that answered.
-  const answers = await Promise.all(
-    candidates.map((cand) =>
-      cand.host && client
-        ? capture(client.client, ["info", "--format", "{{.ServerVersion}}"], { env: { ...env, DOCKER_HOST: cand.host }, timeoutMs: 15_000 })
-        : undefined,
-    ),
-  );
+  const answers = await Promise.all(candidates.map((cand) => (cand.host && client ? dockerAnswers(client.client, cand.host, env) : undefined)));
   for (const [i, cand] of candidates.entries()) {
-    const info = answers[i];
+    const answer = answers[i];
     if (!cand.host) tried.push(`${cand.via}: not running`);
     else if (!client) tried.push(`${cand.via}: no Docker client with BuildKit (install docker.io or the buildx plugin)`);
-    else if (info && info.code === 0 && info.stdout.trim()) {
-      return { kind: "docker", client: client.client, mode: client.mode, host: cand.host, via: cand.via };
-    } else tried.push(`${cand.via}: did not answer (${firstLine(info?.stderr ?? "") || "no reply"})`);
+    else if (answer?.ok) return { kind: "docker", client: client.client, mode: client.mode, host: cand.host, via: cand.via };
+    else tried.push(`${cand.via}: did not answer (${answer?.why ?? "no reply"})`);
   }
   throw new EngineUnavailable(`no BuildKit engine reachable. Tried: ${tried.join("; ")}. Start one with: ${START_HINT}`);
 }
