@@ -38,6 +38,7 @@ function fresh() {
 }
 
 async function build() {
+  const started = Date.now();
   const esbuild = await import("esbuild");
   const light = join(here, "sdk-light.mjs");
   const tmp = `${out}.${process.pid}.tmp`;
@@ -68,6 +69,8 @@ async function build() {
     if (!path.includes("node_modules")) inputs[path] = stamp(path);
   }
   renameSync(tmp, out);
+  // A source saved while esbuild read it may not be in this bundle: leave the stamp stale, so the next run rebuilds.
+  if (Object.keys(inputs).some((path) => statSync(join(root, path), { throwIfNoEntry: false })?.mtimeMs >= started)) return pathToFileURL(out).href;
   const stampTmp = `${stampFile}.${process.pid}.tmp`;
   writeFileSync(stampTmp, JSON.stringify({ inputs }, null, 1));
   renameSync(stampTmp, stampFile);
