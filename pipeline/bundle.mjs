@@ -28,7 +28,9 @@ function stamp(path) {
 /** The bundle's URL when it is there and no input changed since it was built. */
 function fresh() {
   try {
-    const { inputs } = JSON.parse(readFileSync(stampFile, "utf8"));
+    const { root: builtIn, inputs } = JSON.parse(readFileSync(stampFile, "utf8"));
+    // The bundle imports the light SDK by absolute path: a moved checkout needs a new one.
+    if (builtIn !== root) return undefined;
     statSync(out);
     for (const [path, was] of Object.entries(inputs)) if (stamp(path) !== was) return undefined;
     return pathToFileURL(out).href;
@@ -72,7 +74,7 @@ async function build() {
   // A source saved while esbuild read it may not be in this bundle: leave the stamp stale, so the next run rebuilds.
   if (Object.keys(inputs).some((path) => statSync(join(root, path), { throwIfNoEntry: false })?.mtimeMs >= started)) return pathToFileURL(out).href;
   const stampTmp = `${stampFile}.${process.pid}.tmp`;
-  writeFileSync(stampTmp, JSON.stringify({ inputs }, null, 1));
+  writeFileSync(stampTmp, JSON.stringify({ root, inputs }, null, 1));
   renameSync(stampTmp, stampFile);
   return pathToFileURL(out).href;
 }

@@ -5,7 +5,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
-import { readFileSync, statSync, utimesSync } from "node:fs";
+import { readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -38,6 +38,18 @@ test("a changed source makes the next run rebuild the bundle; an unchanged one r
   utimesSync(src, now, now);
   await bundledCli();
   assert.ok(statSync(OUT).mtimeMs > before, "rebuilt after an input changed");
+});
+
+test("a bundle built in another checkout (it imports the light SDK by absolute path) is rebuilt", async () => {
+  await bundledCli();
+  const stamp = JSON.parse(readFileSync(STAMP, "utf8"));
+  assert.is(stamp.root, ROOT.replace(/\/$/, ""));
+  writeFileSync(STAMP, JSON.stringify({ ...stamp, root: "/elsewhere" }));
+  const before = statSync(OUT).mtimeMs;
+  await bundledCli();
+  assert.ok(statSync(OUT).mtimeMs > before, "rebuilt");
+  assert.is(JSON.parse(readFileSync(STAMP, "utf8")).root, stamp.root);
+  assert.match(readFileSync(OUT, "utf8"), `from "${join(ROOT, "pipeline", "sdk-light.mjs")}"`);
 });
 
 test("the bundled CLI and the sources through tsx answer alike", () => {
