@@ -4,12 +4,13 @@
  * size and digest at the end. With --publish, each image is pushed as REGISTRY/NAME:TAG and the table shows
  * the digests the registry holds them under.
  */
+import { connect } from "node:net";
 import type { ArgumentsCamelCase, Argv } from "yargs";
 import { execute } from "../execute.ts";
 import { type EngineArgs, engineOptions, executeOptions } from "../options.ts";
 import { loadProject } from "../project.ts";
 import { capture } from "../proc.ts";
-import { UsageError } from "../errors.ts";
+import { StepError, UsageError } from "../errors.ts";
 import { type BuildkitEndpoint, dockerEnv, findBuildkit } from "../engines/detect.ts";
 import { checkVariant, imageRef, type ImageVariant, VARIANTS } from "../../modules/image.ts";
 import { checkImageRef } from "../../modules/k8s.ts";
@@ -63,6 +64,12 @@ export async function handler(argv: ArgumentsCamelCase<Args>): Promise<void> {
   const say = (line: string) => process.stderr.write(line + "\n");
   const started = Date.now();
   const endpoint = await findBuildkit(base).catch(() => undefined);
+  // Pushing is the last step of minutes of building: find out first whether the registry is there. Only
+  // when the engine runs on this machine, so that what answers here is what the engine's push reaches.
+  if (registry !== undefined && endpoint?.kind === "docker" && endpoint.host.startsWith("unix://")) {
+    const why = await unreachable(registry);
+    if (why) throw new StepError(`--publish ${registry}: the registry does not answer (${why}); nothing was built. Start it, or check the address`);
+  }
   say(`release: ${variants.length} variant(s) in parallel: ${variants.join(", ")}${registry ? `; publishing to ${registry}` : ""}`);
 
   const results = await Promise.all(
@@ -81,6 +88,26 @@ export async function handler(argv: ArgumentsCamelCase<Args>): Promise<void> {
   );
   process.stdout.write(table(results, registry !== undefined));
   say(`release: ${results.length} image(s) in ${((Date.now() - started) / 1000).toFixed(1)}s`);
+}
+
+/** Why nothing listens at the registry's host and port (443 when none is given), or undefined when something does. */
+export function unreachable(registry: string, timeoutMs = 5_000): Promise<string | undefined> {
+  const hostPort = registry.split("/")[0]!;
+  const m = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(hostPort);
+  const host = (m?.[1] ?? hostPort).replace(/^\[|\]$/g, "");
+  const port = Number(m?.[2] ?? 443);
+  return new Promise((done) => {
+    const socket = connect({ host, port, timeout: timeoutMs });
+    socket.once("connect", () => {
+      socket.destroy();
+      done(undefined);
+    });
+    socket.once("timeout", () => {
+      socket.destroy();
+      done(`no answer from ${host}:${port} in ${timeoutMs / 1000} s`);
+    });
+    socket.once("error", (err: NodeJS.ErrnoException) => done(`${err.code ?? err.message} from ${host}:${port}`));
+  });
 }
 
 /** The image's size and ID in a Docker engine's image store. */

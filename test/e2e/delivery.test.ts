@@ -214,6 +214,16 @@ test("release refuses a registry that is not host[:port][/path], and an unknown 
   }
 });
 
+test("release --publish to a registry that does not answer fails at once (exit 1), before building anything", async () => {
+  const port = await freePort();
+  const r = await cli(["release", "--publish", `127.0.0.1:${port}`, "--variant", "cpu"]);
+  assert.is(r.code, 1, explain(r));
+  assert.match(r.stderr, `--publish 127.0.0.1:${port}: the registry does not answer (ECONNREFUSED`);
+  assert.match(r.stderr, "nothing was built");
+  assert.not.match(r.stderr, /^#\d+ /m, "no build step ran");
+  assert.is(docker(["image", "inspect", `127.0.0.1:${port}/${cfg.name}:${cfg.version}`]).status, 1, "no image was tagged for it");
+});
+
 test("book: Jupyter serves the notebooks on the chosen port, asks for the token, and a notebook runs against the framework", async () => {
   const port = await freePort();
   const r = await cli(["book", "--tag", TAGS.book, "--port", String(port)]);
