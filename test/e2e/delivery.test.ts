@@ -8,7 +8,7 @@ import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
-import { cli, dockerOnEngine, explain, freePort, ROOT, scratch, waitForHttp } from "./helpers.ts";
+import { cli, dockerOnEngine, explain, freePort, needTool, ROOT, scratch, waitForHttp } from "./helpers.ts";
 import { parseConfig } from "../../src/config.ts";
 import { readMirrors } from "../../pipeline/mirrors.ts";
 import { vexInstructions } from "../support/isa.ts";
@@ -170,6 +170,7 @@ test("release --publish pushes every variant to a real registry; each pulls back
     join(dir, "config.yml"),
     `version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/data\nhttp:\n  addr: 127.0.0.1:${port}\n`,
   );
+  needTool("docker-registry", "docker-registry");
   const registry: ChildProcess = spawn("docker-registry", ["serve", join(dir, "config.yml")], { stdio: "ignore" });
   try {
     const up = await waitForHttp(`http://127.0.0.1:${port}/v2/`, 20_000);

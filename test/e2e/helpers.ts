@@ -88,3 +88,9 @@ export async function waitForHttp(url: string, ms: number): Promise<Response | u
   }
   return undefined;
 }
+
+/** Fails with the install command when a Debian-packaged tool a test drives is missing (the README's set-up installs it). */
+export function needTool(command: string, debianPackage: string): void {
+  const found = spawnSync("sh", ["-c", `command -v ${command}`], { encoding: "utf8" });
+  if (found.status !== 0) throw new Error(`${command} is not installed; run: apt-get install -y ${debianPackage} (the README's set-up command installs it)`);
+}

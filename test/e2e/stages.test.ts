@@ -9,7 +9,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { appendFileSync, cpSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
-import { cli, dockerOnEngine, explain, freePort, ROOT, scratch, summary } from "./helpers.ts";
+import { cli, dockerOnEngine, explain, freePort, needTool, ROOT, scratch, summary } from "./helpers.ts";
 import { vexInstructions } from "../support/isa.ts";
 
 const docker = await dockerOnEngine();
@@ -37,6 +37,7 @@ test("dev-image builds and holds the toolchain, Sphinx, pybind11 and a valid ssh
 });
 
 test("a container from the dev image accepts a key over ssh, refuses a password, and has its own host keys", async () => {
+  needTool("ssh", "openssh-client");
   const dir = scratch();
   const key = join(dir, "id_ed25519");
   execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", key]);
