@@ -1,7 +1,7 @@
 /** Running the real CLI against the real engine, as a user would. */
 import { spawn, spawnSync, type ChildProcess, type SpawnSyncReturns } from "node:child_process";
 import { dockerEnv, findBuildkit } from "../../pipeline/engines/detect.ts";
-import { mkdtempSync, readdirSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createServer } from "node:net";
@@ -45,8 +45,19 @@ export function summary(stderr: string): { steps: number; cached: number; run: n
   return { steps: Number(m[1]), cached: Number(m[2]), run: Number(m[3]) };
 }
 
+const scratchDirs: string[] = [];
+// Build trees, images and packages add up to hundreds of MB a run: scratch folders go when the test file
+// ends, unless PIPELINE_KEEP_SCRATCH=1 keeps them to look at.
+process.on("exit", () => {
+  if (process.env.PIPELINE_KEEP_SCRATCH) return;
+  for (const dir of scratchDirs) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A new temporary folder, removed when the test file ends. */
 export function scratch(prefix = "pipeline-e2e-"): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  scratchDirs.push(dir);
+  return dir;
 }
 
 /** Leftover temporaries that an export would have written next to its destination. */

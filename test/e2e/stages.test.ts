@@ -165,6 +165,27 @@ test("after a full build, editing a docs file re-runs only the docs steps, and e
   assert.match(compiled[0]!, "src/nn.cc.o");
 });
 
+test("a failed build leaves nothing a later build trusts: undoing the breaking edit builds again", async () => {
+  const src = exampleCopy();
+  const nn = join(src, "src", "nn.cc");
+  appendFileSync(nn, `\n// run ${randomBytes(4).toString("hex")}\n`);
+  const good = readFileSync(nn, "utf8");
+  const first = await cli(["build", "--source", src]);
+  assert.is(first.code, 0, explain(first));
+  // Compiles, but the CLI cannot link: nn.cc.o from this attempt is in the tree when the build fails.
+  const fn = `pipeline_undefined_${randomBytes(4).toString("hex")}`;
+  appendFileSync(nn, `namespace minipaddle { void ${fn}(); int pipeline_calls_it() { ${fn}(); return 1; } }\n`);
+  const broken = await cli(["build", "--source", src]);
+  assert.is(broken.code, 1, explain(broken));
+  assert.match(broken.stderr, fn);
+  writeFileSync(nn, good);
+  // Another file differs from the first build too, so this build runs rather than coming from BuildKit's cache.
+  appendFileSync(join(src, "src", "tensor.cc"), `\n// again ${randomBytes(4).toString("hex")}\n`);
+  const again = await cli(["build", "--source", src]);
+  assert.is(again.code, 0, explain(again));
+  assert.ok(summary(again.stderr).run > 0, "the build ran");
+});
+
 test.after(() => {
   docker(["rmi", DEV]);
 });
