@@ -7,7 +7,7 @@
  *   npx tsx bench/images.ts [--no-gpu] [rounds]
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { appendFileSync, cpSync, mkdtempSync, readFileSync } from "node:fs";
+import { appendFileSync, cpSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -69,6 +69,7 @@ for (let i = 0; i < rounds; i++) {
   one.push(release(["cpu"]));
   all.push(release([...cpuVariants]));
 }
+rmSync(work, { recursive: true, force: true });
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 console.log(`release after an edit (${rounds} round(s), medians)`);
 console.log(`  one variant (cpu):           ${median(one).toFixed(1)} s`);
