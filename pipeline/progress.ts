@@ -17,6 +17,9 @@ export interface Vertex {
 
 const LOG_TAIL = 40;
 
+/** The stage a run with no output targets on Docker (engines/buildkit.ts); its one step is not a build step. */
+export const SYNC_STAGE = "pipeline-sync";
+
 export class ProgressTracker {
   readonly vertices = new Map<number, Vertex>();
   /** Lines that are not part of a vertex (the client's closing error, warnings). */
@@ -52,9 +55,11 @@ export class ProgressTracker {
     }
   }
 
-  /** Build steps of the definition (`[stage i/n] RUN ...`), not the engine's internal work. */
+  /** Build steps of the definition (`[stage i/n] RUN ...`), not the engine's internal work (nor the no-output stage's copy). */
   steps(): Vertex[] {
-    return [...this.vertices.values()].filter((v) => /^\[(\S+ )?\d+\/\d+\] (RUN|COPY|ADD|WORKDIR)\b/.test(v.name));
+    return [...this.vertices.values()].filter(
+      (v) => /^\[(\S+ )?\d+\/\d+\] (RUN|COPY|ADD|WORKDIR)\b/.test(v.name) && !v.name.startsWith(`[${SYNC_STAGE} `),
+    );
   }
 
   summary(): { steps: number; cached: number; executed: number } {

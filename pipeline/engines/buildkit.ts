@@ -13,7 +13,7 @@ import type { Plan } from "../plan.ts";
 import { writeContext } from "../context.ts";
 import { EXIT_INTERRUPTED, PipelineError, StepError } from "../errors.ts";
 import { activeTemps, atomicWrite, type OutputRequest } from "../outputs.ts";
-import { createView, ProgressTracker, type Vertex } from "../progress.ts";
+import { createView, ProgressTracker, SYNC_STAGE, type Vertex } from "../progress.ts";
 import { capture } from "../proc.ts";
 import { type BuildkitEndpoint, dockerEnv } from "./detect.ts";
 
@@ -37,6 +37,11 @@ export class Interrupted extends PipelineError {
   constructor() {
     super("interrupted: the build was stopped and nothing was written", EXIT_INTERRUPTED);
   }
+}
+
+const SYNC_DOCKERFILE = "Dockerfile.sync";
+export function syncStage(target: string): string {
+  return `# Builds ${target} and exports nothing (a wildcard that matches no file)\nFROM scratch AS ${SYNC_STAGE}\nCOPY --from=${target} /.pipeline-sync-none* /\n`;
 }
 
 type SolveOutput =
@@ -64,9 +69,19 @@ export async function runPlan(plan: Plan, endpoint: BuildkitEndpoint, request: O
     const solve = (output: SolveOutput, extra: string[] = []) => solvePlan(plan, endpoint, context, secretArgs, output, tracker, opts, extra);
 
     switch (request.kind) {
-      case "sync":
-        await solve({ kind: "none" });
+      case "sync": {
+        if (endpoint.kind === "buildctl") {
+          await solve({ kind: "none" });
+          break;
+        }
+        // Docker's builder exports every build: with no output it would leave an unnamed image of the result
+        // in the image store on each run (a whole build tree, for `build`). A last stage that copies nothing
+        // from the result still makes the engine build all of it, and exports an empty folder instead.
+        const dockerfile = await fs.readFile(join(context, "Dockerfile"), "utf8");
+        await fs.writeFile(join(context, SYNC_DOCKERFILE), `${dockerfile}\n${syncStage(plan.target)}`);
+        await solvePlan({ ...plan, target: SYNC_STAGE }, endpoint, context, secretArgs, { kind: "local", dest: join(work, "sync-out") }, tracker, opts, [], SYNC_DOCKERFILE);
         break;
+      }
       case "tag":
         await solve({ kind: "image", name: request.image });
         break;
@@ -127,10 +142,12 @@ export function solveCommand(
   context: string,
   secrets: Array<{ id: string; file: string }>,
   output: SolveOutput,
+  dockerfile = "Dockerfile",
 ): { cmd: string; args: string[]; env: NodeJS.ProcessEnv } {
   if (endpoint.kind === "buildctl") {
     const args = ["--addr", endpoint.addr, "build", "--progress=plain", "--frontend", "dockerfile.v0"];
     args.push("--local", `context=${context}`, "--local", `dockerfile=${context}`);
+    if (dockerfile !== "Dockerfile") args.push("--opt", `filename=${dockerfile}`);
     args.push("--opt", `target=${plan.target}`, "--opt", "force-network-mode=host", "--allow", "network.host");
     for (const s of secrets) args.push("--secret", `id=${s.id},src=${s.file}`);
     if (output.kind === "local") args.push("--output", `type=local,dest=${output.dest}`);
@@ -139,7 +156,7 @@ export function solveCommand(
     return { cmd: endpoint.client, args, env: process.env };
   }
   const args = endpoint.mode === "buildx" ? ["buildx", "build"] : ["build"];
-  args.push("--progress=plain", "--network", "host", "-f", join(context, "Dockerfile"), "--target", plan.target);
+  args.push("--progress=plain", "--network", "host", "-f", join(context, dockerfile), "--target", plan.target);
   for (const s of secrets) args.push("--secret", `id=${s.id},src=${s.file}`);
   if (output.kind === "local") args.push("--output", `type=local,dest=${output.dest}`);
   if (output.kind === "image") args.push(...(endpoint.mode === "buildx" ? ["--load"] : []), "-t", output.name);
@@ -157,8 +174,9 @@ function solvePlan(
   tracker: ProgressTracker,
   opts: RunOptions,
   extra: string[] = [],
+  dockerfile?: string,
 ): Promise<void> {
-  const solved = solveCommand(plan, endpoint, context, secrets, output);
+  const solved = solveCommand(plan, endpoint, context, secrets, output, dockerfile);
   const { cmd, env } = solved;
   // Extra client flags go before the context argument (docker) or anywhere after `build` (buildctl).
   const args = endpoint.kind === "buildctl" ? [...solved.args, ...extra] : [...solved.args.slice(0, -1), ...extra, ...solved.args.slice(-1)];

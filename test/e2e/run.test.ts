@@ -35,6 +35,16 @@ test("a second run of the same graph re-executes no step", async () => {
   assert.equal(readFileSync(join(out, "greeting.txt")), Buffer.from("hello, pipeline\n"));
 });
 
+test("a run with no output builds the whole graph and leaves no image behind in the engine", async () => {
+  const images = () => new Set(docker(["images", "-qa", "--no-trunc"]).trim().split("\n").filter(Boolean));
+  const before = images();
+  const r = await cli(["run", graph("nonce")], { E2E_NONCE: randomBytes(8).toString("hex") });
+  assert.is(r.code, 0, explain(r));
+  assert.ok(summary(r.stderr).run > 0, "the graph was built");
+  assert.match(r.stderr, "sha256sum");
+  assert.equal([...images()].filter((id) => !before.has(id)), [], "no new image (not even an unnamed one)");
+});
+
 test("a failing withExec exits 1, names the step and its log, and leaves nothing at the export path", async () => {
   const dir = scratch();
   const out = join(dir, "out");

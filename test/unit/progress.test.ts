@@ -1,6 +1,6 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { ProgressTracker } from "../../pipeline/progress.ts";
+import { ProgressTracker, SYNC_STAGE } from "../../pipeline/progress.ts";
 import { describeFailure } from "../../pipeline/engines/buildkit.ts";
 import type { Plan } from "../../pipeline/plan.ts";
 
@@ -39,6 +39,11 @@ const feed = (text: string) => {
 
 test("steps are counted as cached or run; FROM and internal work are not steps", () => {
   assert.equal(feed(cachedRun).summary(), { steps: 3, cached: 2, executed: 1 });
+});
+
+test("the copy of the no-output stage (Docker runs with nothing to export) is not a build step", () => {
+  const t = feed(`${cachedRun}\n#11 [${SYNC_STAGE} 1/1] COPY --from=out /.pipeline-sync-none* /\n#11 DONE 0.0s`);
+  assert.equal(t.summary(), { steps: 3, cached: 2, executed: 1 });
 });
 
 test("a step's log lines are kept without their timestamps", () => {
