@@ -72,7 +72,7 @@ async function build() {
   }
   renameSync(tmp, out);
   // A source saved while esbuild read it may not be in this bundle: leave the stamp stale, so the next run rebuilds.
-  if (Object.keys(inputs).some((path) => statSync(join(root, path), { throwIfNoEntry: false })?.mtimeMs >= started)) return pathToFileURL(out).href;
+  if (Object.values(inputs).some((was) => Number(was.split(":")[1]) >= started)) return pathToFileURL(out).href;
   const stampTmp = `${stampFile}.${process.pid}.tmp`;
   writeFileSync(stampTmp, JSON.stringify({ root, inputs }, null, 1));
   renameSync(stampTmp, stampFile);

@@ -40,7 +40,7 @@ export class Interrupted extends PipelineError {
 }
 
 const SYNC_DOCKERFILE = "Dockerfile.sync";
-export function syncStage(target: string): string {
+function syncStage(target: string): string {
   return `# Builds ${target} and exports nothing (a wildcard that matches no file)\nFROM scratch AS ${SYNC_STAGE}\nCOPY --from=${target} /.pipeline-sync-none* /\n`;
 }
 
@@ -66,7 +66,8 @@ export async function runPlan(plan: Plan, endpoint: BuildkitEndpoint, request: O
       await fs.writeFile(file, s.plaintext, { mode: 0o600 });
       secretArgs.push({ id: s.id, file });
     }
-    const solve = (output: SolveOutput, extra: string[] = []) => solvePlan(plan, endpoint, context, secretArgs, output, tracker, opts, extra);
+    const solve = (output: SolveOutput, extra: string[] = [], target = plan.target, dockerfile?: string) =>
+      solvePlan({ ...plan, target }, endpoint, context, secretArgs, output, tracker, opts, extra, dockerfile);
 
     switch (request.kind) {
       case "sync": {
@@ -79,7 +80,7 @@ export async function runPlan(plan: Plan, endpoint: BuildkitEndpoint, request: O
         // from the result still makes the engine build all of it, and exports an empty folder instead.
         const dockerfile = await fs.readFile(join(context, "Dockerfile"), "utf8");
         await fs.writeFile(join(context, SYNC_DOCKERFILE), `${dockerfile}\n${syncStage(plan.target)}`);
-        await solvePlan({ ...plan, target: SYNC_STAGE }, endpoint, context, secretArgs, { kind: "local", dest: join(work, "sync-out") }, tracker, opts, [], SYNC_DOCKERFILE);
+        await solve({ kind: "local", dest: join(work, "sync-out") }, [], SYNC_STAGE, SYNC_DOCKERFILE);
         break;
       }
       case "tag":

@@ -170,7 +170,7 @@ test("release --publish pushes every variant to a real registry; each pulls back
     join(dir, "config.yml"),
     `version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/data\nhttp:\n  addr: 127.0.0.1:${port}\n`,
   );
-  needTool("docker-registry", "docker-registry");
+  await needTool("docker-registry", "docker-registry");
   const registry: ChildProcess = spawn("docker-registry", ["serve", join(dir, "config.yml")], { stdio: "ignore" });
   try {
     const up = await waitForHttp(`http://127.0.0.1:${port}/v2/`, 20_000);

@@ -1,6 +1,7 @@
 /** Running the real CLI against the real engine, as a user would. */
 import { spawn, spawnSync, type ChildProcess, type SpawnSyncReturns } from "node:child_process";
 import { dockerEnv, findBuildkit } from "../../pipeline/engines/detect.ts";
+import { which } from "../../pipeline/proc.ts";
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -46,14 +47,14 @@ export function summary(stderr: string): { steps: number; cached: number; run: n
 }
 
 const scratchDirs: string[] = [];
-// Build trees, images and packages add up to hundreds of MB a run: scratch folders go when the test file
+// Build trees, images and packages add up to hundreds of MB a run: scratch folders go when the test process
 // ends, unless PIPELINE_KEEP_SCRATCH=1 keeps them to look at.
 process.on("exit", () => {
   if (process.env.PIPELINE_KEEP_SCRATCH) return;
   for (const dir of scratchDirs) rmSync(dir, { recursive: true, force: true });
 });
 
-/** A new temporary folder, removed when the test file ends. */
+/** A new temporary folder, removed when the test process ends. */
 export function scratch(prefix = "pipeline-e2e-"): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   scratchDirs.push(dir);
@@ -101,7 +102,6 @@ export async function waitForHttp(url: string, ms: number): Promise<Response | u
 }
 
 /** Fails with the install command when a Debian-packaged tool a test drives is missing (the README's set-up installs it). */
-export function needTool(command: string, debianPackage: string): void {
-  const found = spawnSync("sh", ["-c", `command -v ${command}`], { encoding: "utf8" });
-  if (found.status !== 0) throw new Error(`${command} is not installed; run: apt-get install -y ${debianPackage} (the README's set-up command installs it)`);
+export async function needTool(command: string, debianPackage: string): Promise<void> {
+  if (!(await which(command))) throw new Error(`${command} is not installed; run: apt-get install -y ${debianPackage} (the README's set-up command installs it)`);
 }

@@ -37,7 +37,7 @@ test("dev-image builds and holds the toolchain, Sphinx, pybind11 and a valid ssh
 });
 
 test("a container from the dev image accepts a key over ssh, refuses a password, and has its own host keys", async () => {
-  needTool("ssh", "openssh-client");
+  await needTool("ssh", "openssh-client");
   const dir = scratch();
   const key = join(dir, "id_ed25519");
   execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", key]);
