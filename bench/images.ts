@@ -11,7 +11,7 @@ import { appendFileSync, cpSync, mkdtempSync, readFileSync, rmSync } from "node:
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseConfig } from "../src/config.ts";
+import { parseConfig } from "../modules/config.ts";
 import { imageRef, VARIANTS, type ImageVariant } from "../modules/image.ts";
 import { dockerEnv, findBuildkit } from "../pipeline/engines/detect.ts";
 

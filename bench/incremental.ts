@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { commandsFor } from "../modules/compile.ts";
-import { parseConfig } from "../src/config.ts";
+import { parseConfig } from "../modules/config.ts";
 import { readFileSync } from "node:fs";
 
 const rounds = Number(process.argv[2] ?? 3);

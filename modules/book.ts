@@ -5,7 +5,7 @@
  * at run time, JUPYTER_TOKEN sets the access token (Jupyter prints a generated one otherwise).
  */
 import type { Container, Directory } from "@dagger.io/dagger";
-import type { Config } from "../src/config.ts";
+import type { Config } from "./config.ts";
 import { withAptPackages } from "./toolchain.ts";
 import { IMAGE_UID } from "./image.ts";
 

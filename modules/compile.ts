@@ -5,8 +5,8 @@
  * stages run the very same script inside the pipeline.
  */
 import { CacheSharingMode, type Container, dag, type Directory } from "@dagger.io/dagger";
-import type { Config } from "../src/config.ts";
-import { variantSuffix } from "../src/config.ts";
+import type { Config } from "./config.ts";
+import { variantSuffix } from "./config.ts";
 
 export interface Variant {
   gpu: boolean;

@@ -4,7 +4,7 @@
  * supports. Chosen by config, not by editing code.
  */
 import type { Container } from "@dagger.io/dagger";
-import type { Config } from "../src/config.ts";
+import type { Config } from "./config.ts";
 import { withAptPackages } from "./toolchain.ts";
 
 export const DEBIAN_CUDA_PACKAGES = ["nvidia-cuda-toolkit", "nvidia-cuda-dev"];

@@ -4,7 +4,7 @@
  * Sphinx step alone, and an edit to the code re-runs the browser alone.
  */
 import { type Container, dag, type Directory } from "@dagger.io/dagger";
-import type { Config } from "../src/config.ts";
+import type { Config } from "./config.ts";
 
 export function sphinxSite(cfg: Config, dev: Container, source: Directory): Directory {
   return dev

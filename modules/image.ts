@@ -4,17 +4,15 @@
  * no headers, no build tree. Four variants (cpu, cpu-noavx, gpu, gpu-noavx), tagged by the config's scheme.
  */
 import { CacheSharingMode, type Container, dag, type Directory } from "@dagger.io/dagger";
-import { type Config, variantSuffix } from "../src/config.ts";
+import { type Config, variantSuffix } from "./config.ts";
 import { debianBase } from "./toolchain.ts";
+import { ArgumentError } from "./errors.ts";
 import { withNonFreeSources } from "./cuda.ts";
 
 export const VARIANTS = ["cpu", "cpu-noavx", "gpu", "gpu-noavx"] as const;
 export type ImageVariant = (typeof VARIANTS)[number];
 
-/** A bad argument to a stage function (exit 2 in the CLI). */
-export class ArgumentError extends Error {
-  readonly exitCode = 2;
-}
+export { ArgumentError };
 
 /** `variant` as a variant name, or an ArgumentError that lists the four. */
 export function checkVariant(variant: string): ImageVariant {

@@ -7,7 +7,7 @@
  * checked with lintian, and any lintian error fails the stage.
  */
 import type { Container, Directory } from "@dagger.io/dagger";
-import { type Config, variantSuffix } from "../src/config.ts";
+import { type Config, variantSuffix } from "./config.ts";
 import { BUILD_DIR, type Variant, variantName } from "./compile.ts";
 import { withAptPackages } from "./toolchain.ts";
 

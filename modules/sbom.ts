@@ -5,7 +5,7 @@
  * The document is made by a small Python program in the toolchain image, over the image's filesystem.
  */
 import type { Container, File } from "@dagger.io/dagger";
-import type { Config } from "../src/config.ts";
+import type { Config } from "./config.ts";
 
 export const SBOM_FILE = "sbom.cdx.json";
 

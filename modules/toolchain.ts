@@ -4,7 +4,7 @@
  * toolkit for GPU builds). Plain functions over the Dagger SDK: they compose lazy objects and run nothing.
  */
 import { CacheSharingMode, type Container, dag } from "@dagger.io/dagger";
-import type { Config } from "../src/config.ts";
+import type { Config } from "./config.ts";
 import { buildScript, SCRIPT, SRC } from "./compile.ts";
 import { withCuda } from "./cuda.ts";
 

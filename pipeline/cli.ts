@@ -4,7 +4,7 @@
  * design notes: 2 bad input, 1 failed step, 3 no engine, 130 interrupted.
  */
 import yargs from "yargs";
-import { PipelineError, UsageError } from "./errors.ts";
+import { PipelineError, UsageError } from "../modules/errors.ts";
 import { installInterruptHandlers } from "./interrupt.ts";
 import * as run from "./commands/run.ts";
 import * as plan from "./commands/plan.ts";
@@ -12,8 +12,6 @@ import * as engine from "./commands/engine.ts";
 import { stageCommands } from "./commands/stages.ts";
 import * as release from "./commands/release.ts";
 import * as k8s from "./commands/k8s.ts";
-import { ConfigError } from "../src/config.ts";
-import { ArgumentError } from "../modules/image.ts";
 import pkg from "../package.json" with { type: "json" };
 
 export async function main(args: string[]): Promise<void> {
@@ -43,10 +41,6 @@ export async function main(args: string[]): Promise<void> {
       .parseAsync();
     process.exit(0);
   } catch (err) {
-    if (err instanceof ConfigError || err instanceof ArgumentError) {
-      process.stderr.write(`pipeline: ${err.message}\n`);
-      process.exit(2);
-    }
     if (err instanceof PipelineError) {
       process.stderr.write(`pipeline: ${err.message}\n`);
       process.exit(err.exitCode);

@@ -8,7 +8,7 @@ import { dirname, join, resolve } from "node:path";
 import picomatch from "picomatch";
 import type { ContextEntry, PathFilter, Plan } from "./plan.ts";
 import { renderDockerfile } from "./dockerfile.ts";
-import { UsageError } from "./errors.ts";
+import { UsageError } from "../modules/errors.ts";
 
 export async function writeContext(plan: Plan, dir: string, cwd = process.cwd()): Promise<void> {
   await fs.mkdir(dir, { recursive: true });

@@ -6,7 +6,7 @@
  * in a graph's value stays literal, as it does on the Dagger engine.
  */
 import type { Mount, Plan, Stage, Step } from "./plan.ts";
-import { UnsupportedOperation } from "./errors.ts";
+import { UnsupportedOperation } from "../modules/errors.ts";
 
 /** The flags a build of this plan needs besides the Dockerfile itself (shown in the header comment). */
 export function buildCommandHint(plan: Plan): string {

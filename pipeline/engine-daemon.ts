@@ -7,7 +7,7 @@ import { spawn } from "node:child_process";
 import { openSync, closeSync, promises as fs, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { EngineUnavailable, UsageError } from "./errors.ts";
+import { EngineUnavailable, UsageError } from "../modules/errors.ts";
 import { engineDir } from "./paths.ts";
 import { alive, capture, which } from "./proc.ts";
 import { type BuildkitEndpoint, dockerClient, dockerEnv, findBuildkit, privateEngineHost, runningDockerd } from "./engines/detect.ts";

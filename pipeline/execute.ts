@@ -5,7 +5,7 @@
 import type { Container, Directory, File } from "@dagger.io/dagger";
 import { type Plan, planGraph } from "./plan.ts";
 import { readGraph, sdkTypeName } from "./sdk-adapter.ts";
-import { UsageError } from "./errors.ts";
+import { UsageError } from "../modules/errors.ts";
 import type { OutputRequest } from "./outputs.ts";
 import { chooseEngine, type EngineChoice, findBuildkit } from "./engines/detect.ts";
 import { runPlan, type RunResult } from "./engines/buildkit.ts";

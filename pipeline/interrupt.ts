@@ -4,7 +4,7 @@
  */
 import { rmSync } from "node:fs";
 import { activeTemps } from "./outputs.ts";
-import { EXIT_INTERRUPTED } from "./errors.ts";
+import { EXIT_INTERRUPTED } from "../modules/errors.ts";
 
 const controller = new AbortController();
 export const interrupted: AbortSignal = controller.signal;

@@ -3,7 +3,7 @@ import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { dag } from "@dagger.io/dagger";
-import { UsageError } from "./errors.ts";
+import { UsageError } from "../modules/errors.ts";
 import { sdkTypeName } from "./sdk-adapter.ts";
 import type { Runnable } from "./execute.ts";
 

@@ -6,7 +6,7 @@ import { promises as fs } from "node:fs";
 import { dirname } from "node:path";
 import { z } from "zod";
 import { mirrorsFile } from "./paths.ts";
-import { UsageError } from "./errors.ts";
+import { UsageError } from "../modules/errors.ts";
 
 const MirrorMap = z.record(z.string().min(1), z.string().min(1));
 

@@ -9,7 +9,7 @@
 import { posix } from "node:path";
 import { createHash } from "node:crypto";
 import { type GraphCall, type GraphNode, type GraphValue, isNode } from "./sdk-adapter.ts";
-import { UnsupportedOperation, UsageError } from "./errors.ts";
+import { UnsupportedOperation, UsageError } from "../modules/errors.ts";
 
 export type Sharing = "shared" | "private" | "locked";
 

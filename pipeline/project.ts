@@ -2,9 +2,9 @@
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { dag, type Directory } from "@dagger.io/dagger";
-import { type Config, CONFIG_FILES, ConfigError, parseConfig } from "../src/config.ts";
+import { type Config, CONFIG_FILES, ConfigError, parseConfig } from "../modules/config.ts";
 import { Pipeline } from "../src/index.ts";
-import { UsageError } from "./errors.ts";
+import { UsageError } from "../modules/errors.ts";
 import { capture } from "./proc.ts";
 
 export interface Project {

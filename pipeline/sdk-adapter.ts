@@ -9,6 +9,7 @@
  * SDK upgrade changes the shape, that test fails before anything else does.
  */
 
+import { UsageError } from "../modules/errors.ts";
 /** A call in a chain: the GraphQL field name and its arguments, with SDK objects replaced by nodes. */
 export interface GraphCall {
   name: string;
@@ -29,7 +30,8 @@ export type GraphValue = string | number | boolean | null | GraphNode | GraphVal
 /** The SDK version this adapter was written against; the adapter test checks the installed one. */
 export const ADAPTED_SDK_VERSION = "0.21.9";
 
-export class AdapterError extends Error {}
+/** The graph holds something the adapter cannot read: bad input (exit 2). */
+export class AdapterError extends UsageError {}
 
 interface SdkQueryStep {
   operation: string;

@@ -5,7 +5,7 @@
  * `publish`). The `pipeline` CLI calls these same functions and runs their results on Dagger or BuildKit.
  */
 import { argument, type Container, dag, type Directory, type File, func, object } from "@dagger.io/dagger";
-import { type Config, CONFIG_FILES, parseConfig } from "./config.ts";
+import { type Config, CONFIG_FILES, parseConfig } from "../modules/config.ts";
 import { debianBase, devImage, withAptPackages } from "../modules/toolchain.ts";
 import { buildSource, buildTree, checkResults, compile, testResults } from "../modules/compile.ts";
 import { docsSite } from "../modules/docs.ts";

@@ -11,7 +11,7 @@ import { type EngineArgs, engineOptions, executeOptions } from "../options.ts";
 import { loadProject } from "../project.ts";
 import { VARIANTS } from "../../modules/image.ts";
 import { checkImageRef } from "../../modules/k8s.ts";
-import { UsageError } from "../errors.ts";
+import { UsageError } from "../../modules/errors.ts";
 
 interface Args extends EngineArgs {
   config?: string;

@@ -6,7 +6,7 @@ import { loadRunnable } from "../load.ts";
 import { atomicWrite } from "../outputs.ts";
 import type { Plan } from "../plan.ts";
 import { loadProject } from "../project.ts";
-import { UsageError } from "../errors.ts";
+import { UsageError } from "../../modules/errors.ts";
 import { STAGES, stageOptions } from "./stages.ts";
 
 interface Args {

@@ -10,7 +10,7 @@ import { execute } from "../execute.ts";
 import { type EngineArgs, engineOptions, executeOptions } from "../options.ts";
 import { loadProject } from "../project.ts";
 import { capture } from "../proc.ts";
-import { StepError, UsageError } from "../errors.ts";
+import { StepError, UsageError } from "../../modules/errors.ts";
 import { type BuildkitEndpoint, dockerEnv, findBuildkit } from "../engines/detect.ts";
 import { checkVariant, imageRef, type ImageVariant, VARIANTS } from "../../modules/image.ts";
 import { checkImageRef } from "../../modules/k8s.ts";

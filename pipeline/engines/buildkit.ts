@@ -11,7 +11,7 @@ import { randomBytes } from "node:crypto";
 import { createInterface } from "node:readline";
 import type { Plan } from "../plan.ts";
 import { writeContext } from "../context.ts";
-import { EXIT_INTERRUPTED, PipelineError, StepError } from "../errors.ts";
+import { EXIT_INTERRUPTED, PipelineError, StepError } from "../../modules/errors.ts";
 import { activeTemps, atomicWrite, type OutputRequest } from "../outputs.ts";
 import { createView, ProgressTracker, SYNC_STAGE, type Vertex } from "../progress.ts";
 import { capture } from "../proc.ts";

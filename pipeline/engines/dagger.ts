@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { atomicWrite, type OutputRequest } from "../outputs.ts";
 import { capture } from "../proc.ts";
-import { StepError } from "../errors.ts";
+import { StepError } from "../../modules/errors.ts";
 import { sdkTypeName } from "../sdk-adapter.ts";
 
 /** Runs `obj`; for a publish, returns the pushed reference's digest. */

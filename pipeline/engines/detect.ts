@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSyn
 import { get as httpGet } from "node:http";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
-import { EngineUnavailable, UsageError } from "../errors.ts";
+import { EngineUnavailable, UsageError } from "../../modules/errors.ts";
 import { engineDir, stateDir } from "../paths.ts";
 import { alive, capture, which } from "../proc.ts";
 

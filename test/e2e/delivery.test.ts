@@ -9,7 +9,7 @@ import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { cli, dockerOnEngine, explain, freePort, needTool, ROOT, scratch, waitForHttp } from "./helpers.ts";
-import { parseConfig } from "../../src/config.ts";
+import { parseConfig } from "../../modules/config.ts";
 import { readMirrors } from "../../pipeline/mirrors.ts";
 import { vexInstructions } from "../support/isa.ts";
 

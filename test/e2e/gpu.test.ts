@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { cli, dockerOnEngine, explain, ROOT, scratch } from "./helpers.ts";
-import { parseConfig } from "../../src/config.ts";
+import { parseConfig } from "../../modules/config.ts";
 import { vexInstructions } from "../support/isa.ts";
 
 const docker = await dockerOnEngine();

@@ -33,7 +33,7 @@ test("a changed source makes the next run rebuild the bundle; an unchanged one r
   const before = statSync(OUT).mtimeMs;
   await bundledCli();
   assert.is(statSync(OUT).mtimeMs, before, "reused");
-  const src = join(ROOT, "pipeline", "errors.ts");
+  const src = join(ROOT, "pipeline", "cli.ts");
   const now = new Date();
   utimesSync(src, now, now);
   await bundledCli();

@@ -4,7 +4,7 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, writeFileSync, chmodSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ConfigError, parseConfig } from "../../src/config.ts";
+import { ConfigError, parseConfig } from "../../modules/config.ts";
 import { ArgumentError, checkVariant, entrypointScript, imageRef, VARIANTS, variantFlags } from "../../modules/image.ts";
 import { packageName } from "../../modules/package.ts";
 import { table } from "../../pipeline/commands/release.ts";

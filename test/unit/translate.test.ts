@@ -5,7 +5,7 @@ import { dag } from "@dagger.io/dagger";
 import { readGraph } from "../../pipeline/sdk-adapter.ts";
 import { planGraph } from "../../pipeline/plan.ts";
 import { renderDockerfile } from "../../pipeline/dockerfile.ts";
-import { UnsupportedOperation, UsageError } from "../../pipeline/errors.ts";
+import { UnsupportedOperation, UsageError } from "../../modules/errors.ts";
 import { graphs } from "./graphs.ts";
 
 const mirrors = { "debian:bookworm": "pipeline-seed/debian:bookworm" };

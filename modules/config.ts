@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { parse as parseYaml } from "yaml";
+import { ConfigError } from "./errors.ts";
 
 const packageName = z.string().regex(/^[a-z0-9][a-z0-9+.:~-]*$/, "a Debian package name");
 const imageRef = z.string().regex(/^[a-z0-9][a-z0-9._\/:@-]*$/i, "an image reference such as debian:bookworm");
@@ -163,9 +164,7 @@ export const ConfigSchema = z
 
 export type Config = z.output<typeof ConfigSchema> & { version: string };
 
-export class ConfigError extends Error {
-  readonly exitCode = 2;
-}
+export { ConfigError };
 
 /** Config file names looked for at a project's root, in order. */
 export const CONFIG_FILES = ["pipeline.yaml", "pipeline.yml", "pipeline.json"];
