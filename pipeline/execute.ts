@@ -7,7 +7,7 @@ import { type Plan, planGraph } from "./plan.ts";
 import { readGraph, sdkTypeName } from "./sdk-adapter.ts";
 import { UsageError } from "../modules/errors.ts";
 import type { OutputRequest } from "./outputs.ts";
-import { chooseEngine, type EngineChoice, findBuildkit } from "./engines/detect.ts";
+import { chooseEngine, type EngineChoice, engineKey, expectedEngineKey, findBuildkit } from "./engines/detect.ts";
 import { runPlan, type RunResult } from "./engines/buildkit.ts";
 import { readMirrors } from "./mirrors.ts";
 import { type ProgressMode, resolveMode } from "./progress.ts";
@@ -40,8 +40,8 @@ export function checkRequest(obj: unknown, request: OutputRequest): void {
 }
 
 /** The plan the BuildKit executor would run for `obj` (pure, after reading the recorded mirror map). */
-export async function planFor(obj: unknown, mirrors: Record<string, string> = {}): Promise<Plan> {
-  return planGraph(readGraph(obj), { mirrors: { ...(await readMirrors()), ...mirrors } });
+export async function planFor(obj: unknown, mirrors: Record<string, string> = {}, engine = expectedEngineKey()): Promise<Plan> {
+  return planGraph(readGraph(obj), { mirrors: { ...(await readMirrors(engine)), ...mirrors } });
 }
 
 export async function execute(obj: Runnable, request: OutputRequest, opts: ExecuteOptions = {}): Promise<RunResult | undefined> {
@@ -55,8 +55,11 @@ export async function execute(obj: Runnable, request: OutputRequest, opts: Execu
     return { steps: 0, cached: 0, executed: 0, seconds: 0, ...(digest ? { digest } : {}) };
   }
   // Translate first: an unsupported operation is refused before any engine is looked for.
-  const plan = await planFor(obj, opts.mirrors);
+  const expected = expectedEngineKey(opts);
+  const planned = await planFor(obj, opts.mirrors, expected);
   const endpoint = await findBuildkit(opts);
+  // The recorded mirror map is per engine: plan again with the found engine's when it is not the expected one.
+  const plan = engineKey(endpoint) === expected ? planned : await planFor(obj, opts.mirrors, engineKey(endpoint));
   say(`pipeline: running on BuildKit via ${endpoint.via}`);
   const result = await runPlan(plan, endpoint, request, {
     progress: resolveMode(opts.progress ?? "auto"),

@@ -17,7 +17,14 @@ export function engineDir(env: NodeJS.ProcessEnv = process.env) {
     dataRoot: join(dir, "data"),
     execRoot: join(dir, "exec"),
     log: join(dir, "dockerd.log"),
+    /** dockerd's --config-file: the build cache's garbage-collection policy. */
+    config: join(dir, "daemon.json"),
   };
+}
+
+/** One file per build running on this machine (`<pid>.<n>.json`), so `engine down` can refuse to cut them off. */
+export function runsDir(env: NodeJS.ProcessEnv = process.env): string {
+  return join(stateDir(env), "runs");
 }
 
 export function mirrorsFile(env: NodeJS.ProcessEnv = process.env): string {

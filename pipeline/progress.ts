@@ -20,22 +20,69 @@ const LOG_TAIL = 40;
 /** The stage a run with no output targets on Docker (engines/buildkit.ts); its one step is not a build step. */
 export const SYNC_STAGE = "pipeline-sync";
 
+/** What masks a secret's plaintext in anything printed or kept. */
+export const MASK = "***";
+
+/**
+ * Replaces every occurrence of each secret value in `text` with `***`, longest value first (so a secret that
+ * contains another is masked whole). Every non-empty value is masked, as Dagger does; a value of several lines
+ * is also masked line by line, since output reaches us one line at a time.
+ */
+export function maskSecrets(text: string, secrets: readonly string[]): string {
+  if (secrets.length === 0 || !text) return text;
+  let out = text;
+  for (const s of secretNeedles(secrets)) if (out.includes(s)) out = out.split(s).join(MASK);
+  return out;
+}
+
+function secretNeedles(secrets: readonly string[]): string[] {
+  const needles = new Set<string>();
+  for (const s of secrets) {
+    if (!s) continue;
+    needles.add(s);
+    if (s.includes("\n")) for (const part of s.split(/\r?\n/)) if (part.trim()) needles.add(part);
+  }
+  return [...needles].sort((a, b) => b.length - a.length);
+}
+
 export class ProgressTracker {
   readonly vertices = new Map<number, Vertex>();
   /** Lines that are not part of a vertex (the client's closing error, warnings). */
   readonly trailer: string[] = [];
+  private readonly secrets: string[];
+
+  /** `secrets`: the plaintexts of the plan's secrets; every line is masked with them before it is kept. */
+  constructor(secrets: readonly string[] = []) {
+    this.secrets = secretNeedles(secrets);
+  }
+
+  /** `text` with every secret value replaced by `***`: for anything printed from the build's output. */
+  mask(text: string): string {
+    return maskSecrets(text, this.secrets);
+  }
+
+  /**
+   * A raw progress line, masked. What the engine adds (the `#N ` prefix and a log line's timestamp, or a whole
+   * DONE/CACHED/digest line) is kept as it is, so that a short secret cannot garble it; the rest is masked.
+   */
+  maskLine(line: string): string {
+    if (this.secrets.length === 0) return line;
+    if (/^#\d+ (DONE \d+\.\d+s|CACHED|sha256:[0-9a-f]+)$/.test(line)) return line;
+    const m = /^(#\d+ (?:\d+\.\d+ )?)(.*)$/s.exec(line);
+    return m ? m[1]! + this.mask(m[2]!) : this.mask(line);
+  }
 
   feed(line: string): void {
     const m = /^#(\d+) (.*)$/.exec(line);
     if (!m) {
-      if (line.trim()) this.trailer.push(line);
+      if (line.trim()) this.trailer.push(this.mask(line));
       return;
     }
     const id = Number(m[1]);
     const rest = m[2]!;
     let v = this.vertices.get(id);
     if (!v) {
-      v = { id, name: rest, state: "running", started: Date.now(), log: [] };
+      v = { id, name: this.mask(rest), state: "running", started: Date.now(), log: [] };
       this.vertices.set(id, v);
       return;
     }
@@ -45,12 +92,12 @@ export class ProgressTracker {
       v.seconds = Number(rest.slice(5).replace(/s$/, "")) || 0;
     } else if (rest.startsWith("ERROR")) {
       v.state = "error";
-      v.error = rest.replace(/^ERROR:?\s*/, "");
+      v.error = this.mask(rest.replace(/^ERROR:?\s*/, ""));
     } else if (rest.startsWith("sha256:")) {
       // the vertex digest: nothing to show
     } else {
       // "0.123 some output" (a log line with its timestamp), or a status line such as "transferring ..."
-      v.log.push(rest.replace(/^\d+\.\d+ /, ""));
+      v.log.push(this.mask(rest.replace(/^\d+\.\d+ /, "")));
       if (v.log.length > LOG_TAIL) v.log.shift();
     }
   }
@@ -72,6 +119,13 @@ export class ProgressTracker {
   failed(): Vertex | undefined {
     return [...this.vertices.values()].find((v) => v.state === "error");
   }
+
+  /** The step that was running last (a build step if one was, else any vertex): what an engine loss cut off. */
+  running(): Vertex | undefined {
+    const running = [...this.vertices.values()].filter((v) => v.state === "running");
+    const steps = new Set(this.steps());
+    return running.filter((v) => steps.has(v)).at(-1) ?? running.at(-1);
+  }
 }
 
 /** Where progress goes: the raw lines (plain) or a redrawn compact view (tty). */
@@ -90,7 +144,7 @@ export function resolveMode(mode: ProgressMode, stream: NodeJS.WriteStream = pro
 export function createView(mode: "plain" | "tty" | "quiet", tracker: ProgressTracker): ProgressView {
   if (mode === "quiet") return { line: () => {}, done: () => {} };
   if (mode === "plain") {
-    return { line: (l) => process.stderr.write(l + "\n"), done: () => {} };
+    return { line: (l) => process.stderr.write(tracker.maskLine(l) + "\n"), done: () => {} };
   }
   const render = createLogUpdate(process.stderr, { showCursor: true });
   const frames = ["-", "\\", "|", "/"];

@@ -11,11 +11,12 @@ import { randomBytes } from "node:crypto";
 import { createInterface } from "node:readline";
 import type { Plan } from "../plan.ts";
 import { writeContext } from "../context.ts";
-import { EXIT_INTERRUPTED, PipelineError, StepError } from "../../modules/errors.ts";
+import { EngineUnavailable, EXIT_INTERRUPTED, PipelineError, StepError } from "../../modules/errors.ts";
 import { activeTemps, atomicWrite, type OutputRequest } from "../outputs.ts";
 import { createView, ProgressTracker, SYNC_STAGE, type Vertex } from "../progress.ts";
 import { capture } from "../proc.ts";
-import { type BuildkitEndpoint, dockerEnv } from "./detect.ts";
+import { type BuildkitEndpoint, dockerEnv, endpointAnswers, engineKey, START_HINT } from "./detect.ts";
+import { registerRun } from "../runs.ts";
 
 export interface RunOptions {
   progress: "plain" | "tty" | "quiet";
@@ -54,7 +55,8 @@ export async function runPlan(plan: Plan, endpoint: BuildkitEndpoint, request: O
   const started = Date.now();
   const work = await fs.mkdtemp(join(tmpdir(), "pipeline-"));
   activeTemps.add(work);
-  const tracker = new ProgressTracker();
+  // Every line of the build's output is masked with the secrets' plaintexts before it is shown or kept.
+  const tracker = new ProgressTracker(plan.secrets.map((s) => s.plaintext));
   try {
     const context = join(work, "context");
     await writeContext(plan, context, opts.cwd);
@@ -184,6 +186,8 @@ function solvePlan(
   if (opts.signal?.aborted) return Promise.reject(new Interrupted());
   return new Promise((resolvePromise, reject) => {
     const view = createView(opts.progress, tracker);
+    // While the client runs, `engine down` can see this build (runs.ts) and refuses to cut it off.
+    const unregister = registerRun(engineKey(endpoint));
     // Its own process group, so that a Ctrl-C at the terminal reaches it only through us, once.
     const child = spawn(cmd, args, { env, stdio: ["ignore", "pipe", "pipe"], detached: true });
     const onLine = (line: string) => {
@@ -200,17 +204,61 @@ function solvePlan(
     opts.signal?.addEventListener("abort", onAbort, { once: true });
     child.on("error", (err) => {
       view.done();
+      unregister();
       reject(new StepError(`could not start ${cmd}: ${err.message}`));
     });
     child.on("close", (code) => {
       opts.signal?.removeEventListener("abort", onAbort);
       if (killTimer) clearTimeout(killTimer);
       view.done();
+      unregister();
       if (opts.signal?.aborted) return reject(new Interrupted());
       if (code === 0) return resolvePromise();
-      reject(new StepError(describeFailure(plan, tracker)));
+      engineLost(endpoint, tracker).then(
+        (lost) => reject(lost ? new EngineUnavailable(describeEngineLoss(plan, endpoint, tracker)) : new StepError(describeFailure(plan, tracker))),
+        reject,
+      );
     });
   });
+}
+
+/** What a build client says when its engine went away under it (killed, stopped, its socket gone). */
+const ENGINE_GONE =
+  /unexpected EOF|connection reset|broken pipe|Cannot connect to the Docker daemon|connection refused|transport is closing|error reading from server|code = Unavailable|context canceled/i;
+
+/**
+ * Whether a failed client lost its engine, rather than a step failing: the engine no longer answers, or
+ * the client's last words say the connection broke. An engine being stopped may answer for a moment more.
+ */
+async function engineLost(endpoint: BuildkitEndpoint, tracker: ProgressTracker): Promise<boolean> {
+  const failed = tracker.failed();
+  const said = [...tracker.trailer.slice(-12), failed?.error ?? ""].join("\n");
+  const suspicious = ENGINE_GONE.test(said);
+  if (!(await endpointAnswers(endpoint))) return true;
+  if (!suspicious) return false;
+  for (let i = 0; i < 6; i++) {
+    await new Promise((r) => setTimeout(r, 500));
+    if (!(await endpointAnswers(endpoint))) return true;
+  }
+  // Still answering: a broken connection with no failed step is still the engine's doing (a restart).
+  return !failed && /unexpected EOF|connection reset|broken pipe|transport is closing|error reading from server/i.test(said);
+}
+
+/** The engine went away mid-build: the step it cut off, the engine, and what to run. */
+export function describeEngineLoss(plan: Plan, endpoint: BuildkitEndpoint, tracker: ProgressTracker): string {
+  const step = tracker.running() ?? tracker.failed();
+  const during = step ? `${step.name} (stage ${stageOf(plan, step)})` : "the start of the build";
+  const last = tracker.trailer.at(-1)?.replace(/^(ERROR|error):?\s*/, "");
+  const where = endpoint.kind === "docker" ? endpoint.host : endpoint.addr;
+  const engine = endpoint.via.includes(where.replace(/^unix:\/\//, "")) ? endpoint.via : `${endpoint.via} (${where})`;
+  const again = endpoint.via.startsWith("private engine")
+    ? `  start it again with: ${START_HINT}, then run the build again`
+    : `  bring back ${where} (or start a private engine with: ${START_HINT}), then run the build again`;
+  return [
+    `the engine went away during ${during}; nothing was written`,
+    `  engine: ${engine} no longer answers${last ? ` (the client said: ${last})` : ""}`,
+    again,
+  ].join("\n");
 }
 
 /** The failed step, its stage, its command and the tail of its log; or the engine's own closing words. */

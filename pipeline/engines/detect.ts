@@ -208,6 +208,37 @@ export async function findBuildkit(opts: DetectOptions = {}): Promise<BuildkitEn
   throw new EngineUnavailable(`no BuildKit engine reachable. Tried: ${tried.join("; ")}. Start one with: ${START_HINT}`);
 }
 
+/** Whether an endpoint's engine still answers (after a build client failed: was it the engine that went?). */
+export async function endpointAnswers(endpoint: BuildkitEndpoint, env: NodeJS.ProcessEnv = process.env): Promise<boolean> {
+  if (endpoint.kind === "buildctl") {
+    const probe = await capture(endpoint.client, ["--addr", endpoint.addr, "debug", "workers"], { env, timeoutMs: 10_000 });
+    return probe.code === 0;
+  }
+  return (await dockerAnswers(endpoint.client, endpoint.host, env)).ok;
+}
+
+/** What names an engine in the state dir (the image-mirror map): its address. */
+export function engineKey(endpoint: BuildkitEndpoint): string {
+  return endpoint.kind === "buildctl" ? endpoint.addr : endpoint.host.replace(/\/+$/, "");
+}
+
+/** The private engine's key (engineKey of it), whether or not it runs. */
+export function privateEngineKey(env: NodeJS.ProcessEnv = process.env): string {
+  return `unix://${engineDir(env).socket}`;
+}
+
+/**
+ * The key of the engine findBuildkit would pick, from the environment and the state dir only (no engine is
+ * asked): the planner reads the mirror map before any engine is looked for.
+ */
+export function expectedEngineKey(opts: DetectOptions = {}): string {
+  const env = opts.env ?? process.env;
+  const addr = opts.buildkitAddr ?? env.BUILDKIT_HOST;
+  if (addr) return addr;
+  const host = dockerCandidates(env).find((c) => c.host)?.host;
+  return host ? host.replace(/\/+$/, "") : privateEngineKey(env);
+}
+
 function firstLine(s: string): string {
   return s.trim().split("\n")[0] ?? "";
 }

@@ -1,7 +1,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { ProgressTracker, SYNC_STAGE } from "../../pipeline/progress.ts";
-import { describeFailure } from "../../pipeline/engines/buildkit.ts";
+import { createView, maskSecrets, ProgressTracker, SYNC_STAGE } from "../../pipeline/progress.ts";
+import { describeEngineLoss, describeFailure } from "../../pipeline/engines/buildkit.ts";
 import type { Plan } from "../../pipeline/plan.ts";
 
 const cachedRun = `#1 [internal] load build definition from Dockerfile
@@ -63,6 +63,67 @@ test("an unresolvable base image points to seeding", () => {
   const plan: Plan = { stages: [], target: "s0", output: { kind: "container" }, context: [], secrets: [] };
   const t = feed(`#3 [internal] load metadata for docker.io/library/debian:bookworm\n#3 ERROR: failed to do request: no such host`);
   assert.match(describeFailure(plan, t), "npx pipeline engine seed");
+});
+
+test("a secret value is masked as *** wherever it appears, longest value first, empty values ignored", () => {
+  assert.is(maskSecrets("token=abc123 and again abc123.", ["abc123"]), "token=*** and again ***.");
+  assert.is(maskSecrets("key: abc123xyz", ["abc123", "abc123xyz", ""]), "key: ***");
+  assert.is(maskSecrets("nothing here", []), "nothing here");
+  assert.is(maskSecrets("a.b", ["."]), "a***b");
+  assert.is(maskSecrets("line two of it", ["line one\nline two"]), "*** of it", "a multi-line value is masked line by line");
+});
+
+const echoedSecret = `#5 [s0 2/2] RUN ["sh","-c","echo token is $TOKEN; exit 1"]
+#5 0.071 token is hunter2-xyz
+#5 ERROR: executor failed running [sh -c echo token is $TOKEN; exit 1]: exit code: 1
+------
+ > [s0 2/2] RUN ["sh","-c","echo token is $TOKEN; exit 1"]:
+#5 0.071 token is hunter2-xyz
+------
+failed to solve: hunter2-xyz`;
+
+test("the tracker keeps no secret: step logs, errors and the client's closing words are masked", () => {
+  const plan: Plan = { stages: [{ name: "s0", base: "debian", label: "from debian:bookworm", steps: [] }], target: "s0", output: { kind: "container" }, context: [], secrets: [{ id: "t", plaintext: "hunter2-xyz" }] };
+  const t = new ProgressTracker(["hunter2-xyz"]);
+  for (const line of echoedSecret.split("\n")) t.feed(line);
+  const failure = describeFailure(plan, t);
+  assert.match(failure, "| token is ***");
+  assert.not.match(failure, "hunter2");
+  assert.not.match(JSON.stringify([...t.vertices.values()]) + t.trailer.join("\n"), "hunter2");
+});
+
+test("a masked progress line keeps its #N prefix and timestamp, so even a one-character secret leaves it readable", () => {
+  const t = new ProgressTracker(["5"]);
+  assert.is(t.maskLine("#5 0.5 got 5 items"), "#5 0.5 got *** items");
+  assert.is(t.maskLine("#5 DONE 0.5s"), "#5 DONE 0.5s");
+  t.feed("#5 [s0 1/1] RUN x");
+  t.feed("#5 0.5 got 5 items");
+  assert.equal(t.vertices.get(5)!.log, ["got *** items"]);
+});
+
+test("the plain view prints every line masked", () => {
+  const writes: string[] = [];
+  const write = process.stderr.write;
+  process.stderr.write = ((chunk: string) => (writes.push(String(chunk)), true)) as typeof process.stderr.write;
+  try {
+    const t = new ProgressTracker(["hunter2-xyz"]);
+    const view = createView("plain", t);
+    for (const line of echoedSecret.split("\n")) view.line(line);
+    view.done();
+  } finally {
+    process.stderr.write = write;
+  }
+  assert.match(writes.join(""), "#5 0.071 token is ***");
+  assert.not.match(writes.join(""), "hunter2");
+});
+
+test("an engine lost mid-build names the step that was running and how to start the engine", () => {
+  const plan: Plan = { stages: [{ name: "s0", base: "debian", label: "from debian:bookworm", steps: [] }], target: "s0", output: { kind: "container" }, context: [], secrets: [] };
+  const t = feed(`${cachedRun}\n#12 [s0 4/4] RUN ["sleep","600"]\n#12 sha256:abc\nunexpected EOF`);
+  const text = describeEngineLoss(plan, { kind: "docker", client: "docker", mode: "builtin", host: "unix:///h/engine/docker.sock", via: "private engine (/h/engine/docker.sock)" }, t);
+  assert.match(text, 'the engine went away during [s0 4/4] RUN ["sleep","600"] (stage s0 (from debian:bookworm))');
+  assert.match(text, "the client said: unexpected EOF");
+  assert.match(text, "start it again with: npx pipeline engine up");
 });
 
 test.run();
