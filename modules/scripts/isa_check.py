@@ -21,6 +21,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from concurrent.futures import ProcessPoolExecutor
 
 LEVELS = ["x86-64", "x86-64-v2", "x86-64-v3", "x86-64-v4"]
@@ -369,12 +370,15 @@ def _tidy(text: str) -> str:
 def check_file(job: tuple[str, bool, int, int, str]) -> dict:
     """Runs objdump on one file and scans its output (the unit of work of the pool)."""
     path, is_archive, floor, max_show, objdump = job
-    proc = subprocess.Popen([objdump, "-d", "--no-show-raw-insn", "-w", path], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, errors="replace", bufsize=1 << 20)
-    assert proc.stdout is not None and proc.stderr is not None
-    result = scan_stream(proc.stdout, floor, max_show)
-    err = proc.stderr.read()
-    rc = proc.wait()
+    # stderr goes to a file: a pipe read only at the end could fill up (warnings per archive member) and stall.
+    with tempfile.TemporaryFile() as errf:
+        proc = subprocess.Popen([objdump, "-d", "--no-show-raw-insn", "-w", path], stdout=subprocess.PIPE,
+                                stderr=errf, text=True, errors="replace", bufsize=1 << 20)
+        assert proc.stdout is not None
+        result = scan_stream(proc.stdout, floor, max_show)
+        rc = proc.wait()
+        errf.seek(0)
+        err = errf.read().decode("utf-8", "replace")
     result["path"] = path
     result["archive"] = is_archive
     if rc != 0:
