@@ -6,7 +6,7 @@ import type { Container, Directory, File } from "@dagger.io/dagger";
 import { type Plan, planGraph } from "./plan.ts";
 import { readGraph, sdkTypeName } from "./sdk-adapter.ts";
 import { UsageError } from "../modules/errors.ts";
-import type { OutputRequest } from "./outputs.ts";
+import { checkOutputPath, type OutputCheck, type OutputRequest, type ProtectedDir, removeStaleSiblings, removeStaleWork } from "./outputs.ts";
 import { chooseEngine, type EngineChoice, engineKey, expectedEngineKey, findBuildkit } from "./engines/detect.ts";
 import { runPlan, type RunResult } from "./engines/buildkit.ts";
 import { readMirrors } from "./mirrors.ts";
@@ -21,6 +21,10 @@ export interface ExecuteOptions {
   mirrors?: Record<string, string>;
   /** Called with a line of news for the user (the engine used, the summary). */
   say?: (line: string) => void;
+  /** Folders an output must keep away from (the project, its source trees); the current folder always is one. */
+  protectedDirs?: ProtectedDir[];
+  /** Replace a folder or file at the output path that is not an earlier output of this tool. */
+  force?: boolean;
 }
 
 export type Runnable = Container | Directory | File;
@@ -39,6 +43,16 @@ export function checkRequest(obj: unknown, request: OutputRequest): void {
   }
 }
 
+/**
+ * Refuses (exit 2) an output path that would destroy something or cannot take the result (outputs.ts), before
+ * anything is translated or any engine is looked for. Every command's runs go through it (execute calls it).
+ */
+export async function checkOutput(obj: unknown, request: OutputRequest, opts: ExecuteOptions = {}): Promise<OutputCheck | undefined> {
+  checkRequest(obj, request);
+  const shape = request.kind === "export" && sdkTypeName(obj) === "Directory" ? "directory" : "file";
+  return checkOutputPath(request, { shape, protectedDirs: opts.protectedDirs, force: opts.force });
+}
+
 /** The plan the BuildKit executor would run for `obj` (pure, after reading the recorded mirror map). */
 export async function planFor(obj: unknown, mirrors: Record<string, string> = {}, engine = expectedEngineKey()): Promise<Plan> {
   return planGraph(readGraph(obj), { mirrors: { ...(await readMirrors(engine)), ...mirrors } });
@@ -46,7 +60,10 @@ export async function planFor(obj: unknown, mirrors: Record<string, string> = {}
 
 export async function execute(obj: Runnable, request: OutputRequest, opts: ExecuteOptions = {}): Promise<RunResult | undefined> {
   const say = opts.say ?? ((l: string) => process.stderr.write(l + "\n"));
-  checkRequest(obj, request);
+  const checked = await checkOutput(obj, request, opts);
+  // What killed runs left behind: partial outputs next to this destination, work folders in the temp folder.
+  if (checked) await removeStaleSiblings(checked.abs);
+  await removeStaleWork();
   const engine = await chooseEngine(opts);
   if (engine === "dagger") {
     say("pipeline: running on the Dagger engine");

@@ -7,6 +7,8 @@ import { readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execute } from "../execute.ts";
+import { fileMarker } from "../outputs.ts";
+import { booleanValues, forceOption } from "../output-options.ts";
 import { type EngineArgs, engineOptions, executeOptions } from "../options.ts";
 import { loadProject } from "../project.ts";
 import { VARIANTS } from "../../modules/image.ts";
@@ -20,6 +22,7 @@ interface Args extends EngineArgs {
   variant?: string;
   out?: string;
   print: boolean;
+  force: boolean;
 }
 
 export const command = "k8s";
@@ -33,6 +36,8 @@ export function builder(y: Argv): Argv<Args> {
     .option("variant", { type: "string", choices: VARIANTS, describe: "The image's variant (default: read from its tag); GPU variants get a GPU limit" })
     .option("out", { type: "string", describe: "Write the YAML here (default: out/k8s/NAME.yaml)" })
     .option("print", { type: "boolean", default: false, describe: "Print the YAML on stdout instead of writing a file" })
+    .option("force", forceOption)
+    .check(booleanValues(["print", "force"]))
     .example("$0 k8s --image 127.0.0.1:5000/minipaddle:0.1.0-gpu --workers 4", "out/k8s/minipaddle.yaml: 4 GPU workers")
     .example("$0 k8s --image minipaddle:0.1.0 --workers 2 --print | kubectl apply -f -", "apply 2 CPU workers") as Argv<Args>;
 }
@@ -46,10 +51,12 @@ export async function handler(argv: ArgumentsCamelCase<Args>): Promise<void> {
   const manifests = await project.pipeline.k8s(argv.image, argv.workers, argv.variant ?? "");
   const toStdout = argv.print;
   const path = toStdout ? join(tmpdir(), `pipeline-k8s-${process.pid}.yaml`) : (argv.out ?? `out/k8s/${project.cfg.name}.yaml`);
-  await execute(manifests, { kind: "export", path }, { ...executeOptions(argv), progress: "quiet", say: () => {} });
+  const request = { kind: "export" as const, path, ...(argv.out !== undefined ? { flag: "--out" } : {}) };
+  await execute(manifests, request, { ...executeOptions(argv), progress: "quiet", say: () => {}, force: argv.force });
   if (toStdout) {
     process.stdout.write(readFileSync(path, "utf8"));
     rmSync(path, { force: true });
+    rmSync(fileMarker(path), { force: true });
   } else {
     process.stderr.write(`pipeline: k8s manifests for ${argv.workers} worker(s) of ${argv.image} written to ${path}\n`);
   }

@@ -6,7 +6,10 @@
  */
 import { connect } from "node:net";
 import type { ArgumentsCamelCase, Argv } from "yargs";
+import { resolve } from "node:path";
 import { execute } from "../execute.ts";
+import { checkOutputPath, projectProtectedDirs } from "../outputs.ts";
+import { booleanValues, forceOption } from "../output-options.ts";
 import { type EngineArgs, engineOptions, executeOptions } from "../options.ts";
 import { loadProject } from "../project.ts";
 import { capture } from "../proc.ts";
@@ -22,6 +25,7 @@ interface Args extends EngineArgs {
   publish?: string;
   variant?: string[];
   out: string;
+  force: boolean;
 }
 
 export const command = "release";
@@ -35,6 +39,8 @@ export function builder(y: Argv): Argv<Args> {
     .option("publish", { type: "string", describe: "Push each image to this registry (host[:port][/path]) as REGISTRY/NAME:TAG" })
     .option("variant", { type: "string", array: true, choices: VARIANTS, describe: "Release only these variants (default: the config's image.variants)" })
     .option("out", { type: "string", default: "out/release", describe: "Where the SBOMs go (NAME_TAG.cdx.json)" })
+    .option("force", forceOption)
+    .check(booleanValues(["force"]))
     .example("$0 release", "build and load all four variants; SBOMs in out/release/")
     .example("$0 release --variant cpu --variant cpu-noavx", "only the CPU variants")
     .example("$0 release --publish registry.example.org:5000/ml", "push each as registry.example.org:5000/ml/minipaddle:TAG") as Argv<Args>;
@@ -58,7 +64,12 @@ export async function handler(argv: ArgumentsCamelCase<Args>): Promise<void> {
   }
   const project = await loadProject({ config: argv.config, source: argv.source });
   const variants = (argv.variant?.length ? [...new Set(argv.variant)] : project.cfg.image.variants).map(checkVariant);
-  const base = { ...executeOptions(argv), mirrors: project.cfg.mirrors };
+  const sources = [resolve(project.dir, project.cfg.source), ...(argv.source !== undefined ? [resolve(argv.source)] : [])];
+  const base = { ...executeOptions(argv), mirrors: project.cfg.mirrors, protectedDirs: projectProtectedDirs(project.dir, sources), force: argv.force };
+  // The SBOMs are written after minutes of building: their paths are checked before anything builds.
+  for (const variant of variants) {
+    await checkOutputPath({ kind: "export", path: `${argv.out}/${sbomFileName(imageRef(project.cfg, variant))}`, flag: "--out" }, { shape: "file", ...base });
+  }
   // Parallel builds share the terminal: each reports a line when it starts and ends, unless asked for logs.
   const progress = argv.progress === "plain" || argv.progress === "tty" ? argv.progress : "quiet";
   const say = (line: string) => process.stderr.write(line + "\n");

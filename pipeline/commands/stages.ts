@@ -4,10 +4,12 @@
  */
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import type { Container, Directory, File } from "@dagger.io/dagger";
-import { execute, type Runnable } from "../execute.ts";
+import { resolve } from "node:path";
+import { checkOutput, execute, type Runnable } from "../execute.ts";
 import { type EngineArgs, engineOptions, executeOptions } from "../options.ts";
 import { loadProject, type Project } from "../project.ts";
-import type { OutputRequest } from "../outputs.ts";
+import { type OutputRequest, projectProtectedDirs } from "../outputs.ts";
+import { booleanValues, forceOption } from "../output-options.ts";
 import { checkVariant, imageRef, VARIANTS } from "../../modules/image.ts";
 
 /** The switches a stage's method takes. */
@@ -26,6 +28,7 @@ interface StageArgs extends EngineArgs, StageFlags {
   out?: string;
   tag?: string;
   tarball?: string;
+  force: boolean;
 }
 
 export interface Stage {
@@ -172,6 +175,8 @@ export function stageOptions<T>(y: Argv<T>, stage: Stage): Argv<T & StageArgs> {
   if (stage.flags.includes("variant")) out = out.option("variant", { type: "string", choices: VARIANTS, default: "cpu", describe: "The production image variant" });
   if (stage.flags.includes("port")) out = out.option("port", { type: "number", describe: "The port it serves on (default: the config's)" });
   if (stage.flags.includes("sbom")) out = out.option("sbom", { type: "string", describe: "Write the image's SBOM here (default: next to the tarball, else out/sbom/)" });
+  // yargs takes `--avx=maybe` as false: a switch given any value but true/false is refused instead.
+  out = out.check(booleanValues(["gpu", "avx", "test", "force"]));
   return out as Argv<T & StageArgs>;
 }
 
@@ -188,21 +193,29 @@ function commandFor(stage: Stage): CommandModule<object, StageArgs> {
           .option("tarball", { type: "string", describe: "Save the image as a tarball here instead" })
           .conflicts("tag", "tarball");
       }
+      b = b.option("force", forceOption);
       for (const [cmd, what] of stage.examples) b = b.example(cmd, what);
       return b as Argv<StageArgs>;
     },
     handler: async (argv: ArgumentsCamelCase<StageArgs>) => {
       const project = await loadProject({ config: argv.config, source: argv.source });
       const request: OutputRequest =
-        argv.out !== undefined ? { kind: "export", path: argv.out }
+        argv.out !== undefined ? { kind: "export", path: argv.out, flag: "--out" }
         : argv.tag !== undefined ? { kind: "tag", image: argv.tag }
-        : argv.tarball !== undefined ? { kind: "tarball", path: argv.tarball }
+        : argv.tarball !== undefined ? { kind: "tarball", path: argv.tarball, flag: "--tarball" }
         : stage.defaultOutput?.(project, argv) ?? { kind: "sync" };
-      const opts = { ...executeOptions(argv), mirrors: project.cfg.mirrors };
-      await execute(await stage.call(project, argv), request, opts);
+      // Outputs keep away from the project folder and its source trees (the config's and --source).
+      const sources = [resolve(project.dir, project.cfg.source), ...(argv.source !== undefined ? [resolve(argv.source)] : [])];
+      const opts = { ...executeOptions(argv), mirrors: project.cfg.mirrors, protectedDirs: projectProtectedDirs(project.dir, sources), force: argv.force };
+      const main = await stage.call(project, argv);
+      // Every output path is checked before anything builds, the later ones (an SBOM) too.
+      const later = (await stage.after?.(project, argv, request)) ?? [];
+      await checkOutput(main, request, opts);
+      for (const next of later) await checkOutput(next.run, next.to, opts);
+      await execute(main, request, opts);
       if (request.kind === "export") process.stderr.write(`pipeline: ${stage.name} result written to ${request.path}\n`);
       if (request.kind === "tag") process.stderr.write(`pipeline: ${stage.name} image loaded as ${request.image}\n`);
-      for (const next of (await stage.after?.(project, argv, request)) ?? []) {
+      for (const next of later) {
         await execute(next.run, next.to, opts);
         if (next.to.kind === "export") process.stderr.write(`pipeline: ${stage.name} ${next.what} written to ${next.to.path}\n`);
       }

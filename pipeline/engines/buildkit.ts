@@ -5,14 +5,13 @@
  */
 import { spawn } from "node:child_process";
 import { promises as fs } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { createInterface } from "node:readline";
 import type { Plan } from "../plan.ts";
 import { writeContext } from "../context.ts";
-import { EngineUnavailable, EXIT_INTERRUPTED, PipelineError, StepError } from "../../modules/errors.ts";
-import { activeTemps, atomicWrite, type OutputRequest } from "../outputs.ts";
+import { EngineUnavailable, EXIT_INTERRUPTED, EXIT_TERMINATED, PipelineError, StepError } from "../../modules/errors.ts";
+import { activeTemps, atomicWrite, type OutputRequest, workPrefix } from "../outputs.ts";
 import { createView, ProgressTracker, SYNC_STAGE, type Vertex } from "../progress.ts";
 import { capture } from "../proc.ts";
 import { type BuildkitEndpoint, dockerEnv, endpointAnswers, engineKey, START_HINT } from "./detect.ts";
@@ -34,9 +33,10 @@ export interface RunResult {
   digest?: string;
 }
 
+/** The run was stopped by a signal: exit 130 for SIGINT, 143 for SIGTERM (the abort reason names the signal). */
 export class Interrupted extends PipelineError {
-  constructor() {
-    super("interrupted: the build was stopped and nothing was written", EXIT_INTERRUPTED);
+  constructor(signal?: AbortSignal) {
+    super("interrupted: the build was stopped and nothing was written", signal?.reason === "SIGTERM" ? EXIT_TERMINATED : EXIT_INTERRUPTED);
   }
 }
 
@@ -53,7 +53,8 @@ type SolveOutput =
 
 export async function runPlan(plan: Plan, endpoint: BuildkitEndpoint, request: OutputRequest, opts: RunOptions): Promise<RunResult> {
   const started = Date.now();
-  const work = await fs.mkdtemp(join(tmpdir(), "pipeline-"));
+  // pipeline-PID-XXXXXX: a later run removes it if this process is killed (outputs.ts removeStaleWork).
+  const work = await fs.mkdtemp(workPrefix());
   activeTemps.add(work);
   // Every line of the build's output is masked with the secrets' plaintexts before it is shown or kept.
   const tracker = new ProgressTracker(plan.secrets.map((s) => s.plaintext));
@@ -90,7 +91,11 @@ export async function runPlan(plan: Plan, endpoint: BuildkitEndpoint, request: O
         break;
       case "export":
         await atomicWrite(request.path, async (tmp) => {
-          if (plan.output.kind !== "file") return solve({ kind: "local", dest: tmp });
+          if (plan.output.kind !== "file") {
+            // Made now, so that a run killed mid-build leaves a sibling a later run can recognise and remove.
+            await fs.mkdir(tmp);
+            return solve({ kind: "local", dest: tmp });
+          }
           const dir = `${tmp}-d`;
           activeTemps.add(dir);
           try {
@@ -183,7 +188,7 @@ function solvePlan(
   const { cmd, env } = solved;
   // Extra client flags go before the context argument (docker) or anywhere after `build` (buildctl).
   const args = endpoint.kind === "buildctl" ? [...solved.args, ...extra] : [...solved.args.slice(0, -1), ...extra, ...solved.args.slice(-1)];
-  if (opts.signal?.aborted) return Promise.reject(new Interrupted());
+  if (opts.signal?.aborted) return Promise.reject(new Interrupted(opts.signal));
   return new Promise((resolvePromise, reject) => {
     const view = createView(opts.progress, tracker);
     // While the client runs, `engine down` can see this build (runs.ts) and refuses to cut it off.
@@ -212,7 +217,7 @@ function solvePlan(
       if (killTimer) clearTimeout(killTimer);
       view.done();
       unregister();
-      if (opts.signal?.aborted) return reject(new Interrupted());
+      if (opts.signal?.aborted) return reject(new Interrupted(opts.signal));
       if (code === 0) return resolvePromise();
       engineLost(endpoint, tracker).then(
         (lost) => reject(lost ? new EngineUnavailable(describeEngineLoss(plan, endpoint, tracker)) : new StepError(describeFailure(plan, tracker))),

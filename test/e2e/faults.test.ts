@@ -49,6 +49,27 @@ test("SIGINT during a run stops the build, leaves nothing at the export path and
   assert.equal(processesMatching("build --progress=plain"), [], "no build client left");
 });
 
+test("SIGTERM during a run stops the build and leaves nothing at the export path, exit 143", async () => {
+  const seconds = String(randomInt(100_000, 999_999));
+  const dir = scratch();
+  const out = join(dir, "out");
+  const { child, done } = start(["run", graph("slow"), "--export", out], { E2E_SLEEP: seconds });
+  const deadline = Date.now() + 60_000;
+  while (processesMatching(`sleep ${seconds}`).length === 0) {
+    if (Date.now() > deadline) assert.unreachable("the step never started");
+    await sleep(100);
+  }
+  child.kill("SIGTERM");
+  const r = await done;
+  assert.is(r.code, 143, explain(r));
+  assert.match(r.stderr, "interrupted");
+  assert.not.ok(existsSync(out));
+  assert.equal(leftovers(dir), []);
+  const gone = Date.now() + 15_000;
+  while (processesMatching(`sleep ${seconds}`).length > 0 && Date.now() < gone) await sleep(200);
+  assert.equal(processesMatching(`sleep ${seconds}`), [], "the step was stopped");
+});
+
 test("two runs of the same graph started at once both succeed with identical outputs", async () => {
   const nonce = randomBytes(8).toString("hex");
   const a = join(scratch(), "a");
@@ -59,7 +80,7 @@ test("two runs of the same graph started at once both succeed with identical out
   ]);
   assert.is(ra.code, 0, explain(ra));
   assert.is(rb.code, 0, explain(rb));
-  assert.equal(readdirSync(a).sort(), ["nonce.txt", "sum.txt"]);
+  assert.equal(readdirSync(a).sort(), [".pipeline-output", "nonce.txt", "sum.txt"]);
   for (const f of ["nonce.txt", "sum.txt"]) assert.equal(readFileSync(join(a, f)), readFileSync(join(b, f)));
   assert.is(readFileSync(join(a, "nonce.txt"), "utf8"), `${nonce}\n`);
   assert.is(readFileSync(join(a, "sum.txt"), "utf8"), execFileSync("sh", ["-c", "seq 1 5000 | sha256sum"]).toString());

@@ -18,7 +18,8 @@ test("the e2e graph exports exactly the expected files, byte for byte", async ()
   const out = join(scratch(), "out");
   const r = await cli(["run", graph("e2e"), "--export", out]);
   assert.is(r.code, 0, explain(r));
-  assert.equal(readdirSync(out).sort(), ["greeting.txt", "notes.txt"]);
+  // The folder's marker (.pipeline-output) says pipeline wrote it, so a later run may replace it.
+  assert.equal(readdirSync(out).sort(), [".pipeline-output", "greeting.txt", "notes.txt"]);
   assert.equal(readFileSync(join(out, "greeting.txt")), Buffer.from("hello, pipeline\n"));
   assert.equal(readFileSync(join(out, "notes.txt")), Buffer.from("made by pipeline\n"));
   assert.is(statSync(join(out, "notes.txt")).mode & 0o777, 0o600);
@@ -63,9 +64,10 @@ test("a failed run leaves an existing export untouched", async () => {
   const out = join(dir, "out");
   mkdirSync(out);
   writeFileSync(join(out, "keep.txt"), "previous result");
+  writeFileSync(join(out, ".pipeline-output"), "{}\n"); // an earlier output of pipeline's, which a run may replace
   const r = await cli(["run", graph("fail"), "--export", out]);
   assert.is(r.code, 1, explain(r));
-  assert.equal(readdirSync(out), ["keep.txt"]);
+  assert.equal(readdirSync(out).sort(), [".pipeline-output", "keep.txt"]);
   assert.equal(leftovers(dir), []);
 });
 
