@@ -47,6 +47,8 @@ export function buildSteps(cfg: Config): Steps {
         "-DCMAKE_INSTALL_PREFIX=/usr",
         "-DCMAKE_C_COMPILER_LAUNCHER=ccache", "-DCMAKE_CXX_COMPILER_LAUNCHER=ccache",
         "-DPython_EXECUTABLE=/usr/bin/python3",
+        // Run paths relative to each binary: the exported build tree runs from any folder (cmake.originRpath).
+        ...(cfg.cmake.originRpath ? ["-DCMAKE_BUILD_RPATH_USE_ORIGIN=ON"] : []),
         `-D${o.gpu}=`, { var: "GPU" }, `-D${o.avx}=`, { var: "AVX" }, `-D${o.test}=`, { var: "TEST" },
         ...cfg.cmake.args.map(expand),
       ],
@@ -166,16 +168,35 @@ export function buildSource(cfg: Config, source: Directory): Directory {
  * the SHA-256 of every source file it was built from, and each file gets an old mtime if its content is
  * unchanged since then, a new one if not. So exactly the changed files rebuild, whichever source tree (a
  * branch, a copy) last used the volume.
+ *
+ * The volume holds whole trees (`tree.ID`) and one switch point, the symlink `current`: a tree is read only
+ * through it, so a save that was cut off (an interrupt, a lost engine) leaves a `tree.NEW-ID` nobody reads,
+ * removed here. File names travel NUL-separated (a name may hold a newline): the manifest is
+ * `sha256sum -z` records, sorted and compared with `sort -z`/`comm -z`.
  */
 const RESTORE = [
+  `mkdir -p ${BUILD_DIR} && cur=$(readlink ${BUILD_CACHE}/current || true)`,
+  // Anything but the current tree is what an interrupted save (or an older layout) left: never read it.
+  `find ${BUILD_CACHE} -mindepth 1 -maxdepth 1 ! -name current ! -name "\${cur:-current}" -exec rm -rf {} +`,
   // A tree without its source manifest is of unknown origin: never trust it (ccache makes a clean build cheap).
-  `mkdir -p ${BUILD_DIR} && { [ ! -f ${BUILD_CACHE}/.pipeline-sources.sha256 ] || cp -a ${BUILD_CACHE}/. ${BUILD_DIR}/; }`,
-  `cd ${SRC} && find . -path ./build -prune -o -type f -print | LC_ALL=C sort | xargs -r -d '\\n' sha256sum | LC_ALL=C sort > /tmp/sources.sha256`,
+  `{ [ -z "$cur" ] || [ ! -f "${BUILD_CACHE}/$cur/.pipeline-sources.sha256" ] || cp -a "${BUILD_CACHE}/$cur/." ${BUILD_DIR}/; }`,
+  `cd ${SRC} && find . -path ./build -prune -o -type f -print0 | xargs -0r sha256sum -z | LC_ALL=C sort -z > /tmp/sources.sha256`,
   `if [ -f ${BUILD_DIR}/.pipeline-sources.sha256 ]; then ` +
-    `LC_ALL=C comm -12 /tmp/sources.sha256 ${BUILD_DIR}/.pipeline-sources.sha256 | cut -c67- | xargs -r -d '\\n' touch -h -d @1; ` +
-    `LC_ALL=C comm -23 /tmp/sources.sha256 ${BUILD_DIR}/.pipeline-sources.sha256 | cut -c67- | xargs -r -d '\\n' touch -h; fi`,
+    `LC_ALL=C comm -z -12 /tmp/sources.sha256 ${BUILD_DIR}/.pipeline-sources.sha256 | cut -z -c67- | xargs -0r touch -h -d @1; ` +
+    `LC_ALL=C comm -z -23 /tmp/sources.sha256 ${BUILD_DIR}/.pipeline-sources.sha256 | cut -z -c67- | xargs -0r touch -h; fi`,
 ].join(" && ");
-const SAVE = `mv /tmp/sources.sha256 ${BUILD_DIR}/.pipeline-sources.sha256 && rm -rf ${BUILD_CACHE}/* ${BUILD_CACHE}/.[!.]* && cp -a ${BUILD_DIR}/. ${BUILD_CACHE}/`;
+/**
+ * Keeps the new tree, atomically: copied into a fresh `tree.NEW-ID` (without the old manifest), its manifest
+ * written last, renamed to `tree.ID`, then `current` switched to it by a rename (`mv -T` of a new symlink);
+ * only then are older trees removed. Cut off at any point, the volume's `current` is the old tree or the new.
+ */
+const SAVE = [
+  `rm -f ${BUILD_DIR}/.pipeline-sources.sha256 && new=$(mktemp -d ${BUILD_CACHE}/tree.NEW-XXXXXXXX) && id=\${new##*-}`,
+  `cp -a ${BUILD_DIR}/. "$new"/ && cp /tmp/sources.sha256 "$new"/.pipeline-sources.sha256`,
+  `mv -T "$new" ${BUILD_CACHE}/tree.$id && ln -s tree.$id ${BUILD_CACHE}/current.NEW-$id && mv -T ${BUILD_CACHE}/current.NEW-$id ${BUILD_CACHE}/current`,
+  `find ${BUILD_CACHE} -mindepth 1 -maxdepth 1 ! -name current ! -name tree.$id -exec rm -rf {} +`,
+  `mv /tmp/sources.sha256 ${BUILD_DIR}/.pipeline-sources.sha256`,
+].join(" && ");
 
 /**
  * Configures and compiles `source` in the development image `dev`. The build tree of the last build of this

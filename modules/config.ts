@@ -15,6 +15,9 @@ const relPath = z
   .min(1)
   .refine((p) => !p.startsWith("/") && !p.split("/").includes(".."), "a path inside the project (relative, no '..')");
 
+/** What every build input leaves out; a config's `exclude` adds to these. */
+export const DEFAULT_EXCLUDE = ["build", "build-*", ".git", "**/__pycache__"];
+
 export const ConfigSchema = z
   .object({
     /** Project name: package and image names derive from it. */
@@ -23,8 +26,14 @@ export const ConfigSchema = z
     version: z.string().regex(/^[0-9][A-Za-z0-9.+~-]*$/, "a version starting with a digit, such as 1.2.0").optional(),
     /** The CMake source tree, relative to the config file. */
     source: relPath.default("."),
-    /** Paths (patterns) left out of every build input. */
-    exclude: z.array(z.string()).default(["build", "build-*", ".git", "**/__pycache__"]),
+    /**
+     * Paths (patterns) left out of every build input, in addition to the defaults, which are always left out:
+     * `build`, `build-*`, `.git` and every `__pycache__` folder (DEFAULT_EXCLUDE).
+     */
+    exclude: z
+      .array(z.string())
+      .default([])
+      .transform((extra) => [...new Set([...DEFAULT_EXCLUDE, ...extra])]),
     images: z
       .object({
         /** Base of the CPU development image. */
@@ -71,9 +80,14 @@ export const ConfigSchema = z
         buildType: z.string().default("Release"),
         /** Extra configure arguments, such as -DFOO=ON. */
         args: z.array(z.string()).default([]),
+        /**
+         * Build-tree run paths relative to each binary (`$ORIGIN/...`, CMAKE_BUILD_RPATH_USE_ORIGIN) instead of
+         * the absolute `/src/build`, so an exported build tree runs from any folder. `false` leaves CMake's default.
+         */
+        originRpath: z.boolean().default(true),
       })
       .strict()
-      .default({ options: { gpu: "WITH_GPU", avx: "WITH_AVX", test: "WITH_TESTING" }, generator: "Ninja", buildType: "Release", args: [] }),
+      .default({ options: { gpu: "WITH_GPU", avx: "WITH_AVX", test: "WITH_TESTING" }, generator: "Ninja", buildType: "Release", args: [], originRpath: true }),
     test: z
       .object({
         /** The test command, run in the build tree. */

@@ -97,7 +97,14 @@ export function productionImage(cfg: Config, debs: Directory, variant: ImageVari
     .withoutMount("/var/cache/apt/archives")
     .withoutMount("/var/lib/apt/lists")
     .withoutMount("/tmp/pipeline-debs")
-    .withExec(["sh", "-c", `useradd --uid ${IMAGE_UID} --create-home --shell /bin/sh '${cfg.image.user}' && mkdir -p ${WORKDIR} && chown ${IMAGE_UID}:${IMAGE_UID} ${WORKDIR}`])
+    .withExec([
+      "sh",
+      "-c",
+      `useradd --uid ${IMAGE_UID} --create-home --shell /bin/sh '${cfg.image.user}' && mkdir -p ${WORKDIR} && chown ${IMAGE_UID}:${IMAGE_UID} ${WORKDIR} && ` +
+        // No trace of the install, and no way up from the image's user: Debian's setuid/setgid programs (su,
+        // mount, passwd, chage, ...) lose those bits. Nothing in the image runs as another user than its own.
+        "rm -rf /tmp/pipeline-debs && find / -xdev -perm /6000 -type f -exec chmod ug-s {} +",
+    ])
     .withNewFile("/usr/local/bin/entrypoint", entrypointScript(cfg), { permissions: 0o755 });
   if (gpu) {
     ctr = ctr

@@ -2,7 +2,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { readFileSync } from "node:fs";
 import { ConfigError, parseConfig } from "../../modules/config.ts";
-import { buildScript, commandsFor } from "../../modules/compile.ts";
+import { buildScript, buildSteps, commandsFor } from "../../modules/compile.ts";
 
 const fixture = (p: string) => readFileSync(new URL(`../fixtures/${p}`, import.meta.url), "utf8");
 
@@ -42,6 +42,20 @@ test("the CPU commands carry no CUDA options", () => {
   const [configure] = commandsFor(cfg, { gpu: false, avx: true, test: false });
   assert.not.ok(configure!.some((w) => w.includes("CUDA")), configure!.join(" "));
   assert.ok(configure!.includes("-DWITH_GPU=OFF") && configure!.includes("-DWITH_AVX=ON"));
+});
+
+test("a config's exclude adds to the default exclusions, which stay", () => {
+  const defaults = ["build", "build-*", ".git", "**/__pycache__"];
+  assert.equal(parseConfig("name: x\n", "p.yaml").exclude, defaults);
+  const cfg = parseConfig("name: x\nexclude: [data, '*.ckpt', .git]\n", "p.yaml");
+  assert.equal(cfg.exclude, [...defaults, "data", "*.ckpt"]);
+});
+
+test("build-tree run paths are $ORIGIN-relative by default (one configure argument), and cmake.originRpath: false drops it", () => {
+  const configureOf = (text: string) => buildSteps(parseConfig(text, "p.yaml")).configure.argv.filter((w): w is string => typeof w === "string");
+  assert.ok(configureOf("name: x\n").includes("-DCMAKE_BUILD_RPATH_USE_ORIGIN=ON"));
+  assert.is(parseConfig("name: x\n", "p.yaml").cmake.originRpath, true);
+  assert.not.ok(configureOf("name: x\ncmake:\n  originRpath: false\n").some((w) => w.includes("RPATH")));
 });
 
 const errors: Array<[string, string, RegExp]> = [

@@ -1,0 +1,129 @@
+/**
+ * The build tree kept between builds: a save cut off half-way is never trusted (the next build restores the
+ * last whole tree and rebuilds exactly what changed), and file names with a newline travel through the
+ * source manifest intact. The project here is a copy of the example under its own name, so its cache
+ * volumes (and the large file that makes its save slow enough to cut off) are its own.
+ */
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { execFileSync } from "node:child_process";
+import { appendFileSync, cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createHash, randomBytes } from "node:crypto";
+import { join } from "node:path";
+import { cli, explain, ROOT, scratch, start } from "./helpers.ts";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const sha256 = (data: string) => createHash("sha256").update(data).digest("hex");
+
+/** PIDs of processes whose command line contains `needle` and whose root holds `marker` (one build's step). */
+function stepProcesses(needle: string, marker: string): number[] {
+  const out: number[] = [];
+  for (const pid of readdirSync("/proc").filter((n) => /^\d+$/.test(n))) {
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ");
+      if (cmd.includes(needle) && existsSync(`/proc/${pid}/root${marker}`)) out.push(Number(pid));
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return out;
+}
+
+/** The records of a source manifest (`sha256sum -z`): file name -> SHA-256. */
+function manifest(file: string): Map<string, string> {
+  const records = readFileSync(file, "utf8").split("\0").filter(Boolean);
+  return new Map(records.map((r) => [r.slice(66), r.slice(0, 64)]));
+}
+
+const ID = randomBytes(4).toString("hex");
+const ODD = "odd\nname.txt";
+
+/** A scratch project: the example, named for this test, with a marker file only this run's steps see. */
+function project(opts: { ballast: boolean }): { config: string; src: string; marker: string } {
+  const dir = scratch("pipeline-buildtree-");
+  const src = join(dir, "minipaddle");
+  cpSync(join(ROOT, "examples", "minipaddle"), src, { recursive: true, filter: (p) => !/\/build[^/]*$/.test(p) });
+  const markerName = `pipeline-e2e-${ID}.txt`;
+  writeFileSync(join(src, markerName), `${ID}\n`);
+  writeFileSync(join(src, ODD), "first\n");
+  // A large file in the build tree, so that saving the tree takes long enough to be cut off.
+  if (opts.ballast) appendFileSync(
+    join(src, "CMakeLists.txt"),
+    `\nif(NOT EXISTS \${CMAKE_BINARY_DIR}/ballast.bin)\n  execute_process(COMMAND dd if=/dev/zero of=\${CMAKE_BINARY_DIR}/ballast.bin bs=1M count=256 status=none)\nendif()\n`,
+  );
+  const config = join(dir, "pipeline.yaml");
+  writeFileSync(config, `name: buildtree-e2e\nversion: 0.1.0\nsource: minipaddle\n`);
+  return { config, src, marker: `/src/${markerName}` };
+}
+
+/** Makes minipaddle --version print `tag` as its version: an edit of one .cc. */
+function setVersion(src: string, tag: string): void {
+  const file = join(src, "src", "version.cc");
+  const text = readFileSync(file, "utf8").replace(/return (MINIPADDLE_VERSION_STRING|"[^"]*");/, `return "${tag}";`);
+  writeFileSync(file, text);
+}
+
+test("a save killed half-way is never trusted: the next build restores the last whole tree and rebuilds only the edit", async () => {
+  const { config, src, marker } = project({ ballast: true });
+  const first = await cli(["build", "--config", config, "--out", join(scratch(), "a")]);
+  assert.is(first.code, 0, explain(first));
+
+  // Edit, build, and kill the copy of the new tree into the cache volume while it runs.
+  setVersion(src, `killed-${ID}`);
+  const needle = "cp -a /src/build/. /var/cache/pipeline-build/tree.NEW-";
+  const { done } = start(["build", "--config", config]);
+  let killed: number[] = [];
+  let finished = false;
+  void done.then(() => (finished = true));
+  const deadline = Date.now() + 300_000;
+  while (!finished && Date.now() < deadline) {
+    killed = stepProcesses(needle, marker);
+    if (killed.length) {
+      for (const pid of killed) process.kill(pid, "SIGKILL");
+      break;
+    }
+    await sleep(20);
+  }
+  const cut = await done;
+  assert.ok(killed.length > 0, `the save was never seen running:\n${cut.stderr.slice(-3000)}`);
+  assert.is(cut.code, 1, explain(cut));
+
+  // The next build: another edit of the same file, and the large file gone for good.
+  setVersion(src, `edited-${ID}`);
+  writeFileSync(join(src, ODD), "second\n");
+  const cmake = readFileSync(join(src, "CMakeLists.txt"), "utf8");
+  writeFileSync(join(src, "CMakeLists.txt"), cmake.replace(/\nif\(NOT EXISTS \$\{CMAKE_BINARY_DIR\}\/ballast\.bin\)[\s\S]*$/, "\nfile(REMOVE ${CMAKE_BINARY_DIR}/ballast.bin)\n"));
+  const out = join(scratch(), "c");
+  const again = await cli(["build", "--config", config, "--out", out]);
+  assert.is(again.code, 0, explain(again));
+  // Restored from the first build's whole tree: only the edited file recompiles.
+  const compiled = again.stderr.split("\n").filter((l) => /Building CXX object/.test(l));
+  assert.equal(compiled.length, 1, compiled.join("\n"));
+  assert.match(compiled[0]!, "src/version.cc.o");
+  const version = execFileSync(join(out, "minipaddle"), ["--version"], { cwd: "/", env: {} }).toString();
+  assert.match(version, `minipaddle edited-${ID} `);
+  assert.not.ok(existsSync(join(out, "ballast.bin")));
+  // The manifest carries the name with a newline, with the hash of its edited content.
+  assert.is(manifest(join(out, ".pipeline-sources.sha256")).get(`./${ODD}`), sha256("second\n"));
+});
+
+test("a source file whose name holds a newline: the manifest round-trips it and an edit to it is seen", async () => {
+  const { config, src } = project({ ballast: false });
+  const out = join(scratch(), "a");
+  const first = await cli(["build", "--config", config, "--out", out]);
+  assert.is(first.code, 0, explain(first));
+  const m = manifest(join(out, ".pipeline-sources.sha256"));
+  assert.is(m.get(`./${ODD}`), sha256("first\n"));
+  assert.ok(m.has("./src/nn.cc") && m.has("./CMakeLists.txt"), [...m.keys()].join(", "));
+  assert.not.ok([...m.keys()].some((k) => k === "./odd" || k === "name.txt"), "the name is not split at its newline");
+  writeFileSync(join(src, ODD), "edited\n");
+  const out2 = join(scratch(), "b");
+  const again = await cli(["build", "--config", config, "--out", out2]);
+  assert.is(again.code, 0, explain(again));
+  const m2 = manifest(join(out2, ".pipeline-sources.sha256"));
+  assert.is(m2.get(`./${ODD}`), sha256("edited\n"));
+  assert.is(m2.size, m.size);
+  assert.equal(again.stderr.split("\n").filter((l) => /Building CXX object/.test(l)), [], "no source file recompiled");
+});
+
+test.run();
