@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseConfig } from "../modules/config.ts";
-import { imageRef, VARIANTS, type ImageVariant } from "../modules/image.ts";
+import { imageRef, STANDARD_VARIANTS as VARIANTS, variantByName } from "../modules/variants.ts";
 import { dockerEnv, findBuildkit } from "../pipeline/engines/detect.ts";
 
 const args = process.argv.slice(2);
@@ -33,7 +33,7 @@ const size = (ref: string) => Number(docker(["image", "inspect", "--format", "{{
 const mb = (n: number) => `${(n / 1e6).toFixed(0)} MB`;
 
 // Sizes.
-const variants: ImageVariant[] = VARIANTS.filter((v) => withGpu || !v.startsWith("gpu"));
+const variants: string[] = VARIANTS.filter((v) => withGpu || !v.startsWith("gpu"));
 pipeline(["release", ...variants.flatMap((v) => ["--variant", v])]);
 const devTags = { cpu: `${cfg.name}-dev:${cfg.version}`, gpu: `${cfg.name}-dev:${cfg.version}-gpu` };
 pipeline(["dev-image", "--tag", devTags.cpu]);
@@ -44,9 +44,10 @@ console.log("image sizes (bytes as Docker reports them)");
 console.log(`  ${devTags.cpu.padEnd(30)} ${mb(devCpu).padStart(8)}   (development image)`);
 if (devGpu) console.log(`  ${devTags.gpu.padEnd(30)} ${mb(devGpu).padStart(8)}   (GPU development image)`);
 for (const v of variants) {
-  const s = size(imageRef(cfg, v));
+  const ref = imageRef(cfg, variantByName(cfg, v));
+  const s = size(ref);
   const dev = v.startsWith("gpu") ? devGpu! : devCpu;
-  console.log(`  ${imageRef(cfg, v).padEnd(30)} ${mb(s).padStart(8)}   ${((100 * s) / dev).toFixed(1)}% of its development image`);
+  console.log(`  ${ref.padEnd(30)} ${mb(s).padStart(8)}   ${((100 * s) / dev).toFixed(1)}% of its development image`);
 }
 
 // Release time: all CPU variants against one, each after a fresh edit of a header every file includes.

@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { commandsFor } from "../modules/compile.ts";
+import { variantFromSwitches } from "../modules/variants.ts";
 import { parseConfig } from "../modules/config.ts";
 import { readFileSync } from "node:fs";
 
@@ -35,7 +36,7 @@ const run = (cmd: string, args: string[]) => execFileSync(cmd, args, { stdio: "p
 
 // The host build runs the very configure/build commands the stage runs, without ccache.
 const cfg = parseConfig(readFileSync(join(root, "pipeline.yaml"), "utf8"), "pipeline.yaml");
-const [configure, build] = commandsFor(cfg, { gpu: false, avx: true, test: false }).map((c) =>
+const [configure, build] = commandsFor(cfg, variantFromSwitches(cfg, { gpu: false, avx: true }), false).map((c) =>
   c.map((w) => w.replace(/^\/src\/build$/, join(hostSrc, "build")).replace(/^\/src$/, hostSrc)).filter((w) => !w.includes("COMPILER_LAUNCHER")),
 );
 const hostBuild = () => run(build![0]!, build!.slice(1));

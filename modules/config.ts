@@ -6,10 +6,36 @@
 import { z } from "zod";
 import { parse as parseYaml } from "yaml";
 import { ConfigError } from "./errors.ts";
+import { variantProblem } from "./variants.ts";
 
 const packageName = z.string().regex(/^[a-z0-9][a-z0-9+.:~-]*$/, "a Debian package name");
 const imageRef = z.string().regex(/^[a-z0-9][a-z0-9._\/:@-]*$/i, "an image reference such as debian:bookworm");
 const cmakeVar = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "a CMake variable name");
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "an environment variable name");
+/** The name of a value of a variant axis: lowercase letters and digits (variant names join them with '-'). */
+const valueName = z.string().regex(/^[a-z][a-z0-9]*$/, "a value name of lowercase letters and digits, such as noavx");
+/** The x86-64 micro-architecture levels a CPU variant can promise as its floor. */
+export const ISA_FLOORS = ["x86-64", "x86-64-v2", "x86-64-v3", "x86-64-v4"] as const;
+const variantValue = {
+  /** CMake configure arguments of this value, any number (for example -DNCNN_AVX2=OFF). */
+  cmake: z.array(z.string()).default([]),
+  /** Environment of this value's configure, build and test steps. */
+  env: z.record(envName, z.string()).default({}),
+};
+const accelValue = z
+  .object({
+    ...variantValue,
+    /** Builds with the CUDA toolkit, and its images carry the CUDA runtime (default: true for the value named gpu). */
+    cuda: z.boolean().optional(),
+  })
+  .strict();
+const isaValue = z
+  .object({
+    ...variantValue,
+    /** The oldest CPU this value's binaries must run on (default: x86-64-v3 for avx, x86-64-v2 for noavx). */
+    floor: z.enum(ISA_FLOORS).optional(),
+  })
+  .strict();
 const relPath = z
   .string()
   .min(1)
@@ -69,9 +95,45 @@ export const ConfigSchema = z
       })
       .strict()
       .default({ source: "debian", architectures: ["70", "80"], hostCompiler: "g++-11" }),
+    /**
+     * Build variants as data: each value of each axis carries its own CMake arguments and environment.
+     * `accel` values (cpu, gpu, ...) and `isa` values (avx, noavx, ...) combine into variant names: cpu,
+     * cpu-noavx, gpu, gpu-noavx. A value not listed here gets the `cmake.options` shorthand (one option set to
+     * ON or OFF); `false` removes a value (a project without CUDA: `gpu: false`).
+     */
+    variants: z
+      .object({
+        accel: z.record(valueName, z.union([accelValue, z.literal(false)])).default({}),
+        isa: z.record(valueName, z.union([isaValue, z.literal(false)])).default({}),
+      })
+      .strict()
+      .default({ accel: {}, isa: {} }),
+    /** What the pipeline checks of each variant it builds. */
+    checks: z
+      .object({
+        /** Disassemble every ELF file a variant ships and fail on instructions above its ISA floor. */
+        isa: z.boolean().default(true),
+        /** Files (globs, relative to the build tree or the install root) the ISA check skips: runtime-dispatched code. */
+        exempt: z.array(z.string()).default([]),
+        /** Check the CUDA architectures embedded in GPU builds (cuobjdump) against cuda.architectures. */
+        cuda: z.boolean().default(true),
+        /** The `test` stage's run of the tests under an emulated CPU at the variant's floor (qemu-user). */
+        emulate: z
+          .object({
+            enabled: z.boolean().default(true),
+            /** Only the tests whose names match this regular expression (ctest -R); default: all. */
+            tests: z.string().default(""),
+            /** A smoke command run under emulation instead of the tests (its first word an ELF program). */
+            command: z.array(z.string()).default([]),
+          })
+          .strict()
+          .default({ enabled: true, tests: "", command: [] }),
+      })
+      .strict()
+      .default({ isa: true, exempt: [], cuda: true, emulate: { enabled: true, tests: "", command: [] } }),
     cmake: z
       .object({
-        /** The CMake options the GPU/AVX/TEST switches set to ON or OFF. */
+        /** The CMake options the GPU/AVX/TEST switches set to ON or OFF (a shorthand for `variants`). */
         options: z
           .object({ gpu: cmakeVar.default("WITH_GPU"), avx: cmakeVar.default("WITH_AVX"), test: cmakeVar.default("WITH_TESTING") })
           .strict()
@@ -142,8 +204,8 @@ export const ConfigSchema = z
         name: imageRef.optional(),
         /** The program the production image runs. */
         entrypoint: z.array(z.string()).min(1).optional(),
-        /** Variants to release. */
-        variants: z.array(z.enum(["cpu", "cpu-noavx", "gpu", "gpu-noavx"])).min(1).default(["cpu", "cpu-noavx", "gpu", "gpu-noavx"]),
+        /** Variants to release (names of `variants`: accel value, then -isa value unless it is avx). */
+        variants: z.array(z.string()).min(1).default(["cpu", "cpu-noavx", "gpu", "gpu-noavx"]),
         /** Tag scheme: {version} and {variant} (the suffix: "", -noavx, -gpu, -gpu-noavx). */
         tag: z.string().regex(/^[A-Za-z0-9_.{}-]+$/, "a tag template such as {version}{variant}").default("{version}{variant}"),
         /** The unprivileged user the image runs as (uid 1000). */
@@ -200,16 +262,14 @@ export function parseConfig(text: string, file: string, fallbackVersion = "0.0.0
     const where = issue.path.length ? issue.path.join(".") : "(top level)";
     throw new ConfigError(`${file}: at '${where}': ${describeIssue(issue)}`);
   }
-  return { ...parsed.data, version: parsed.data.version ?? fallbackVersion };
+  const cfg = { ...parsed.data, version: parsed.data.version ?? fallbackVersion };
+  const problem = variantProblem(cfg);
+  if (problem) throw new ConfigError(`${file}: at '${problem[0]}': ${problem[1]}`);
+  return cfg;
 }
 
 function describeIssue(issue: z.core.$ZodIssue): string {
   if (issue.code === "unrecognized_keys") return `unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => `'${k}'`).join(", ")}`;
   if (issue.code === "invalid_type") return `expected ${issue.expected}`;
   return issue.message.replace(/^Invalid string: must match pattern .*$/, "invalid value");
-}
-
-/** The image tag suffix of a variant: "", "-noavx", "-gpu", "-gpu-noavx". */
-export function variantSuffix(variant: { gpu: boolean; avx: boolean }): string {
-  return `${variant.gpu ? "-gpu" : ""}${variant.avx ? "" : "-noavx"}`;
 }

@@ -3,40 +3,17 @@
  * installed by apt, which brings exactly the runtime libraries it depends on and nothing else: no compiler,
  * no headers, no build tree. Four variants (cpu, cpu-noavx, gpu, gpu-noavx), tagged by the config's scheme.
  */
-import { CacheSharingMode, type Container, dag, type Directory } from "@dagger.io/dagger";
-import { type Config, variantSuffix } from "./config.ts";
+import { CacheSharingMode, type Container, dag, type Directory, type File } from "@dagger.io/dagger";
+import type { Config } from "./config.ts";
+import { imageRef, type Variant } from "./variants.ts";
 import { debianBase } from "./toolchain.ts";
-import { ArgumentError } from "./errors.ts";
 import { withNonFreeSources } from "./cuda.ts";
 
-export const VARIANTS = ["cpu", "cpu-noavx", "gpu", "gpu-noavx"] as const;
-export type ImageVariant = (typeof VARIANTS)[number];
+export { imageRef };
 
-export { ArgumentError };
-
-/** `variant` as a variant name, or an ArgumentError that lists the four. */
-export function checkVariant(variant: string): ImageVariant {
-  if (!(VARIANTS as readonly string[]).includes(variant)) {
-    throw new ArgumentError(`--variant must be one of ${VARIANTS.join(", ")}, got '${variant}'`);
-  }
-  return variant as ImageVariant;
-}
-
-/** The build switches of a variant. */
-export function variantFlags(variant: ImageVariant): { gpu: boolean; avx: boolean } {
-  return { gpu: variant.startsWith("gpu"), avx: !variant.endsWith("noavx") };
-}
-
-/** The tag suffix of a variant: "", "-noavx", "-gpu", "-gpu-noavx". */
-export function variantTagSuffix(variant: ImageVariant): string {
-  return variantSuffix(variantFlags(variant));
-}
-
-/** The image's name and tag by the config's scheme: NAME:VERSION, NAME:VERSION-noavx, NAME:VERSION-gpu, ... */
-export function imageRef(cfg: Config, variant: ImageVariant): string {
-  const tag = cfg.image.tag.replaceAll("{version}", cfg.version).replaceAll("{variant}", variantTagSuffix(variant));
-  return `${cfg.image.name ?? cfg.name}:${tag}`;
-}
+/** The image's entrypoint (the runtime guard, see modules/checks.ts cpuGuard) and the script it runs. */
+export const ENTRYPOINT = "/usr/local/bin/entrypoint";
+export const ENTRYPOINT_SCRIPT = "/usr/local/bin/entrypoint.sh";
 
 /** Where the image's user works, and where `docker run -v $PWD:/work` puts a user's programs. */
 export const WORKDIR = "/work";
@@ -78,8 +55,8 @@ export interface ImageMeta {
  * the runtime base; an unprivileged user; the entrypoint; OCI labels; for GPU variants the variables the
  * NVIDIA container runtime reads (the driver libraries come from the host, never from the image).
  */
-export function productionImage(cfg: Config, debs: Directory, variant: ImageVariant, meta: ImageMeta): Container {
-  const { gpu } = variantFlags(variant);
+export function productionImage(cfg: Config, debs: Directory, variant: Variant, meta: ImageMeta, guard: File): Container {
+  const gpu = variant.cuda;
   const locked = { sharing: CacheSharingMode.Locked };
   const cacheKey = gpu ? "apt-runtime-gpu" : "apt-runtime";
   let ctr = runtimeBase(cfg, gpu)
@@ -105,7 +82,9 @@ export function productionImage(cfg: Config, debs: Directory, variant: ImageVari
         // mount, passwd, chage, ...) lose those bits. Nothing in the image runs as another user than its own.
         "rm -rf /tmp/pipeline-debs && find / -xdev -perm /6000 -type f -exec chmod ug-s {} +",
     ])
-    .withNewFile("/usr/local/bin/entrypoint", entrypointScript(cfg), { permissions: 0o755 });
+    .withNewFile(ENTRYPOINT_SCRIPT, entrypointScript(cfg), { permissions: 0o755 })
+    // The entrypoint is the runtime guard: it checks the CPU against the variant's floor, then runs the script.
+    .withFile(ENTRYPOINT, guard, { permissions: 0o755 });
   if (gpu) {
     ctr = ctr
       .withEnvVariable("NVIDIA_VISIBLE_DEVICES", "all")
@@ -119,10 +98,10 @@ export function productionImage(cfg: Config, debs: Directory, variant: ImageVari
     .withLabel("org.opencontainers.image.revision", meta.revision)
     .withLabel("org.opencontainers.image.licenses", cfg.package.license)
     .withLabel("org.opencontainers.image.base.name", gpu && cfg.images.cudaRuntime ? cfg.images.cudaRuntime : cfg.images.runtime)
-    .withLabel(VARIANT_LABEL, variant)
+    .withLabel(VARIANT_LABEL, variant.name)
     .withUser(`${IMAGE_UID}:${IMAGE_UID}`)
     .withWorkdir(WORKDIR)
-    .withEntrypoint(["/usr/local/bin/entrypoint"])
+    .withEntrypoint([ENTRYPOINT])
     .withDefaultArgs(["--help"]);
 }
 

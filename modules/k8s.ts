@@ -8,9 +8,12 @@ import { Job } from "kubernetes-models/batch/v1";
 import { Service } from "kubernetes-models/v1";
 import { stringify } from "yaml";
 
-import { ArgumentError, type ImageVariant, VARIANTS } from "./image.ts";
+import { ArgumentError } from "./errors.ts";
+import { STANDARD_VARIANTS as VARIANTS } from "./variants.ts";
 
-export type { ImageVariant };
+/** The variants whose resource requests the manifests know: CPU ones, and GPU ones with a GPU limit. */
+export type ImageVariant = (typeof VARIANTS)[number];
+
 
 export interface Resources {
   cpu: string;

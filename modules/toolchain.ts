@@ -10,11 +10,13 @@ import { withCuda } from "./cuda.ts";
 
 const PACKAGE_NAME = /^[a-z0-9][a-z0-9+.:~-]*(=[A-Za-z0-9+.:~-]+)?$/;
 
-/** What every development image has. GNU Global's htags is the code browser generator (Woboq is not packaged). */
+/** What every development image has (qemu-user runs a build's tests on an emulated older CPU). GNU Global's htags is the code browser generator (Woboq is not packaged). */
 export const DEV_PACKAGES = [
   "build-essential", "g++", "clang", "cmake", "ninja-build", "ccache", "make", "git", "binutils", "file",
   "python3", "python3-dev", "python3-pybind11", "pybind11-dev", "libgtest-dev", "googletest",
   "python3-sphinx", "global", "openssh-server", "dpkg-dev", "procps", "less",
+  // Runs binaries on an emulated older CPU: the test stage's run at the variant's ISA floor.
+  "qemu-user",
 ];
 
 /** A Debian container for `suite`, non-interactive for apt. */

@@ -62,6 +62,11 @@ async function build() {
         name: "light-sdk",
         setup(b) {
           b.onResolve({ filter: /^@dagger\.io\/dagger$/ }, () => ({ path: light, external: true }));
+          // modules/scripts.ts reads the files beside it: keep its own URL, not the bundle's.
+          b.onLoad({ filter: /modules[\\/]scripts\.ts$/ }, async (args) => ({
+            contents: readFileSync(args.path, "utf8").replaceAll("import.meta.url", JSON.stringify(pathToFileURL(args.path).href)),
+            loader: "ts",
+          }));
         },
       },
     ],

@@ -7,10 +7,13 @@
 import { argument, type Container, dag, type Directory, type File, func, object } from "@dagger.io/dagger";
 import { type Config, CONFIG_FILES, parseConfig } from "../modules/config.ts";
 import { debianBase, devImage, withAptPackages } from "../modules/toolchain.ts";
-import { buildSource, buildTree, checkResults, compile, testResults } from "../modules/compile.ts";
+import { BUILD_DIR, buildSource, buildTree, checkResults, compile, testResults } from "../modules/compile.ts";
+import { cpuGuard, imageIsaChecked, isaChecked } from "../modules/checks.ts";
 import { docsSite } from "../modules/docs.ts";
 import { debPackage, packageName } from "../modules/package.ts";
-import { ArgumentError, checkVariant, type ImageVariant, imageRef, productionImage, variantFlags } from "../modules/image.ts";
+import { ENTRYPOINT_SCRIPT, imageRef, productionImage } from "../modules/image.ts";
+import { ArgumentError } from "../modules/errors.ts";
+import { selectVariant, type Variant, variantByName } from "../modules/variants.ts";
 import { imageSbom } from "../modules/sbom.ts";
 import { bookImage } from "../modules/book.ts";
 import { jobYaml } from "../modules/k8s.ts";
@@ -99,11 +102,13 @@ export class Pipeline {
    * @param gpu Build the CUDA code (GPU=ON)
    * @param avx Build the AVX kernels (AVX=ON); false builds portable code with no AVX instructions
    * @param test Also build the tests (TEST=ON)
+   * @param variant A variant by name (cpu, cpu-noavx, gpu, gpu-noavx, or one the config adds); overrides gpu and avx
    */
   @func()
-  async build(source?: Directory, gpu = false, avx = true, test = false): Promise<Directory> {
+  async build(source?: Directory, gpu = false, avx = true, test = false, variant = ""): Promise<Directory> {
     const { cfg, src } = await this.project(source);
-    return buildTree(compile(cfg, devImage(cfg, gpu), buildSource(cfg, src), { gpu, avx, test }));
+    const v = selectVariant(cfg, { gpu, avx, variant });
+    return buildTree(isaChecked(cfg, compile(cfg, devImage(cfg, v.cuda), buildSource(cfg, src), v, test), v, BUILD_DIR));
   }
 
   /**
@@ -112,11 +117,14 @@ export class Pipeline {
    * @param source The project's source tree (default: the config's source folder)
    * @param gpu Build and test the CUDA code (GPU tests skip themselves where there is no GPU)
    * @param avx Build the AVX kernels
+   * @param variant A variant by name; overrides gpu and avx
+   * @param emulate Also run the tests on an emulated CPU at the variant's ISA floor (qemu-user; default: the config's checks.emulate)
    */
   @func()
-  async testReport(source?: Directory, gpu = false, avx = true): Promise<Directory> {
+  async testReport(source?: Directory, gpu = false, avx = true, variant = "", emulate = true): Promise<Directory> {
     const { cfg, src } = await this.project(source);
-    return testResults(compile(cfg, devImage(cfg, gpu), buildSource(cfg, src), { gpu, avx, test: true }));
+    const v = selectVariant(cfg, { gpu, avx, variant });
+    return testResults(cfg, compile(cfg, devImage(cfg, v.cuda), buildSource(cfg, src), v, true), v, { emulate: emulate && cfg.checks.emulate.enabled });
   }
 
   /**
@@ -125,11 +133,13 @@ export class Pipeline {
    * @param source The project's source tree (default: the config's source folder)
    * @param gpu Build and test the CUDA code (GPU tests skip themselves where there is no GPU)
    * @param avx Build the AVX kernels
+   * @param variant A variant by name; overrides gpu and avx
+   * @param emulate Also run the tests on an emulated CPU at the variant's ISA floor (qemu-user; default: the config's checks.emulate)
    */
   @func()
-  async test(source?: Directory, gpu = false, avx = true): Promise<Directory> {
+  async test(source?: Directory, gpu = false, avx = true, variant = "", emulate = true): Promise<Directory> {
     const { cfg } = await this.project(source);
-    return checkResults(devImage(cfg, false), await this.testReport(source, gpu, avx));
+    return checkResults(devImage(cfg, false), await this.testReport(source, gpu, avx, variant, emulate));
   }
 
   /**
@@ -152,13 +162,14 @@ export class Pipeline {
    * @param source The project's source tree (default: the config's source folder)
    * @param gpu Package the CUDA build
    * @param avx Package the AVX build; false packages the build with no AVX instructions
+   * @param variant A variant by name; overrides gpu and avx
    */
   @func()
-  async package(source?: Directory, gpu = false, avx = true): Promise<Directory> {
+  async package(source?: Directory, gpu = false, avx = true, variant = ""): Promise<Directory> {
     const { cfg, src } = await this.project(source);
-    const dev = devImage(cfg, gpu);
-    const built = compile(cfg, dev, buildSource(cfg, src), { gpu, avx, test: false });
-    return debPackage(cfg, devImage(cfg, false), built, { gpu, avx }, { sourceDateEpoch: this.epoch });
+    const v = selectVariant(cfg, { gpu, avx, variant });
+    const built = compile(cfg, devImage(cfg, v.cuda), buildSource(cfg, src), v, false);
+    return debPackage(cfg, devImage(cfg, false), built, v, { sourceDateEpoch: this.epoch });
   }
 
   /**
@@ -171,9 +182,12 @@ export class Pipeline {
    */
   @func()
   async image(source?: Directory, variant = "cpu"): Promise<Container> {
-    const v = checkVariant(variant);
     const { cfg } = await this.project(source);
-    return productionImage(cfg, await this.package(source, variantFlags(v).gpu, variantFlags(v).avx), v, { revision: this.revision });
+    const v = variantByName(cfg, variant);
+    const toolchain = devImage(cfg, false);
+    const guard = cpuGuard(cfg, toolchain, v, ENTRYPOINT_SCRIPT);
+    const image = productionImage(cfg, await this.package(source, false, true, v.name), v, { revision: this.revision }, guard);
+    return imageIsaChecked(cfg, toolchain, image, v);
   }
 
   /**
@@ -184,7 +198,7 @@ export class Pipeline {
   @func()
   async imageTag(variant = "cpu"): Promise<string> {
     const { cfg } = await this.project();
-    return imageRef(cfg, checkVariant(variant));
+    return imageRef(cfg, variantByName(cfg, variant));
   }
 
   /**
@@ -196,11 +210,11 @@ export class Pipeline {
    */
   @func()
   async sbom(source?: Directory, variant = "cpu"): Promise<File> {
-    const v = checkVariant(variant);
     const { cfg } = await this.project(source);
-    return imageSbom(cfg, await this.image(source, v), devImage(cfg, false), {
-      variant: v,
-      projectPackage: packageName(cfg, variantFlags(v)),
+    const v = variantByName(cfg, variant);
+    return imageSbom(cfg, await this.image(source, v.name), devImage(cfg, false), {
+      variant: v.name,
+      projectPackage: packageName(cfg, v),
       imageRef: imageRef(cfg, v),
       revision: this.revision,
       epoch: this.epoch,
@@ -219,11 +233,11 @@ export class Pipeline {
   @func()
   async release(source?: Directory, publish = "", variant: string[] = []): Promise<string> {
     const { cfg } = await this.project(source);
-    const variants = variant.length ? variant.map(checkVariant) : cfg.image.variants;
+    const variants: Variant[] = (variant.length ? variant : cfg.image.variants).map((n) => variantByName(cfg, n));
     const lines = await Promise.all(
       variants.map(async (v) => {
         const ref = imageRef(cfg, v);
-        const ctr = await this.image(source, v);
+        const ctr = await this.image(source, v.name);
         if (!publish) return `${ref}\t${await ctr.sync().then(() => "built")}`;
         return `${ref}\t${await ctr.publish(`${publish.replace(/\/+$/, "")}/${ref}`)}`;
       }),
@@ -241,8 +255,8 @@ export class Pipeline {
    */
   @func()
   async book(source?: Directory, variant = "cpu", port = 0): Promise<Container> {
-    const v = checkVariant(variant);
     const { cfg, src } = await this.project(source);
+    const v = variantByName(cfg, variant).name;
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ArgumentError(`--port must be a whole number from 1 to 65535, got ${port}`);
     return bookImage(cfg, await this.image(source, v), src.directory(cfg.book.notebooks), port || cfg.book.port);
   }
@@ -259,12 +273,13 @@ export class Pipeline {
   @func()
   async k8s(image: string, workers: number, variant = ""): Promise<File> {
     const { cfg } = await this.project();
-    if (variant !== "") checkVariant(variant);
+    // The manifests need only whether the variant runs on a GPU.
+    const v = variant !== "" ? variantByName(cfg, variant) : undefined;
     const text = jobYaml({
       name: cfg.name,
       image,
       workers,
-      ...(variant ? { variant: variant as ImageVariant } : {}),
+      ...(v ? { variant: v.cuda ? "gpu" : "cpu" } : {}),
       args: cfg.k8s.args,
       port: cfg.k8s.port,
     });

@@ -11,7 +11,7 @@ import { fileMarker } from "../outputs.ts";
 import { booleanValues, forceOption } from "../output-options.ts";
 import { type EngineArgs, engineOptions, executeOptions } from "../options.ts";
 import { loadProject } from "../project.ts";
-import { VARIANTS } from "../../modules/image.ts";
+import { STANDARD_VARIANTS } from "../../modules/variants.ts";
 import { checkImageRef } from "../../modules/k8s.ts";
 import { UsageError } from "../../modules/errors.ts";
 
@@ -33,7 +33,7 @@ export function builder(y: Argv): Argv<Args> {
     .option("config", { type: "string", describe: "The project config (default: ./pipeline.yaml)" })
     .option("image", { type: "string", demandOption: true, describe: "The image reference the workers run" })
     .option("workers", { type: "number", demandOption: true, describe: "How many workers (pods), 1 to 1000" })
-    .option("variant", { type: "string", choices: VARIANTS, describe: "The image's variant (default: read from its tag); GPU variants get a GPU limit" })
+    .option("variant", { type: "string", describe: `The image's variant (${STANDARD_VARIANTS.join(", ")}, or one the config adds) (default: read from its tag); GPU variants get a GPU limit` })
     .option("out", { type: "string", describe: "Write the YAML here (default: out/k8s/NAME.yaml)" })
     .option("print", { type: "boolean", default: false, describe: "Print the YAML on stdout instead of writing a file" })
     .option("force", forceOption)

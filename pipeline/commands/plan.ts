@@ -19,6 +19,7 @@ interface Args {
   avx: boolean;
   variant: string;
   test: boolean;
+  emulate: boolean;
 }
 
 export const command = "plan <target>";
@@ -38,7 +39,7 @@ export function builder(y: Argv): Argv<Args> {
       describe: "Also write the whole build context (Dockerfile, host files, new files) to this folder, ready for docker build",
     });
   // The union of the stages' flags; each stage reads those it has.
-  b = stageOptions(b, { ...STAGES[0]!, flags: ["source", "gpu", "avx", "test", "variant"] }) as typeof b;
+  b = stageOptions(b, { ...STAGES[0]!, flags: ["source", "gpu", "avx", "test", "variant", "emulate"] }) as typeof b;
   return b
     .example("$0 plan build --no-avx", "the Dockerfile of the no-AVX build")
     .example("$0 plan graph.ts --context ctx/ && DOCKER_BUILDKIT=1 docker build --network host ctx/", "eject a graph and build it with Docker") as Argv<Args>;

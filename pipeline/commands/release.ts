@@ -15,7 +15,7 @@ import { loadProject } from "../project.ts";
 import { capture } from "../proc.ts";
 import { StepError, UsageError } from "../../modules/errors.ts";
 import { type BuildkitEndpoint, dockerEnv, findBuildkit } from "../engines/detect.ts";
-import { checkVariant, imageRef, type ImageVariant, VARIANTS } from "../../modules/image.ts";
+import { imageRef, STANDARD_VARIANTS, type Variant, variantByName } from "../../modules/variants.ts";
 import { checkImageRef } from "../../modules/k8s.ts";
 import { sbomFileName } from "./stages.ts";
 
@@ -37,7 +37,7 @@ export function builder(y: Argv): Argv<Args> {
     .option("config", { type: "string", describe: "The project config (default: ./pipeline.yaml)" })
     .option("source", { type: "string", describe: "The source tree to build (default: the config's source)" })
     .option("publish", { type: "string", describe: "Push each image to this registry (host[:port][/path]) as REGISTRY/NAME:TAG" })
-    .option("variant", { type: "string", array: true, choices: VARIANTS, describe: "Release only these variants (default: the config's image.variants)" })
+    .option("variant", { type: "string", array: true, describe: `Release only these variants (${STANDARD_VARIANTS.join(", ")}, or ones the config adds; default: the config's image.variants)` })
     .option("out", { type: "string", default: "out/release", describe: "Where the SBOMs go (NAME_TAG.cdx.json)" })
     .option("force", forceOption)
     .check(booleanValues(["force"]))
@@ -47,7 +47,7 @@ export function builder(y: Argv): Argv<Args> {
 }
 
 export interface Released {
-  variant: ImageVariant;
+  variant: string;
   tag: string;
   size?: number;
   digest?: string;
@@ -63,7 +63,7 @@ export async function handler(argv: ArgumentsCamelCase<Args>): Promise<void> {
     }
   }
   const project = await loadProject({ config: argv.config, source: argv.source });
-  const variants = (argv.variant?.length ? [...new Set(argv.variant)] : project.cfg.image.variants).map(checkVariant);
+  const variants = (argv.variant?.length ? [...new Set(argv.variant)] : project.cfg.image.variants).map((n): Variant => variantByName(project.cfg, n));
   const sources = [resolve(project.dir, project.cfg.source), ...(argv.source !== undefined ? [resolve(argv.source)] : [])];
   const base = { ...executeOptions(argv), mirrors: project.cfg.mirrors, protectedDirs: projectProtectedDirs(project.dir, sources), force: argv.force };
   // The SBOMs are written after minutes of building: their paths are checked before anything builds.
@@ -81,20 +81,20 @@ export async function handler(argv: ArgumentsCamelCase<Args>): Promise<void> {
     const why = await unreachable(registry);
     if (why) throw new StepError(`--publish ${registry}: the registry does not answer (${why}); nothing was built. Start it, or check the address`);
   }
-  say(`release: ${variants.length} variant(s) in parallel: ${variants.join(", ")}${registry ? `; publishing to ${registry}` : ""}`);
+  say(`release: ${variants.length} variant(s) in parallel: ${variants.map((v) => v.name).join(", ")}${registry ? `; publishing to ${registry}` : ""}`);
 
   const results = await Promise.all(
     variants.map(async (variant): Promise<Released> => {
       const tag = imageRef(project.cfg, variant);
       const ref = registry ? `${registry}/${tag}` : tag;
       const opts = { ...base, progress: variants.length > 1 ? progress : argv.progress, say: (l: string) => say(l.replace(/^pipeline:/, `release ${tag}:`)) };
-      const image = await project.pipeline.image(project.source, variant);
+      const image = await project.pipeline.image(project.source, variant.name);
       const run = await execute(image, registry ? { kind: "publish", ref } : { kind: "tag", image: tag }, opts);
       const sbom = `${argv.out}/${sbomFileName(tag)}`;
-      await execute(await project.pipeline.sbom(project.source, variant), { kind: "export", path: sbom }, { ...opts, say: () => {} });
+      await execute(await project.pipeline.sbom(project.source, variant.name), { kind: "export", path: sbom }, { ...opts, say: () => {} });
       say(`release: ${ref} ${registry ? "pushed" : "built"}; SBOM ${sbom}`);
       const local = endpoint?.kind === "docker" ? await inspectImage(ref, endpoint) : undefined;
-      return { variant, tag: ref, digest: run?.digest ?? local?.id, seconds: run?.seconds ?? 0, size: local?.size };
+      return { variant: variant.name, tag: ref, digest: run?.digest ?? local?.id, seconds: run?.seconds ?? 0, size: local?.size };
     }),
   );
   process.stdout.write(table(results, registry !== undefined));

@@ -10,7 +10,7 @@ import { type EngineArgs, engineOptions, executeOptions } from "../options.ts";
 import { loadProject, type Project } from "../project.ts";
 import { type OutputRequest, projectProtectedDirs } from "../outputs.ts";
 import { booleanValues, forceOption } from "../output-options.ts";
-import { checkVariant, imageRef, VARIANTS } from "../../modules/image.ts";
+import { imageRef, selectVariant, STANDARD_VARIANTS, variantByName } from "../../modules/variants.ts";
 
 /** The switches a stage's method takes. */
 export interface StageFlags {
@@ -18,6 +18,7 @@ export interface StageFlags {
   avx: boolean;
   test: boolean;
   variant: string;
+  emulate: boolean;
   sbom?: string;
   port?: number;
 }
@@ -34,7 +35,7 @@ interface StageArgs extends EngineArgs, StageFlags {
 export interface Stage {
   name: string;
   describe: string;
-  flags: Array<"source" | "gpu" | "avx" | "test" | "variant" | "sbom" | "port">;
+  flags: Array<"source" | "gpu" | "avx" | "test" | "variant" | "emulate" | "sbom" | "port">;
   output: "container" | "directory" | "file";
   examples: Array<[string, string]>;
   /** Calls the module's method for these flags. */
@@ -45,13 +46,11 @@ export interface Stage {
   after?(project: Project, a: StageFlags, main: OutputRequest): Promise<Array<{ run: Runnable; to: OutputRequest; what: string }>>;
 }
 
-const variant = (a: StageFlags) => `${a.gpu ? "gpu" : "cpu"}${a.avx ? "" : "-noavx"}`;
-
 /** Where an image's SBOM goes: --sbom, else next to its tarball, else out/sbom/NAME_TAG.cdx.json. */
 export function sbomPath(p: Project, a: StageFlags, main: OutputRequest): string {
   if (a.sbom) return a.sbom;
   if (main.kind === "tarball") return main.path.replace(/(\.tar)?$/, ".sbom.cdx.json");
-  return `out/sbom/${sbomFileName(main.kind === "tag" ? main.image : imageRef(p.cfg, checkVariant(a.variant)))}`;
+  return `out/sbom/${sbomFileName(main.kind === "tag" ? main.image : imageRef(p.cfg, variantByName(p.cfg, a.variant || "cpu")))}`;
 }
 
 /** An image's SBOM file name: [REGISTRY/]NAME:TAG -> NAME_TAG.cdx.json. */
@@ -75,27 +74,27 @@ export const STAGES: Stage[] = [
   {
     name: "build",
     describe: "Configure and compile the project in the development image; the result is the build tree",
-    flags: ["source", "gpu", "avx", "test"],
+    flags: ["source", "gpu", "avx", "test", "variant"],
     output: "directory",
     examples: [
       ["$0 build", "build the project the config names (here: examples/minipaddle)"],
       ["$0 build --no-avx --out out/build-noavx", "a build with no AVX instructions, written to out/build-noavx"],
       ["$0 build --gpu --test --source ~/myproject", "the CUDA build of another source tree, with its tests"],
     ],
-    call: (p, a) => p.pipeline.build(p.source, a.gpu, a.avx, a.test),
+    call: (p, a) => p.pipeline.build(p.source, a.gpu, a.avx, a.test, a.variant),
   },
   {
     name: "test",
     describe: "Build with tests and run them (ctest and the Python tests); writes junit.xml, fails naming failed tests",
-    flags: ["source", "gpu", "avx"],
+    flags: ["source", "gpu", "avx", "variant", "emulate"],
     output: "directory",
     examples: [
       ["$0 test", "run the tests; the report lands in out/test-cpu"],
       ["$0 test --no-avx --out reports/", "test the no-AVX build, report in reports/"],
     ],
-    call: (p, a) => p.pipeline.testReport(p.source, a.gpu, a.avx),
-    defaultOutput: (_p, a) => ({ kind: "export", path: `out/test-${variant(a)}` }),
-    after: async (p, a) => [{ run: await p.pipeline.test(p.source, a.gpu, a.avx), to: { kind: "sync" }, what: "test verdict" }],
+    call: (p, a) => p.pipeline.testReport(p.source, a.gpu, a.avx, a.variant, a.emulate),
+    defaultOutput: (p, a) => ({ kind: "export", path: `out/test-${selectVariant(p.cfg, a).name}` }),
+    after: async (p, a) => [{ run: await p.pipeline.test(p.source, a.gpu, a.avx, a.variant, a.emulate), to: { kind: "sync" }, what: "test verdict" }],
   },
   {
     name: "docs",
@@ -109,14 +108,14 @@ export const STAGES: Stage[] = [
   {
     name: "package",
     describe: "Build the Debian package (NAME[-gpu][-noavx]_VERSION_ARCH.deb) with its runtime Depends; fails on lintian errors",
-    flags: ["source", "gpu", "avx"],
+    flags: ["source", "gpu", "avx", "variant"],
     output: "directory",
     examples: [
       ["$0 package", "out/package/minipaddle_0.1.0_amd64.deb and its lintian report"],
       ["$0 package --gpu --no-avx --out debs/", "the CUDA, no-AVX package minipaddle-gpu-noavx into debs/"],
       ["sudo apt install ./out/package/minipaddle_0.1.0_amd64.deb", "then install it on a host without Docker"],
     ],
-    call: (p, a) => p.pipeline.package(p.source, a.gpu, a.avx),
+    call: (p, a) => p.pipeline.package(p.source, a.gpu, a.avx, a.variant),
     defaultOutput: () => ({ kind: "export", path: "out/package" }),
   },
   {
@@ -129,9 +128,9 @@ export const STAGES: Stage[] = [
       ["$0 image --variant gpu-noavx --tarball out/gpu-noavx.tar", "save minipaddle:0.1.0-gpu-noavx as a tarball, SBOM next to it"],
       ["docker run --rm -v $PWD:/work minipaddle:0.1.0 /work/a.py", "then run a Python program with minipaddle importable"],
     ],
-    call: (p, a) => p.pipeline.image(p.source, a.variant),
-    defaultOutput: (p, a) => ({ kind: "tag", image: imageRef(p.cfg, checkVariant(a.variant)) }),
-    after: async (p, a, main) => [{ run: await p.pipeline.sbom(p.source, a.variant), to: { kind: "export", path: sbomPath(p, a, main) }, what: "SBOM" }],
+    call: (p, a) => p.pipeline.image(p.source, a.variant || "cpu"),
+    defaultOutput: (p, a) => ({ kind: "tag", image: imageRef(p.cfg, variantByName(p.cfg, a.variant || "cpu")) }),
+    after: async (p, a, main) => [{ run: await p.pipeline.sbom(p.source, a.variant || "cpu"), to: { kind: "export", path: sbomPath(p, a, main) }, what: "SBOM" }],
   },
   {
     name: "sbom",
@@ -139,7 +138,7 @@ export const STAGES: Stage[] = [
     flags: ["source", "variant"],
     output: "file",
     examples: [["$0 sbom --variant gpu --out gpu.cdx.json", "the SBOM of minipaddle:0.1.0-gpu"]],
-    call: (p, a) => p.pipeline.sbom(p.source, a.variant),
+    call: (p, a) => p.pipeline.sbom(p.source, a.variant || "cpu"),
     defaultOutput: (p, a) => ({ kind: "export", path: sbomPath(p, a, { kind: "sync" }) }),
   },
   {
@@ -152,14 +151,14 @@ export const STAGES: Stage[] = [
       ["$0 book --variant gpu --port 9999", "minipaddle-book:0.1.0-gpu, on port 9999"],
       ["docker run --rm --network host -e JUPYTER_TOKEN=secret minipaddle-book:0.1.0", "then open http://127.0.0.1:8888/?token=secret"],
     ],
-    call: (p, a) => p.pipeline.book(p.source, a.variant, a.port ?? 0),
+    call: (p, a) => p.pipeline.book(p.source, a.variant || "cpu", a.port ?? 0),
     defaultOutput: (p, a) => ({ kind: "tag", image: bookRef(p, a.variant) }),
   },
 ];
 
 /** The book image's default reference: NAME-book:TAG, tagged like the production image it builds on. */
 export function bookRef(p: Project, v: string): string {
-  const [name, tag] = imageRef(p.cfg, checkVariant(v)).split(/:(?=[^:]*$)/);
+  const [name, tag] = imageRef(p.cfg, variantByName(p.cfg, v)).split(/:(?=[^:]*$)/);
   return `${name}-book:${tag}`;
 }
 
@@ -172,7 +171,20 @@ export function stageOptions<T>(y: Argv<T>, stage: Stage): Argv<T & StageArgs> {
   if (stage.flags.includes("gpu")) out = out.option("gpu", { type: "boolean", default: false, describe: "GPU=ON: build the CUDA code" });
   if (stage.flags.includes("avx")) out = out.option("avx", { type: "boolean", default: true, describe: "AVX=ON; --no-avx builds code with no AVX instructions" });
   if (stage.flags.includes("test")) out = out.option("test", { type: "boolean", default: false, describe: "TEST=ON: build the tests too" });
-  if (stage.flags.includes("variant")) out = out.option("variant", { type: "string", choices: VARIANTS, default: "cpu", describe: "The production image variant" });
+  if (stage.flags.includes("variant")) {
+    // Stages that build take the variant from --gpu/--avx unless it is named; image stages default to cpu.
+    const fromSwitches = stage.flags.includes("avx");
+    out = out.option("variant", {
+      type: "string",
+      default: fromSwitches ? "" : "cpu",
+      describe: fromSwitches
+        ? `A variant by name (${STANDARD_VARIANTS.join(", ")}, or one the config adds); overrides --gpu and --avx`
+        : `The production image variant (${STANDARD_VARIANTS.join(", ")}, or one the config adds)`,
+    });
+  }
+  if (stage.flags.includes("emulate")) {
+    out = out.option("emulate", { type: "boolean", default: true, describe: "Also run the tests on an emulated CPU at the variant's ISA floor (qemu-user); --no-emulate skips it" });
+  }
   if (stage.flags.includes("port")) out = out.option("port", { type: "number", describe: "The port it serves on (default: the config's)" });
   if (stage.flags.includes("sbom")) out = out.option("sbom", { type: "string", describe: "Write the image's SBOM here (default: next to the tarball, else out/sbom/)" });
   // yargs takes `--avx=maybe` as false: a switch given any value but true/false is refused instead.

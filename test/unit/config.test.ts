@@ -3,6 +3,7 @@ import * as assert from "uvu/assert";
 import { readFileSync } from "node:fs";
 import { ConfigError, parseConfig } from "../../modules/config.ts";
 import { buildScript, buildSteps, commandsFor } from "../../modules/compile.ts";
+import { variantFromSwitches } from "../../modules/variants.ts";
 
 const fixture = (p: string) => readFileSync(new URL(`../fixtures/${p}`, import.meta.url), "utf8");
 
@@ -24,7 +25,7 @@ test("the repository's own config is valid", () => {
 test("the schema accepts a config for a different CMake project, and the build steps follow it", () => {
   const cfg = parseConfig(fixture("other-project/pipeline.yaml"), "other/pipeline.yaml");
   assert.is(cfg.name, "tinyblas");
-  const [configure, build, tests] = commandsFor(cfg, { gpu: true, avx: false, test: true });
+  const [configure, build, tests] = commandsFor(cfg, variantFromSwitches(cfg, { gpu: true, avx: false }), true);
   assert.ok(configure!.includes("-DTINYBLAS_USE_CUDA=ON"), configure!.join(" "));
   assert.ok(configure!.includes("-DTINYBLAS_SIMD=OFF"));
   assert.ok(configure!.includes("-DBUILD_TESTING=ON"));
@@ -34,12 +35,12 @@ test("the schema accepts a config for a different CMake project, and the build s
   assert.equal(configure!.slice(5, 8), ["-G", "Unix Makefiles", "-DCMAKE_BUILD_TYPE=RelWithDebInfo"]);
   assert.equal(build, ["cmake", "--build", "/src/build", "--parallel"]);
   assert.equal(tests, ["ctest", "-j2", "--output-junit", "junit.xml"]);
-  assert.match(buildScript(cfg), '-DTINYBLAS_USE_CUDA="$GPU"');
+  assert.match(buildScript(cfg), "gpu-noavx) set -- -DTINYBLAS_USE_CUDA=ON -DTINYBLAS_SIMD=OFF");
 });
 
 test("the CPU commands carry no CUDA options", () => {
   const cfg = parseConfig("name: x\n", "p.yaml");
-  const [configure] = commandsFor(cfg, { gpu: false, avx: true, test: false });
+  const [configure] = commandsFor(cfg, variantFromSwitches(cfg, { gpu: false, avx: true }), false);
   assert.not.ok(configure!.some((w) => w.includes("CUDA")), configure!.join(" "));
   assert.ok(configure!.includes("-DWITH_GPU=OFF") && configure!.includes("-DWITH_AVX=ON"));
 });

@@ -5,28 +5,30 @@ import { mkdtempSync, writeFileSync, chmodSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ConfigError, parseConfig } from "../../modules/config.ts";
-import { ArgumentError, checkVariant, entrypointScript, imageRef, VARIANTS, variantFlags } from "../../modules/image.ts";
+import { ArgumentError } from "../../modules/errors.ts";
+import { entrypointScript } from "../../modules/image.ts";
+import { imageRef, STANDARD_VARIANTS as VARIANTS, variantByName, variantFromSwitches } from "../../modules/variants.ts";
 import { packageName } from "../../modules/package.ts";
 import { table } from "../../pipeline/commands/release.ts";
 
 const cfg = (extra = "") => parseConfig(`name: minipaddle\nversion: 0.1.0\n${extra}`, "pipeline.yaml");
 
 test("the four variants get the tags NAME:VERSION, -noavx, -gpu and -gpu-noavx", () => {
-  assert.equal(VARIANTS.map((v) => imageRef(cfg(), v)), ["minipaddle:0.1.0", "minipaddle:0.1.0-noavx", "minipaddle:0.1.0-gpu", "minipaddle:0.1.0-gpu-noavx"]);
+  assert.equal(VARIANTS.map((v) => imageRef(cfg(), variantByName(cfg(), v))), ["minipaddle:0.1.0", "minipaddle:0.1.0-noavx", "minipaddle:0.1.0-gpu", "minipaddle:0.1.0-gpu-noavx"]);
 });
 
 test("the tag scheme and the image name come from the config", () => {
   const c = cfg("image:\n  name: registry.example.org/ml/mp\n  tag: v{version}{variant}\n");
-  assert.is(imageRef(c, "gpu-noavx"), "registry.example.org/ml/mp:v0.1.0-gpu-noavx");
+  assert.is(imageRef(c, variantByName(c, "gpu-noavx")), "registry.example.org/ml/mp:v0.1.0-gpu-noavx");
   assert.throws(() => cfg("image:\n  tag: 'has space'\n"), (e: Error) => e instanceof ConfigError && e.message.includes("image.tag"));
 });
 
 test("variants map to the build switches, and an unknown one is an argument error (exit 2)", () => {
-  assert.equal(variantFlags("cpu"), { gpu: false, avx: true });
-  assert.equal(variantFlags("gpu-noavx"), { gpu: true, avx: false });
-  assert.is(checkVariant("cpu-noavx"), "cpu-noavx");
+  assert.is(variantFromSwitches(cfg(), { gpu: false, avx: true }).name, "cpu");
+  assert.is(variantFromSwitches(cfg(), { gpu: true, avx: false }).name, "gpu-noavx");
+  assert.is(variantByName(cfg(), "cpu-noavx").name, "cpu-noavx");
   try {
-    checkVariant("tpu");
+    variantByName(cfg(), "tpu");
     assert.unreachable();
   } catch (err) {
     assert.instance(err, ArgumentError);
@@ -38,7 +40,7 @@ test("variants map to the build switches, and an unknown one is an argument erro
 test("each variant's package has its own name", () => {
   const c = cfg();
   assert.equal(
-    [true, false].flatMap((avx) => [false, true].map((gpu) => packageName(c, { gpu, avx }))),
+    [true, false].flatMap((avx) => [false, true].map((gpu) => packageName(c, variantFromSwitches(c, { gpu, avx })))),
     ["minipaddle", "minipaddle-gpu", "minipaddle-noavx", "minipaddle-gpu-noavx"],
   );
 });

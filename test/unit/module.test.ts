@@ -61,7 +61,9 @@ test("the delivery functions take the flags of their CLI commands", async () => 
   const m = await scanModule();
   const methods = m.objects.Pipeline.methods;
   const args = (fn: string) => Object.keys(methods[fn]?.arguments ?? {});
-  assert.equal(args("package"), ["source", "gpu", "avx"]);
+  assert.equal(args("package"), ["source", "gpu", "avx", "variant"]);
+  assert.equal(args("build"), ["source", "gpu", "avx", "test", "variant"]);
+  assert.equal(args("test"), ["source", "gpu", "avx", "variant", "emulate"]);
   assert.equal(args("image"), ["source", "variant"]);
   assert.equal(args("sbom"), ["source", "variant"]);
   assert.equal(args("release"), ["source", "publish", "variant"]);
