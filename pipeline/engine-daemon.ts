@@ -102,6 +102,8 @@ async function cleanMounts(say: Say): Promise<void> {
       // gone already
     }
   }
+  const gone = Date.now() + 3000;
+  while (orphans.some(alive) && Date.now() < gone) await new Promise((r) => setTimeout(r, 100));
   if (orphans.length > 0) say(`stopped ${orphans.length} build step process(es) a stopped engine left running`);
   const roots = [p.dataRoot, p.execRoot];
   let left = mountsUnder(roots);
