@@ -6,7 +6,7 @@
  */
 import type { Container, Directory } from "@dagger.io/dagger";
 import type { Config } from "./config.ts";
-import { withAptPackages } from "./toolchain.ts";
+import { withAptPackages } from "./apt.ts";
 import { IMAGE_UID } from "./image.ts";
 
 export const BOOK_DIR = "/book";

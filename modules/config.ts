@@ -258,7 +258,7 @@ export function parseConfig(text: string, file: string, fallbackVersion = "0.0.0
   }
   const parsed = ConfigSchema.safeParse(data ?? {});
   if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
+    const issue = leafIssue(parsed.error.issues[0]!);
     const where = issue.path.length ? issue.path.join(".") : "(top level)";
     throw new ConfigError(`${file}: at '${where}': ${describeIssue(issue)}`);
   }
@@ -266,6 +266,23 @@ export function parseConfig(text: string, file: string, fallbackVersion = "0.0.0
   const problem = variantProblem(cfg);
   if (problem) throw new ConfigError(`${file}: at '${problem[0]}': ${problem[1]}`);
   return cfg;
+}
+
+/**
+ * The issue that says what was expected: for a union (a value or `false`), the branch that got furthest; for a
+ * bad record key, the key's own issue; with the full key path.
+ */
+function leafIssue(issue: z.core.$ZodIssue): z.core.$ZodIssue {
+  if (issue.code === "invalid_union" && issue.errors.length) {
+    const branches = issue.errors.filter((b) => b.length && !(b[0]!.code === "invalid_value" || (b[0]!.code === "invalid_type" && b[0]!.path.length === 0)));
+    const best = (branches.length ? branches : issue.errors).map((b) => b[0]!).sort((a, b) => b.path.length - a.path.length)[0];
+    if (best) return leafIssue({ ...best, path: [...issue.path, ...best.path] });
+  }
+  if (issue.code === "invalid_key" && issue.issues.length) {
+    const inner = issue.issues[0]!;
+    return { ...inner, path: [...issue.path, ...inner.path] } as z.core.$ZodIssue;
+  }
+  return issue;
 }
 
 function describeIssue(issue: z.core.$ZodIssue): string {

@@ -5,7 +5,7 @@
  */
 import type { Container } from "@dagger.io/dagger";
 import type { Config } from "./config.ts";
-import { withAptPackages } from "./toolchain.ts";
+import { withAptPackages } from "./apt.ts";
 
 export const DEBIAN_CUDA_PACKAGES = ["nvidia-cuda-toolkit", "nvidia-cuda-dev"];
 

@@ -6,7 +6,7 @@
 import { CacheSharingMode, type Container, dag, type Directory, type File } from "@dagger.io/dagger";
 import type { Config } from "./config.ts";
 import { imageRef, type Variant } from "./variants.ts";
-import { debianBase } from "./toolchain.ts";
+import { debianBase } from "./apt.ts";
 import { withNonFreeSources } from "./cuda.ts";
 
 export { imageRef };

@@ -12,7 +12,7 @@ import { BUILD_DIR } from "./compile.ts";
 import { allVariants, packageName, type Variant } from "./variants.ts";
 import { guardHint, isaChecked, withScript } from "./checks.ts";
 import { SCRIPTS_DIR } from "./scripts.ts";
-import { withAptPackages } from "./toolchain.ts";
+import { withAptPackages } from "./apt.ts";
 
 /** Where the packaging step writes: the .deb (and its lintian report) land in OUT. */
 const WORK = "/pkg";

@@ -1,14 +1,14 @@
 /**
- * Toolchain building blocks: a Debian base, apt installs that share one package cache across builds, and
- * the development image (compilers, CMake, Python, Sphinx, a code browser generator, sshd, and the CUDA
+ * The development image (compilers, CMake, Python, Sphinx, a code browser generator, sshd, and the CUDA
  * toolkit for GPU builds). Plain functions over the Dagger SDK: they compose lazy objects and run nothing.
  */
-import { CacheSharingMode, type Container, dag } from "@dagger.io/dagger";
+import type { Container } from "@dagger.io/dagger";
+import { debianBase, withAptPackages } from "./apt.ts";
 import type { Config } from "./config.ts";
 import { buildScript, SCRIPT, SRC } from "./compile.ts";
 import { withCuda } from "./cuda.ts";
 
-const PACKAGE_NAME = /^[a-z0-9][a-z0-9+.:~-]*(=[A-Za-z0-9+.:~-]+)?$/;
+export { debianBase, withAptPackages };
 
 /** What every development image has (qemu-user runs a build's tests on an emulated older CPU). GNU Global's htags is the code browser generator (Woboq is not packaged). */
 export const DEV_PACKAGES = [
@@ -18,34 +18,6 @@ export const DEV_PACKAGES = [
   // Runs binaries on an emulated older CPU: the test stage's run at the variant's ISA floor.
   "qemu-user",
 ];
-
-/** A Debian container for `suite`, non-interactive for apt. */
-export function debianBase(suite = "bookworm", image = `debian:${suite}`): Container {
-  return dag.container().from(image).withEnvVariable("DEBIAN_FRONTEND", "noninteractive");
-}
-
-/**
- * Installs Debian packages with apt's download cache and lists on locked cache volumes, so a change to the
- * package list downloads only what is new. The volumes are unmounted afterwards: they never enter the image.
- */
-export function withAptPackages(ctr: Container, packages: string[], cacheKey = "apt"): Container {
-  if (packages.length === 0) return ctr;
-  const bad = packages.find((p) => !PACKAGE_NAME.test(p));
-  if (bad !== undefined) throw new Error(`not a Debian package name: '${bad}'`);
-  const locked = { sharing: CacheSharingMode.Locked };
-  return ctr
-    .withMountedCache("/var/cache/apt/archives", dag.cacheVolume(`${cacheKey}-archives`), locked)
-    .withMountedCache("/var/lib/apt/lists", dag.cacheVolume(`${cacheKey}-lists`), locked)
-    .withExec([
-      "sh",
-      "-c",
-      'rm -f /etc/apt/apt.conf.d/docker-clean && apt-get update -qq && apt-get install -y -qq --no-install-recommends "$@"',
-      "apt-install",
-      ...[...new Set(packages)].sort(),
-    ])
-    .withoutMount("/var/cache/apt/archives")
-    .withoutMount("/var/lib/apt/lists");
-}
 
 const SSHD_CONFIG = `# pipeline development image: key authentication only.
 PasswordAuthentication no

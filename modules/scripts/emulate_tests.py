@@ -80,6 +80,10 @@ def ctest_list(build_dir):
             "env": env,
             "labels": props.get("LABELS", []),
             "timeout": float(props.get("TIMEOUT", 0) or 0),
+            "will_fail": bool(props.get("WILL_FAIL", False)),
+            "pass_regex": props.get("PASS_REGULAR_EXPRESSION", []),
+            "fail_regex": props.get("FAIL_REGULAR_EXPRESSION", []),
+            "skip_code": props.get("SKIP_RETURN_CODE"),
         })
     return tests
 
@@ -98,14 +102,24 @@ def run_one(qemu, cpu, argv, cwd, env, timeout):
     return code, output, emulated, time.time() - started
 
 
-def verdict(code):
-    if code == 0:
-        return "passed"
+def verdict(t, code, output):
+    """As ctest judges a test (WILL_FAIL, PASS/FAIL_REGULAR_EXPRESSION, SKIP_RETURN_CODE); an illegal
+    instruction or a time-out fails whatever the test expects."""
     if code == "timeout":
         return "timed out"
     if code in SIGILL_CODES:
         return "ILLEGAL INSTRUCTION"
-    return f"failed (exit {code})"
+    if t.get("skip_code") is not None and code == int(t["skip_code"]):
+        return "skipped"
+    if any(re.search(r, output) for r in t.get("fail_regex", [])):
+        return "failed (output matched FAIL_REGULAR_EXPRESSION)"
+    if t.get("pass_regex"):
+        ok = any(re.search(r, output) for r in t["pass_regex"])
+    else:
+        ok = code == 0
+    if t.get("will_fail"):
+        ok = not ok
+    return "passed" if ok else f"failed (exit {code})"
 
 
 def main():
@@ -144,11 +158,11 @@ def main():
         for t in jobs:
             timeout = max(a.timeout, t["timeout"] * 20) if t["timeout"] else a.timeout
             code, output, emulated, secs = run_one(qemu, a.cpu, t["command"], t["cwd"], t["env"], timeout)
-            v = verdict(code)
+            v = verdict(t, code, output)
             say(f"  {t['name']}: {v} in {secs:.1f}s{'' if emulated else ' (not an ELF program: ran natively)'}")
             if not emulated:
                 native.append(t["name"])
-            if code != 0:
+            if v not in ("passed", "skipped"):
                 failed.append((t["name"], v))
                 for line in output.strip().splitlines()[-15:]:
                     say(f"    | {line}")

@@ -165,7 +165,7 @@ export function bookRef(p: Project, v: string): string {
 
 /** The options every stage command shares, for `plan STAGE` too. */
 export function stageOptions<T>(y: Argv<T>, stage: Stage): Argv<T & StageArgs> {
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- options are added by a table
+  // options are added by a table
   let out: Argv<any> = y.option("config", { type: "string", describe: "The project config (default: ./pipeline.yaml)" });
   if (stage.flags.includes("source")) out = out.option("source", { type: "string", describe: "The source tree to build (default: the config's source)" });
   if (stage.flags.includes("gpu")) out = out.option("gpu", { type: "boolean", default: false, describe: "GPU=ON: build the CUDA code" });
