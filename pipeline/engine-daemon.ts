@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { EngineUnavailable, UsageError } from "../modules/errors.ts";
 import { engineDir } from "./paths.ts";
-import { alive, capture, which } from "./proc.ts";
+import { capture, which } from "./proc.ts";
 import {
   type BuildkitEndpoint,
   dockerClient,
@@ -18,6 +18,7 @@ import {
   findBuildkit,
   privateEngineHost,
   privateEngineKey,
+  processRunning,
   runningDockerd,
 } from "./engines/detect.ts";
 import { recordMirror } from "./mirrors.ts";
@@ -78,7 +79,7 @@ export function orphanSteps(dataRoot: string): number[] {
   for (const pid of pids) {
     try {
       const id = /\/buildkit\/([a-z0-9]+)$/m.exec(readFileSync(`/proc/${pid}/cgroup`, "utf8"))?.[1];
-      if (id && existsSync(join(dataRoot, "buildkit", "executor", id))) out.push(Number(pid));
+      if (id && existsSync(join(dataRoot, "buildkit", "executor", id)) && processRunning(Number(pid))) out.push(Number(pid));
     } catch {
       // the process ended while we looked
     }
@@ -103,7 +104,7 @@ async function cleanMounts(say: Say): Promise<void> {
     }
   }
   const gone = Date.now() + 3000;
-  while (orphans.some(alive) && Date.now() < gone) await new Promise((r) => setTimeout(r, 100));
+  while (orphans.some(processRunning) && Date.now() < gone) await new Promise((r) => setTimeout(r, 100));
   if (orphans.length > 0) say(`stopped ${orphans.length} build step process(es) a stopped engine left running`);
   const roots = [p.dataRoot, p.execRoot];
   let left = mountsUnder(roots);
@@ -242,8 +243,8 @@ export async function engineDown(say: Say, opts: DownOptions = {}): Promise<void
   if (builds.length > 0) say(`stopping the engine under ${builds.length} running build(s) (--force): ${list}`);
   process.kill(pid, "SIGTERM");
   const deadline = Date.now() + timeoutS * 1000;
-  while (alive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
-  if (alive(pid)) process.kill(pid, "SIGKILL");
+  while (processRunning(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+  if (processRunning(pid)) process.kill(pid, "SIGKILL");
   await fs.rm(p.socket, { force: true });
   await fs.rm(p.pidfile, { force: true });
   await cleanMounts(say);

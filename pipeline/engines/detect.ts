@@ -44,10 +44,24 @@ export function privateEngineHost(env: NodeJS.ProcessEnv = process.env): { host?
   return { pid };
 }
 
-/** The PID in a dockerd pidfile, if that process is alive and is a dockerd (not a reused PID). */
+/**
+ * Whether a process runs: it exists and is not a zombie. A killed dockerd whose parent is gone can stay a
+ * zombie for a while (until init reaps it): it still answers kill(0), but it is dead.
+ */
+export function processRunning(pid: number): boolean {
+  if (!alive(pid)) return false;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return !/^\S+ \(.*\) [ZX] /s.test(stat);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== "ENOENT"; // no /proc: trust kill(0)
+  }
+}
+
+/** The PID in a dockerd pidfile, if that process runs and is a dockerd (not a reused PID, nor a zombie). */
 export function runningDockerd(pidfile: string): number | undefined {
   const pid = readPid(pidfile);
-  if (!pid || !alive(pid)) return undefined;
+  if (!pid || !processRunning(pid)) return undefined;
   try {
     return readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "dockerd" ? pid : undefined;
   } catch {
