@@ -10,9 +10,8 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { randomInt } from "node:crypto";
 import { join } from "node:path";
 import { cli, explain, graph, leftovers, scratch, start } from "./helpers.ts";
-import { alive } from "../../pipeline/proc.ts";
 import { mountsUnder, orphanSteps } from "../../pipeline/engine-daemon.ts";
-import { findBuildkit } from "../../pipeline/engines/detect.ts";
+import { findBuildkit, processRunning as alive } from "../../pipeline/engines/detect.ts";
 import { readMirrors } from "../../pipeline/mirrors.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { cli, explain, graph, scratch } from "./helpers.ts";
 import { mountsUnder } from "../../pipeline/engine-daemon.ts";
-import { alive } from "../../pipeline/proc.ts";
+import { processRunning as alive } from "../../pipeline/engines/detect.ts";
 
 // A short state dir: the engine's Unix socket lives under it.
 const home = scratch("pl-eng-");
