@@ -57,6 +57,8 @@ test("a container from the dev image accepts a key over ssh, refuses a password,
       ok = ssh(ports[0]!, ["-i", key]);
     }
     assert.is(ok.stdout.trim(), "hello-from-dev", ok.stderr);
+    // With host networking, sshd serves this machine only unless SSH_LISTEN says otherwise.
+    assert.match(docker(["logs", names[0]!]).stderr, `Server listening on 127.0.0.1 port ${ports[0]}.`);
     const password = ssh(ports[0]!, ["-o", "PubkeyAuthentication=no", "-o", "PreferredAuthentications=password,keyboard-interactive"]);
     assert.is(password.status, 255);
     assert.match(password.stderr, "Permission denied (publickey)");
@@ -109,6 +111,32 @@ for (const avx of [true, false]) {
     assert.is(readFileSync(join(report, "status"), "utf8").trim(), "0");
   });
 }
+
+/** The RUNPATH entries of an ELF file ([] when it has none). */
+function runpath(file: string): string[] {
+  const m = /\(RUNPATH\)\s+Library runpath: \[(.*)\]/.exec(execFileSync("readelf", ["-d", file]).toString());
+  return m ? m[1]!.split(":") : [];
+}
+
+test("build --out DIR: binaries carry only $ORIGIN-relative run paths with no empty entry, and DIR/minipaddle runs from any folder", async () => {
+  await needTool("readelf", "binutils");
+  const out = join(scratch(), "build");
+  const b = await cli(["build", "--out", out]);
+  assert.is(b.code, 0, explain(b));
+  const ext = execFileSync("sh", ["-c", `ls ${out}/python/minipaddle/_core*.so`]).toString().trim();
+  for (const f of [join(out, "minipaddle"), join(out, "libminipaddle.so"), ext]) {
+    const entries = runpath(f);
+    assert.ok(entries.every((e) => e.startsWith("$ORIGIN")), `${f}: RUNPATH ${entries.join(":")}`);
+  }
+  assert.ok(runpath(join(out, "minipaddle")).length > 0, "the CLI finds the library through its run path");
+  // No LD_LIBRARY_PATH, another working folder, and the tree moved elsewhere.
+  assert.match(execFileSync(join(out, "minipaddle"), ["--version"], { cwd: "/", env: {} }).toString(), "minipaddle ");
+  const moved = join(scratch(), "moved");
+  cpSync(out, moved, { recursive: true, verbatimSymlinks: true });
+  assert.is(execFileSync(join(moved, "minipaddle"), ["dot", "1,2,3", "4,5,6"], { cwd: "/", env: {} }).toString().trim(), "32");
+  const py = execFileSync("python3", ["-c", "import minipaddle; print(minipaddle.dot([1, 2], [3, 4]))"], { cwd: "/", env: { PYTHONPATH: join(moved, "python") } });
+  assert.match(py.toString(), /^11(\.0)?$/m);
+});
 
 test("a failing test makes test exit 1, naming the test, with the JUnit report still written", async () => {
   const src = exampleCopy();
