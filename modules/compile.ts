@@ -176,48 +176,16 @@ export function buildSource(cfg: Config, source: Directory): Directory {
 }
 
 /**
- * Restores the last build tree of this variant, then makes Ninja's mtime test a content test: the tree keeps
- * the SHA-256 of every source file it was built from, and each file gets an old mtime if its content is
- * unchanged since then, a new one if not. So exactly the changed files rebuild, whichever source tree (a
- * branch, a copy) last used the volume.
- *
- * The volume holds whole trees (`tree.ID`) and one switch point, the symlink `current`: a tree is read only
- * through it, so a save that was cut off (an interrupt, a lost engine) leaves a `tree.NEW-ID` nobody reads,
- * removed here. File names travel NUL-separated (a name may hold a newline): the manifest is
- * `sha256sum -z` records, sorted and compared with `sort -z`/`comm -z`.
- */
-const RESTORE = [
-  `mkdir -p ${BUILD_DIR} && cur=$(readlink ${BUILD_CACHE}/current || true)`,
-  // Anything but the current tree is what an interrupted save (or an older layout) left: never read it.
-  `find ${BUILD_CACHE} -mindepth 1 -maxdepth 1 ! -name current ! -name "\${cur:-current}" -exec rm -rf {} +`,
-  // A tree without its source manifest is of unknown origin: never trust it (ccache makes a clean build cheap).
-  `{ [ -z "$cur" ] || [ ! -f "${BUILD_CACHE}/$cur/.pipeline-sources.sha256" ] || cp -a "${BUILD_CACHE}/$cur/." ${BUILD_DIR}/; }`,
-  `cd ${SRC} && find . -path ./build -prune -o -type f -print0 | xargs -0r sha256sum -z | LC_ALL=C sort -z > /tmp/sources.sha256`,
-  `if [ -f ${BUILD_DIR}/.pipeline-sources.sha256 ]; then ` +
-    `LC_ALL=C comm -z -12 /tmp/sources.sha256 ${BUILD_DIR}/.pipeline-sources.sha256 | cut -z -c67- | xargs -0r touch -h -d @1; ` +
-    `LC_ALL=C comm -z -23 /tmp/sources.sha256 ${BUILD_DIR}/.pipeline-sources.sha256 | cut -z -c67- | xargs -0r touch -h; fi`,
-].join(" && ");
-/**
- * Keeps the new tree, atomically: copied into a fresh `tree.NEW-ID` (without the old manifest), its manifest
- * written last, renamed to `tree.ID`, then `current` switched to it by a rename (`mv -T` of a new symlink);
- * only then are older trees removed. Cut off at any point, the volume's `current` is the old tree or the new.
- */
-const SAVE = [
-  `rm -f ${BUILD_DIR}/.pipeline-sources.sha256 && new=$(mktemp -d ${BUILD_CACHE}/tree.NEW-XXXXXXXX) && id=\${new##*-}`,
-  `cp -a ${BUILD_DIR}/. "$new"/ && cp /tmp/sources.sha256 "$new"/.pipeline-sources.sha256`,
-  `mv -T "$new" ${BUILD_CACHE}/tree.$id && ln -s tree.$id ${BUILD_CACHE}/current.NEW-$id && mv -T ${BUILD_CACHE}/current.NEW-$id ${BUILD_CACHE}/current`,
-  `find ${BUILD_CACHE} -mindepth 1 -maxdepth 1 ! -name current ! -name tree.$id -exec rm -rf {} +`,
-  `mv /tmp/sources.sha256 ${BUILD_DIR}/.pipeline-sources.sha256`,
-].join(" && ");
-
-/**
  * Configures and compiles `source` in the development image `dev`. The build tree of the last build of this
- * variant is kept on a locked cache volume and restored first (content-checked, see RESTORE), so only what
- * changed recompiles; ccache (per variant) covers the rest. Returns the container with the tree at /src/build.
+ * variant is kept on a locked cache volume and restored first (content-checked: modules/scripts/build-tree.sh
+ * restore), so only what changed recompiles; ccache (per variant) covers the rest; the new tree is saved
+ * atomically (build-tree.sh save). Returns the container with the tree at /src/build.
  */
 export function compile(cfg: Config, dev: Container, source: Directory, v: Variant, test: boolean): Container {
   const key = `${cfg.name}-${v.name}${test ? "-test" : ""}`;
-  return dev
+  const tree = `${SCRIPTS_DIR}/build-tree.sh`;
+  const where = `${BUILD_CACHE} ${SRC} ${BUILD_DIR}`;
+  return withScript(dev, "build-tree.sh")
     .withMountedCache(CCACHE_DIR, dag.cacheVolume(`ccache-${key}`), { sharing: CacheSharingMode.Shared })
     .withMountedCache(BUILD_CACHE, dag.cacheVolume(`build-tree-${key}`), { sharing: CacheSharingMode.Locked })
     .withEnvVariable("CCACHE_DIR", CCACHE_DIR)
@@ -226,7 +194,7 @@ export function compile(cfg: Config, dev: Container, source: Directory, v: Varia
     .withDirectory(SRC, source)
     .withWorkdir(SRC)
     // One locked step: restore the tree, build with the same script as the dev image, keep the new tree.
-    .withExec(["sh", "-c", `set -e; ${RESTORE}; ${SCRIPT} build; ${SAVE}`])
+    .withExec(["sh", "-c", `set -e; ${tree} restore ${where}; ${SCRIPT} build; ${tree} save ${where}`])
     .withoutMount(BUILD_CACHE);
 }
 

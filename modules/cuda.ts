@@ -6,6 +6,7 @@
 import type { Container } from "@dagger.io/dagger";
 import type { Config } from "./config.ts";
 import { withAptPackages } from "./apt.ts";
+import { scriptText } from "./scripts.ts";
 
 export const DEBIAN_CUDA_PACKAGES = ["nvidia-cuda-toolkit", "nvidia-cuda-dev"];
 
@@ -21,17 +22,7 @@ export function withCuda(cfg: Config, ctr: Container): Container {
  * to whatever Debian mirror the image already uses, with that mirror's keyring.
  */
 export function withNonFreeSources(ctr: Container): Container {
-  return ctr.withExec([
-    "sh",
-    "-c",
-    "set -e; " +
-      "m=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '/^URIs:/ {print $2; exit}'); " +
-      "[ -n \"$m\" ] || m=$(awk '/^deb / {for (i = 2; i <= NF; i++) if ($i !~ /^\\[/) {print $i; exit}}' /etc/apt/sources.list 2>/dev/null); " +
-      "[ -n \"$m\" ] || m=http://deb.debian.org/debian; " +
-      // apt refuses one mirror listed with two different keyrings: reuse the existing entry's.
-      "k=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '/^Signed-By:/ {print $2; exit}'); " +
-      "o=; [ -z \"$k\" ] || o=\"[signed-by=$k] \"; . /etc/os-release; " +
-      'echo "deb $o$m $VERSION_CODENAME contrib non-free" > /etc/apt/sources.list.d/pipeline-non-free.list; ' +
-      "cat /etc/apt/sources.list.d/pipeline-non-free.list",
-  ]);
+  // The script's text is the command itself (modules/scripts/non-free-sources.sh): no file is left in the
+  // image (production images are built on this too).
+  return ctr.withExec(["sh", "-c", scriptText("non-free-sources.sh")]);
 }

@@ -8,6 +8,7 @@ import type { Config } from "./config.ts";
 import { imageRef, type Variant } from "./variants.ts";
 import { debianBase } from "./apt.ts";
 import { withNonFreeSources } from "./cuda.ts";
+import { scriptText } from "./scripts.ts";
 
 export { imageRef };
 
@@ -19,22 +20,16 @@ export const ENTRYPOINT_SCRIPT = "/usr/local/bin/entrypoint.sh";
 export const WORKDIR = "/work";
 export const IMAGE_UID = 1000;
 
-/** The production entrypoint: the framework's program; a first argument ending in .py runs under Python. */
+/**
+ * The production entrypoint script: the framework's program; a first argument ending in .py runs under
+ * Python. It is modules/scripts/image-entrypoint.sh with one generated line after the first, the function
+ * `program` that runs the config's program (image.entrypoint, default the project's name) with its arguments.
+ */
 export function entrypointScript(cfg: Config): string {
   const program = (cfg.image.entrypoint ?? [cfg.name]).map((w) => `'${w.replace(/'/g, `'\\''`)}'`).join(" ");
-  return `#!/bin/sh
-# ${cfg.name} production image.
-#   IMAGE ARGS...         runs ${program} ARGS...
-#   IMAGE PROGRAM.py ...  runs the Python program with ${cfg.name} importable
-#   IMAGE python3 ...     runs Python; IMAGE sh ... runs a shell
-set -e
-case "\${1:-}" in
-  *.py) exec python3 "$@" ;;
-  python|python3) shift; exec python3 "$@" ;;
-  sh|bash) exec "$@" ;;
-esac
-exec ${program} "$@"
-`;
+  const text = scriptText("image-entrypoint.sh");
+  const eol = text.indexOf("\n") + 1;
+  return `${text.slice(0, eol)}program() { exec ${program} "$@"; }\n${text.slice(eol)}`;
 }
 
 /** The runtime base of a variant: the config's runtime image; for GPU variants, with Debian's non-free too. */

@@ -7,6 +7,7 @@ import { debianBase, withAptPackages } from "./apt.ts";
 import type { Config } from "./config.ts";
 import { buildScript, SCRIPT, SRC } from "./compile.ts";
 import { withCuda } from "./cuda.ts";
+import { scriptText } from "./scripts.ts";
 
 export { debianBase, withAptPackages };
 
@@ -26,28 +27,6 @@ PermitRootLogin prohibit-password
 PubkeyAuthentication yes
 `;
 
-/** The development image's entrypoint: build a mounted source tree (default), run sshd, or run a command. */
-export const ENTRYPOINT_SCRIPT = `#!/bin/sh
-# pipeline development image entrypoint.
-#   (no arguments) | build | test | configure | all : run pipeline-build on the source tree at /src
-#   sshd : generate this container's host keys, then serve ssh (key authentication only) on $SSH_PORT (22)
-#          at the address $SSH_LISTEN (127.0.0.1: with --network host, this machine only; 0.0.0.0 for every
-#          interface, as docker run -p needs); keys from $SSH_AUTHORIZED_KEYS or a mounted /root/.ssh/authorized_keys
-#   anything else : run it
-set -e
-case "\${1:-all}" in
-  all|build|test|configure) exec ${SCRIPT} "\${1:-all}" ;;
-  sshd)
-    ssh-keygen -A >/dev/null
-    if [ -n "\${SSH_AUTHORIZED_KEYS:-}" ]; then
-      mkdir -p /root/.ssh && printf '%s\\n' "$SSH_AUTHORIZED_KEYS" > /root/.ssh/authorized_keys
-      chmod 700 /root/.ssh && chmod 600 /root/.ssh/authorized_keys
-    fi
-    exec /usr/sbin/sshd -D -e -p "\${SSH_PORT:-22}" -o ListenAddress="\${SSH_LISTEN:-127.0.0.1}" ;;
-  *) exec "$@" ;;
-esac
-`;
-
 /**
  * The development image: the whole toolchain, sshd (host keys made per container at start, none baked in),
  * and the project's build script as its default entrypoint. With `gpu`, the CUDA toolkit too.
@@ -60,7 +39,8 @@ export function devImage(cfg: Config, gpu: boolean): Container {
     .withNewFile("/etc/ssh/sshd_config.d/pipeline.conf", SSHD_CONFIG)
     .withExec(["sh", "-c", "rm -f /etc/ssh/ssh_host_*_key /etc/ssh/ssh_host_*_key.pub && mkdir -p /run/sshd"])
     .withNewFile(SCRIPT, buildScript(cfg), { permissions: 0o755 })
-    .withNewFile("/usr/local/bin/pipeline-entrypoint", ENTRYPOINT_SCRIPT, { permissions: 0o755 })
+    // The entrypoint (modules/scripts/dev-entrypoint.sh): build a mounted source tree (default), run sshd, or run a command.
+    .withNewFile("/usr/local/bin/pipeline-entrypoint", scriptText("dev-entrypoint.sh"), { permissions: 0o755 })
     .withLabel("org.opencontainers.image.title", `${cfg.name} development image${gpu ? " (GPU)" : ""}`)
     .withLabel("org.opencontainers.image.version", cfg.version)
     .withWorkdir(SRC)
