@@ -51,7 +51,7 @@ export function imageIsaChecked(cfg: Config, toolchain: Container, image: Contai
     .withExec([
       "sh",
       "-c",
-      'set -e; cd /image; { sed "s#^/##" "var/lib/dpkg/info/$1.list"; echo usr/local/bin/entrypoint; } | ' +
+      'set -e; pkg=$1; shift; cd /image; { sed "s#^/##" "var/lib/dpkg/info/$pkg.list"; echo usr/local/bin/entrypoint; } | ' +
         'while IFS= read -r f; do [ -f "$f" ] && [ ! -L "$f" ] && echo "/image/$f"; done > /tmp/files; ' +
         `xargs -d '\\n' python3 ${SCRIPTS_DIR}/isa_check.py --json /tmp/isa-check.json "$@" < /tmp/files`,
       "isa-check",

@@ -98,7 +98,7 @@ def run_one(qemu, cpu, argv, cwd, env, timeout):
     except subprocess.TimeoutExpired as e:
         code, output = "timeout", (e.stdout or b"").decode("utf-8", "replace")
     # qemu's notes about features TCG does not model are not the test's output.
-    output = "\n".join(l for l in output.splitlines() if not l.startswith("qemu-x86_64: warning: TCG doesn't support"))
+    output = "".join(l for l in output.splitlines(keepends=True) if not l.startswith("qemu-x86_64: warning: TCG doesn't support"))
     return code, output, emulated, time.time() - started
 
 

@@ -9,11 +9,19 @@ import { expectedEngineKey, privateEngineKey } from "../../pipeline/engines/dete
 
 const home = mkdtempSync(join(tmpdir(), "pipeline-mirrors-"));
 const env = { PIPELINE_HOME: home };
-process.env.PIPELINE_HOME = home;
+// uvu runs every test file in one process: set the state dir for this file's tests only.
+const before = process.env.PIPELINE_HOME;
+test.before(() => {
+  process.env.PIPELINE_HOME = home;
+});
 const file = join(home, "mirrors.json");
 const OTHER = "tcp://127.0.0.1:2375";
 
-test.after(() => rmSync(home, { recursive: true, force: true }));
+test.after(() => {
+  if (before === undefined) delete process.env.PIPELINE_HOME;
+  else process.env.PIPELINE_HOME = before;
+  rmSync(home, { recursive: true, force: true });
+});
 
 test("an old flat map is the private engine's, and no other engine's", async () => {
   writeFileSync(file, JSON.stringify({ "debian:bookworm": "pipeline-seed/debian:bookworm" }));
