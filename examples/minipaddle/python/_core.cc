@@ -3,10 +3,12 @@
 #include <pybind11/stl.h>
 
 #include <cstdint>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "minipaddle/distributed.h"
 #include "minipaddle/minipaddle.h"
 
 namespace py = pybind11;
@@ -138,17 +140,55 @@ PYBIND11_MODULE(_core, m) {
                std::to_string(r.weights.at(2)) + "], bias=" + std::to_string(r.bias) + ")";
       });
 
+  py::class_<minipaddle::Communicator>(m, "Communicator",
+                                      "A group of data-parallel workers that meet over TCP (a star through rank 0).")
+      .def(py::init([](int rank, int world_size, const std::string& master_addr, int master_port, int timeout) {
+             minipaddle::DistConfig c;
+             c.rank = rank;
+             c.world_size = world_size;
+             c.master_addr = master_addr;
+             c.master_port = master_port;
+             c.timeout_s = timeout;
+             py::gil_scoped_release release;
+             return std::make_unique<minipaddle::Communicator>(c);
+           }),
+           "rank"_a = 0, "world_size"_a = 1, "master_addr"_a = "127.0.0.1", "master_port"_a = 29500, "timeout"_a = 300,
+           "Join the group: rank 0 listens on master_port, the others connect to master_addr:master_port.")
+      .def_static(
+          "from_env",
+          []() {
+            const minipaddle::DistConfig c = minipaddle::dist_config_from_env();
+            py::gil_scoped_release release;
+            return std::make_unique<minipaddle::Communicator>(c);
+          },
+          "Join the group the environment describes: RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT (unset: one worker).")
+      .def_property_readonly("rank", &minipaddle::Communicator::rank)
+      .def_property_readonly("world_size", &minipaddle::Communicator::world_size)
+      .def(
+          "allreduce",
+          [](minipaddle::Communicator& c, std::vector<float> values) {
+            py::gil_scoped_release release;
+            return c.allreduce_sum(std::move(values));
+          },
+          "values"_a, "The element-wise sum of `values` over every worker (each must pass as many).")
+      .def("barrier", &minipaddle::Communicator::barrier, py::call_guard<py::gil_scoped_release>(),
+           "Return when every worker has called barrier().")
+      .def("close", &minipaddle::Communicator::close, "Close the connections.");
+
   m.def(
       "train",
-      [](int steps, float lr, std::uint32_t seed, std::size_t samples, float noise) {
+      [](int steps, float lr, std::uint32_t seed, std::size_t samples, float noise, minipaddle::Communicator* comm) {
         minipaddle::TrainConfig cfg;
         cfg.steps = steps;
         cfg.lr = lr;
         cfg.seed = seed;
         cfg.samples = samples;
         cfg.noise = noise;
-        return minipaddle::train_linear_regression(cfg);
+        py::gil_scoped_release release;
+        return minipaddle::train_linear_regression(cfg, comm);
       },
-      "steps"_a = 200, "lr"_a = 0.1f, "seed"_a = 42, "samples"_a = 64, "noise"_a = 0.01f,
-      "Fit y = x.[2, -3, 0.5] + 1 on deterministic synthetic data; returns a TrainResult.");
+      "steps"_a = 200, "lr"_a = 0.1f, "seed"_a = 42, "samples"_a = 64, "noise"_a = 0.01f, "comm"_a = nullptr,
+      "Fit y = x.[2, -3, 0.5] + 1 on deterministic synthetic data; returns a TrainResult. With a Communicator of\n"
+      "several workers, data-parallel: each worker trains on its shard and gradients are summed every step, so\n"
+      "the result equals the single-worker one.");
 }

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "minipaddle/kernels.h"
+#include "nn_internal.h"
 
 namespace minipaddle {
 
@@ -73,32 +74,39 @@ void SGD::step(Dense& layer) const {
   step(layer.bias(), layer.bias_grad());
 }
 
-TrainResult train_linear_regression(const TrainConfig& config) {
-  if (config.steps < 0) throw std::invalid_argument("train: steps must be >= 0");
-  if (config.samples == 0) throw std::invalid_argument("train: samples must be > 0");
-  constexpr std::size_t kFeatures = 3;
-  const std::vector<float> true_w = {2.0f, -3.0f, 0.5f};
-  const float true_b = 1.0f;
+namespace detail {
 
+void linear_regression_data(const TrainConfig& config, Tensor& x, Tensor& y) {
+  const std::vector<float>& true_w = true_weights();
+  const std::size_t features = true_w.size();
   Lcg rng(config.seed);
-  Tensor x({config.samples, kFeatures});
-  Tensor y({config.samples, 1});
+  x = Tensor({config.samples, features});
+  y = Tensor({config.samples, 1});
   for (std::size_t i = 0; i < config.samples; ++i) {
-    float target = true_b;
-    for (std::size_t j = 0; j < kFeatures; ++j) {
+    float target = kTrueBias;
+    for (std::size_t j = 0; j < features; ++j) {
       const float v = rng.uniform(-1.0f, 1.0f);
       x.at(i, j) = v;
       target += v * true_w[j];
     }
     y.at(i, 0) = target + config.noise * rng.uniform(-1.0f, 1.0f);
   }
+}
 
-  Dense layer(kFeatures, 1, config.seed + 1);
+}  // namespace detail
+
+TrainResult train_linear_regression(const TrainConfig& config) {
+  if (config.steps < 0) throw std::invalid_argument("train: steps must be >= 0");
+  if (config.samples == 0) throw std::invalid_argument("train: samples must be > 0");
+  Tensor x, y;
+  detail::linear_regression_data(config, x, y);
+
+  Dense layer(x.cols(), 1, config.seed + 1);
   SGD sgd(config.lr);
   TrainResult result;
   result.steps = config.steps;
-  result.true_weights = true_w;
-  result.true_bias = true_b;
+  result.true_weights = detail::true_weights();
+  result.true_bias = detail::kTrueBias;
   result.loss_history.reserve(static_cast<std::size_t>(config.steps));
   for (int step = 0; step < config.steps; ++step) {
     Tensor pred = layer.forward(x);

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "minipaddle/distributed.h"
 #include "minipaddle/minipaddle.h"
 
 namespace {
@@ -23,7 +24,9 @@ constexpr const char* kUsage =
     "                            e.g. `minipaddle dot 1,2,3 4,5,6` prints 32\n"
     "  train [--steps N] [--lr F] [--seed N] [--samples N] [--noise F]\n"
     "                            fit y = x.[2,-3,0.5] + 1 on synthetic data\n"
-    "                            (defaults: 200 steps, lr 0.1, seed 42, 64 samples, noise 0.01)\n"
+    "                            (defaults: 200 steps, lr 0.1, seed 42, 64 samples, noise 0.01);\n"
+    "                            data-parallel when WORLD_SIZE > 1: each worker (RANK) takes its\n"
+    "                            shard and they sum gradients through MASTER_ADDR:MASTER_PORT\n"
     "  gpu-info                  report CUDA support and device 0\n"
     "  --help, help              show this help\n";
 
@@ -94,7 +97,11 @@ int cmd_train(const std::vector<std::string>& args) {
       throw UsageError("unknown train option: " + flag);
     }
   }
-  const minipaddle::TrainResult r = minipaddle::train_linear_regression(cfg);
+  // Data-parallel when the environment says so (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT).
+  const minipaddle::DistConfig dist = minipaddle::dist_config_from_env();
+  minipaddle::Communicator comm(dist);
+  const minipaddle::TrainResult r = minipaddle::train_linear_regression(cfg, &comm);
+  if (dist.world_size > 1) std::printf("worker: %d of %d\n", dist.rank, dist.world_size);
   std::printf("steps: %d\n", r.steps);
   std::printf("initial_loss: %.4f\n", static_cast<double>(r.initial_loss));
   std::printf("final_loss: %.6f\n", static_cast<double>(r.final_loss));
