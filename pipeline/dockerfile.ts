@@ -5,7 +5,7 @@
  * Words that the frontend expands (ENV, WORKDIR, USER, LABEL, COPY paths) are escaped, so a `$` or a quote
  * in a graph's value stays literal, as it does on the Dagger engine.
  */
-import type { Mount, Plan, Stage, Step } from "./plan.ts";
+import type { BuildStage, Mount, Plan, Step } from "./plan.ts";
 import { UnsupportedOperation } from "../modules/errors.ts";
 
 /** The flags a build of this plan needs besides the Dockerfile itself (shown in the header comment). */
@@ -25,7 +25,7 @@ export function renderDockerfile(plan: Plan): string {
   return lines.join("\n") + "\n";
 }
 
-function renderStage(stage: Stage): string[] {
+function renderStage(stage: BuildStage): string[] {
   const out = [`# ${stage.label}`, `FROM ${stage.base} AS ${stage.name}`];
   for (const step of stage.steps) out.push(renderStep(step));
   return out;
@@ -63,11 +63,11 @@ export function renderStep(step: Step): string {
 }
 
 function renderMount(m: Mount): string {
-  const fields: string[] = [`type=${m.type}`];
+  const fields: string[] = [`type=${m.kind}`];
   const add = (k: string, v: string | number | undefined) => {
     if (v !== undefined) fields.push(`${k}=${v}`);
   };
-  switch (m.type) {
+  switch (m.kind) {
     case "cache":
       add("target", m.target);
       add("id", m.id);
