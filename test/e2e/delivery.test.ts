@@ -108,6 +108,19 @@ test("image --variant cpu: runs as non-root, has no compilers, headers or build 
   assert.ok(existsSync(sbom), "the SBOM is written where --sbom says");
 });
 
+test("image --variant cpu: no setuid/setgid file, no trace of the install, and the program's run path is not the build tree's", async () => {
+  // The image the test above built.
+  // As root, so that find sees every folder.
+  const privileged = ok(["run", "--rm", "--user", "0", "--entrypoint", "sh", TAGS.cpu, "-c", "find / -xdev -perm /6000 -type f"]);
+  assert.is(privileged.trim(), "", `setuid/setgid files in the production image:\n${privileged}`);
+  assert.is(docker(["run", "--rm", "--entrypoint", "sh", TAGS.cpu, "-c", "test -e /tmp/pipeline-debs"]).status, 1, "/tmp/pipeline-debs is gone");
+  for (const file of filesOf(TAGS.cpu, ["/usr/bin/minipaddle", pythonExtension(TAGS.cpu)])) {
+    const dynamic = execFileSync("readelf", ["-d", file]).toString();
+    const runpath = /\((?:RUNPATH|RPATH)\)\s+Library r(?:un)?path: \[(.*)\]/.exec(dynamic)?.[1] ?? "";
+    assert.ok((runpath ? runpath.split(":") : []).every((e) => e.startsWith("$ORIGIN/")), `${file}: run path '${runpath}'`);
+  }
+});
+
 test("the SBOM lists exactly the Debian packages installed in the image, and the project's files with their SHA-256", async () => {
   const sbom = join(scratch(), "cpu.cdx.json");
   const r = await cli(["sbom", "--out", sbom]);
