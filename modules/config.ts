@@ -226,6 +226,19 @@ export const ConfigSchema = z
       })
       .strict()
       .default({ notebooks: "notebooks", port: 8888, packages: [] }),
+    app: z
+      .object({
+        /** The application's program folder, relative to the config file (`app --source` overrides it). */
+        source: relPath.optional(),
+        /** The application's name: its image is NAME:TAG, TAG the production image's (default: the program folder's name). */
+        name: z.string().regex(/^[a-z]([-a-z0-9]*[a-z0-9])?$/, "a lowercase name (letters, digits, -), starting with a letter").optional(),
+        /** The program the image runs, relative to the program folder: a .py file (Python) or a .sh file. */
+        entry: relPath.default("main.py"),
+        /** Debian packages the program needs, besides any its folder's packages.txt lists. */
+        packages: z.array(packageName).default([]),
+      })
+      .strict()
+      .default({ entry: "main.py", packages: [] }),
     k8s: z
       .object({
         /** The arguments each worker runs (the image's entrypoint runs the framework's CLI). */

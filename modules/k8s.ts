@@ -36,7 +36,7 @@ export interface JobSpec {
   workers: number;
   /** Default: inferred from the image tag with variantOfImage(). */
   variant?: ImageVariant;
-  /** Container args (the image's entrypoint runs the framework CLI). Default ["train"]. */
+  /** Container args (the image's entrypoint runs the framework CLI). Default ["train"]; [] leaves them out (an application image runs its program). */
   args?: string[];
   /** Rendezvous port. Default 29500. */
   port?: number;
@@ -111,6 +111,16 @@ export function checkImageRef(ref: string): string | undefined {
   if (parts.digest !== undefined && !DIGEST_RE.test(parts.digest))
     return `digest '${parts.digest}' must be sha256: followed by 64 lowercase hex digits`;
   return undefined;
+}
+
+/**
+ * A Job name for an image: its repository's last path component as a DNS-1035 label ('.' and '_' as '-'),
+ * e.g. 127.0.0.1:5000/apps/linear:0.1.0 -> linear.
+ */
+export function jobNameOfImage(image: string): string {
+  const path = splitRef(image)?.path ?? "";
+  const name = (path.split("/").pop() ?? "").replace(/[._]+/g, "-").replace(/^[^a-z]+/, "").slice(0, 50).replace(/-+$/, "");
+  return name || "app";
 }
 
 /** Infers the variant from a tag suffix: "-gpu-noavx", "-gpu", "-noavx", else "cpu". */
@@ -204,7 +214,8 @@ export function jobManifests(spec: JobSpec): object[] {
             {
               name: "worker",
               image,
-              args: [...args],
+              // No args: the image's own entrypoint and command run (an application image runs its program).
+              ...(args.length ? { args: [...args] } : {}),
               ports: [{ containerPort: port, name: "rendezvous" }],
               env: [
                 { name: "WORLD_SIZE", value: String(workers) },

@@ -16,7 +16,8 @@ import { ArgumentError } from "../modules/errors.ts";
 import { selectVariant, type Variant, variantByName } from "../modules/variants.ts";
 import { imageSbom } from "../modules/sbom.ts";
 import { bookImage } from "../modules/book.ts";
-import { jobYaml } from "../modules/k8s.ts";
+import { jobNameOfImage, jobYaml } from "../modules/k8s.ts";
+import { appImage, appNameFromFolder, appRef } from "../modules/app.ts";
 
 @object()
 export class Pipeline {
@@ -262,6 +263,50 @@ export class Pipeline {
   }
 
   /**
+   * An application image: a program folder (its entry program, data files, and the Debian packages named in the
+   * config's app.packages and the folder's packages.txt) on the variant's production image, at /app. The program
+   * folder is the last layer, so an edit to it rebuilds one layer. `docker run IMAGE ARGS...` runs the entry
+   * program with ARGS as the image's unprivileged user; under `k8s --app` each worker runs it.
+   *
+   * @param source The program folder (default: the config's app.source)
+   * @param entry The program the image runs, relative to the folder: a .py or .sh file (default: the config's app.entry, main.py)
+   * @param variant The production image it builds on: cpu, cpu-noavx, gpu or gpu-noavx
+   * @param name The application's name, the image's name (default: the config's app.name, else "app"; the CLI passes the folder's name)
+   */
+  @func()
+  async app(source?: Directory, entry = "", variant = "cpu", name = ""): Promise<Container> {
+    const { cfg } = await this.project();
+    const v = variantByName(cfg, variant);
+    const program = source ?? (cfg.app.source !== undefined ? this.root.directory(cfg.app.source) : undefined);
+    if (!program) throw new ArgumentError("app needs the program folder: --source DIR, or app.source in the config");
+    const appName = name || cfg.app.name || (cfg.app.source !== undefined ? appNameFromFolder(cfg.app.source) : "app");
+    return appImage(cfg, await this.image(undefined, v.name), program, { name: appName, entry: entry || cfg.app.entry, variant: v });
+  }
+
+  /**
+   * The application image's software bill of materials (CycloneDX 1.5 JSON), as for the production image: the
+   * Debian packages installed in it (the program's too) and the project's files with their SHA-256.
+   *
+   * @param source The program folder (default: the config's app.source)
+   * @param entry The program the image runs, relative to the folder (default: the config's app.entry)
+   * @param variant The production image it builds on: cpu, cpu-noavx, gpu or gpu-noavx
+   * @param name The application's name (default: the config's app.name, else "app")
+   */
+  @func()
+  async appSbom(source?: Directory, entry = "", variant = "cpu", name = ""): Promise<File> {
+    const { cfg } = await this.project();
+    const v = variantByName(cfg, variant);
+    const appName = name || cfg.app.name || (cfg.app.source !== undefined ? appNameFromFolder(cfg.app.source) : "app");
+    return imageSbom(cfg, await this.app(source, entry, v.name, appName), devImage(cfg, false), {
+      variant: v.name,
+      projectPackage: packageName(cfg, v),
+      imageRef: appRef(cfg, v, appName),
+      revision: this.revision,
+      epoch: this.epoch,
+    });
+  }
+
+  /**
    * Kubernetes manifests to run the image as a distributed job: an Indexed Job of N workers and the headless
    * Service they meet through, with the variant's resource requests (a GPU limit for GPU variants),
    * validated against the Kubernetes object schemas. Returns the YAML file (NAME.yaml).
@@ -269,21 +314,24 @@ export class Pipeline {
    * @param image The image reference the workers run (for example registry:5000/minipaddle:0.1.0-gpu)
    * @param workers The number of workers
    * @param variant The image's variant (default: read from its tag)
+   * @param app The image is an application image (see app): each worker runs its program with no arguments, and the job is named after the image
    */
   @func()
-  async k8s(image: string, workers: number, variant = ""): Promise<File> {
+  async k8s(image: string, workers: number, variant = "", app = false): Promise<File> {
     const { cfg } = await this.project();
     // The manifests need only whether the variant runs on a GPU.
     const v = variant !== "" ? variantByName(cfg, variant) : undefined;
+    const name = app ? jobNameOfImage(image) : cfg.name;
     const text = jobYaml({
-      name: cfg.name,
+      name,
       image,
       workers,
       ...(v ? { variant: v.cuda ? "gpu" : "cpu" } : {}),
-      args: cfg.k8s.args,
+      // An application image's entrypoint runs its program; the framework's image runs the configured CLI command.
+      args: app ? [] : cfg.k8s.args,
       port: cfg.k8s.port,
     });
-    return dag.directory().withNewFile(`${cfg.name}.yaml`, text).file(`${cfg.name}.yaml`);
+    return dag.directory().withNewFile(`${name}.yaml`, text).file(`${name}.yaml`);
   }
 }
 

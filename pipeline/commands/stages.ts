@@ -11,6 +11,8 @@ import { loadProject, type Project } from "../project.ts";
 import { type OutputRequest, projectProtectedDirs } from "../outputs.ts";
 import { booleanValues, forceOption } from "../output-options.ts";
 import { imageRef, selectVariant, STANDARD_VARIANTS, variantByName } from "../../modules/variants.ts";
+import { appName, checkProgramFolder } from "../app.ts";
+import { appRef } from "../../modules/app.ts";
 
 /** The switches a stage's method takes. */
 export interface StageFlags {
@@ -21,6 +23,10 @@ export interface StageFlags {
   emulate: boolean;
   sbom?: string;
   port?: number;
+  entry?: string;
+  name?: string;
+  /** --source as given (the app stage names its image after the program folder). */
+  source?: string;
 }
 
 interface StageArgs extends EngineArgs, StageFlags {
@@ -35,7 +41,9 @@ interface StageArgs extends EngineArgs, StageFlags {
 export interface Stage {
   name: string;
   describe: string;
-  flags: Array<"source" | "gpu" | "avx" | "test" | "variant" | "emulate" | "sbom" | "port">;
+  flags: Array<"source" | "gpu" | "avx" | "test" | "variant" | "emulate" | "sbom" | "port" | "entry" | "name">;
+  /** What --source is: a CMake project (the default), or a program folder (app). */
+  sourceKind?: "cmake" | "program";
   output: "container" | "directory" | "file";
   examples: Array<[string, string]>;
   /** Calls the module's method for these flags. */
@@ -154,6 +162,27 @@ export const STAGES: Stage[] = [
     call: (p, a) => p.pipeline.book(p.source, a.variant || "cpu", a.port ?? 0),
     defaultOutput: (p, a) => ({ kind: "tag", image: bookRef(p, a.variant) }),
   },
+  {
+    name: "app",
+    describe: "Build an application image: a program folder (entry program, data, the Debian packages it lists) on a production image, loaded as APP:TAG",
+    flags: ["source", "entry", "variant", "name", "sbom"],
+    sourceKind: "program",
+    output: "container",
+    examples: [
+      ["$0 app --source examples/apps/linear", "load linear:0.1.0: minipaddle:0.1.0 with the program at /app; SBOM in out/sbom/"],
+      ["$0 app --source ~/job --entry train.py --variant gpu --name trainer", "trainer:0.1.0-gpu running train.py"],
+      ["docker run --rm linear:0.1.0", "then run the program (its arguments after the image)"],
+      ["$0 k8s --image linear:0.1.0 --app --workers 3 --rehearse", "and rehearse it as a 3-worker Kubernetes job"],
+    ],
+    call: (p, a) => {
+      checkProgramFolder(p, a);
+      return p.pipeline.app(p.source, a.entry ?? "", a.variant || "cpu", appName(p, a));
+    },
+    defaultOutput: (p, a) => ({ kind: "tag", image: appRef(p.cfg, variantByName(p.cfg, a.variant || "cpu"), appName(p, a)) }),
+    after: async (p, a, main) => [
+      { run: await p.pipeline.appSbom(p.source, a.entry ?? "", a.variant || "cpu", appName(p, a)), to: { kind: "export", path: sbomPath(p, a, main) }, what: "SBOM" },
+    ],
+  },
 ];
 
 /** The book image's default reference: NAME-book:TAG, tagged like the production image it builds on. */
@@ -167,7 +196,12 @@ export function bookRef(p: Project, v: string): string {
 export function stageOptions<T>(y: Argv<T>, stage: Stage): Argv<T & StageArgs> {
   // options are added by a table
   let out: Argv<any> = y.option("config", { type: "string", describe: "The project config (default: ./pipeline.yaml)" });
-  if (stage.flags.includes("source")) out = out.option("source", { type: "string", describe: "The source tree to build (default: the config's source)" });
+  if (stage.flags.includes("source")) {
+    out = out.option("source", {
+      type: "string",
+      describe: stage.sourceKind === "program" ? "The program folder (default: the config's app.source)" : "The source tree to build (default: the config's source)",
+    });
+  }
   if (stage.flags.includes("gpu")) out = out.option("gpu", { type: "boolean", default: false, describe: "GPU=ON: build the CUDA code" });
   if (stage.flags.includes("avx")) out = out.option("avx", { type: "boolean", default: true, describe: "AVX=ON; --no-avx builds code with no AVX instructions" });
   if (stage.flags.includes("test")) out = out.option("test", { type: "boolean", default: false, describe: "TEST=ON: build the tests too" });
@@ -185,6 +219,8 @@ export function stageOptions<T>(y: Argv<T>, stage: Stage): Argv<T & StageArgs> {
   if (stage.flags.includes("emulate")) {
     out = out.option("emulate", { type: "boolean", default: true, describe: "Also run the tests on an emulated CPU at the variant's ISA floor (qemu-user); --no-emulate skips it" });
   }
+  if (stage.flags.includes("entry")) out = out.option("entry", { type: "string", describe: "The program the image runs, relative to the folder: a .py or .sh file (default: the config's app.entry, main.py)" });
+  if (stage.flags.includes("name")) out = out.option("name", { type: "string", describe: "The application's name, its image's name (default: the config's app.name, else the program folder's name)" });
   if (stage.flags.includes("port")) out = out.option("port", { type: "number", describe: "The port it serves on (default: the config's)" });
   if (stage.flags.includes("sbom")) out = out.option("sbom", { type: "string", describe: "Write the image's SBOM here (default: next to the tarball, else out/sbom/)" });
   // yargs takes `--avx=maybe` as false: a switch given any value but true/false is refused instead.
@@ -210,7 +246,7 @@ function commandFor(stage: Stage): CommandModule<object, StageArgs> {
       return b as Argv<StageArgs>;
     },
     handler: async (argv: ArgumentsCamelCase<StageArgs>) => {
-      const project = await loadProject({ config: argv.config, source: argv.source });
+      const project = await loadProject({ config: argv.config, source: argv.source, cmake: stage.sourceKind !== "program" });
       const request: OutputRequest =
         argv.out !== undefined ? { kind: "export", path: argv.out, flag: "--out" }
         : argv.tag !== undefined ? { kind: "tag", image: argv.tag }

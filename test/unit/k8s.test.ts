@@ -9,8 +9,12 @@ import {
   jobYaml,
   K8sArgumentError,
   variantOfImage,
+  jobNameOfImage,
   type JobSpec,
 } from "../../modules/k8s.ts";
+import { dockerCpus, dockerMemory, parseManifests, REHEARSAL_LABEL, rehearsalRuns } from "../../pipeline/rehearsal.ts";
+import { verdict } from "../../pipeline/rehearse.ts";
+import { UsageError } from "../../modules/errors.ts";
 
 const DIGEST = "0123456789abcdef".repeat(4);
 const GPU_IMAGE = "127.0.0.1:5000/minipaddle:0.1.0-gpu";
@@ -184,6 +188,121 @@ test("the library's validate() really rejects a malformed Job", () => {
   for (const data of bad) {
     assert.throws(() => new Job(data as ConstructorParameters<typeof Job>[0]).validate(), /must/, JSON.stringify(data));
   }
+});
+
+test("an application image's workers run its entrypoint: no args in the manifest", () => {
+  const { worker } = manifests({ name: "linear", image: "linear:0.1.0", workers: 3, args: [] });
+  assert.is(worker.args, undefined);
+  assert.equal(manifests({ name: "m", image: CPU_IMAGE, workers: 1 }).worker.args, ["train"]);
+});
+
+test("an image's job name is its repository's last component as a DNS label", () => {
+  assert.is(jobNameOfImage("127.0.0.1:5000/apps/linear:0.1.0"), "linear");
+  assert.is(jobNameOfImage("my_app.v2:1"), "my-app-v2");
+  assert.is(jobNameOfImage("linear@sha256:" + DIGEST), "linear");
+});
+
+// The rehearsal: the manifests k8s writes -> one docker run per worker.
+const rehearsal = (spec: JobSpec, port = 41234) => rehearsalRuns(parseManifests(jobYaml(spec)), { port, prefix: "rh" });
+const envOf = (args: string[]) => {
+  const env: Record<string, string> = {};
+  args.forEach((a, i) => {
+    if (a === "-e") {
+      const [k, ...v] = args[i + 1]!.split("=");
+      env[k!] = v.join("=");
+    }
+  });
+  return env;
+};
+const valuesOf = (args: string[], flag: string) => args.flatMap((a, i) => (a === flag ? [args[i + 1]!] : []));
+
+test("a rehearsal runs one container per worker with the image, the args and the index Kubernetes would give", () => {
+  const runs = rehearsal({ name: "minipaddle", image: CPU_IMAGE, workers: 3 });
+  assert.is(runs.length, 3);
+  runs.forEach((run, i) => {
+    assert.is(run.index, i);
+    assert.is(run.container, `rh-${i}`);
+    assert.is(run.image, CPU_IMAGE);
+    assert.equal(run.args.slice(0, 4), ["run", "--rm", "--name", `rh-${i}`]);
+    assert.equal(run.args.slice(-2), [CPU_IMAGE, "train"], "the image, then the container's args");
+    assert.equal(valuesOf(run.args, "--network"), ["host"]);
+    assert.equal(valuesOf(run.args, "--label"), [`${REHEARSAL_LABEL}=rh`]);
+    const env = envOf(run.args);
+    assert.equal(env, {
+      WORLD_SIZE: "3",
+      RANK: String(i),
+      MASTER_ADDR: "minipaddle-0.minipaddle",
+      MASTER_PORT: "41234",
+      JOB_COMPLETION_INDEX: String(i),
+    });
+  });
+});
+
+test("a rehearsal resolves every pod's DNS name to this machine, worker 0's (MASTER_ADDR) included", () => {
+  const [run] = rehearsal({ name: "linear", image: "linear:0.1.0", workers: 2, args: [] });
+  const hosts = valuesOf(run!.args, "--add-host");
+  assert.ok(hosts.includes("linear-0.linear:127.0.0.1"), hosts.join(" "));
+  assert.ok(hosts.includes("linear-1.linear:127.0.0.1"));
+  assert.is(run!.args[run!.args.length - 1], "linear:0.1.0", "no args: the image's entrypoint runs the program");
+});
+
+test("a rehearsal takes the limits it can: memory and a GPU count", () => {
+  const [cpu] = rehearsal({ name: "m", image: CPU_IMAGE, workers: 1 });
+  assert.equal(valuesOf(cpu!.args, "--memory"), ["4g"]);
+  assert.equal(valuesOf(cpu!.args, "--gpus"), []);
+  const [gpu] = rehearsal({ name: "m", image: GPU_IMAGE, workers: 1 });
+  assert.equal(valuesOf(gpu!.args, "--gpus"), ["1"]);
+  assert.is(dockerMemory("512Mi"), "512m");
+  assert.is(dockerMemory("1.5Gi"), String(1.5 * 2 ** 30));
+  assert.is(dockerMemory("2G"), "2000000000");
+  assert.is(dockerCpus("500m"), "0.5");
+  assert.is(dockerCpus(2), "2");
+});
+
+test("a rehearsal follows a command: the entrypoint, then the rest of the command and the args", () => {
+  const docs = parseManifests(jobYaml({ name: "m", image: CPU_IMAGE, workers: 1 })) as Array<{ kind: string; spec: any }>;
+  const c = docs.find((d) => d.kind === "Job")!.spec.template.spec.containers[0];
+  c.command = ["python3", "-u"];
+  c.args = ["/app/main.py", "--fast"];
+  const [run] = rehearsalRuns(docs, { port: 1000, prefix: "p" });
+  assert.equal(valuesOf(run!.args, "--entrypoint"), ["python3"]);
+  assert.equal(run!.args.slice(-4), [CPU_IMAGE, "-u", "/app/main.py", "--fast"]);
+});
+
+test("a rehearsal refuses what it cannot run faithfully, with a usage error", () => {
+  const docs = () => parseManifests(jobYaml({ name: "m", image: CPU_IMAGE, workers: 2 })) as Array<{ kind: string; spec: any }>;
+  const refused = (d: object[], expected: RegExp) => {
+    try {
+      rehearsalRuns(d, { port: 1000, prefix: "p" });
+      assert.unreachable("accepted");
+    } catch (err) {
+      assert.instance(err, UsageError);
+      assert.match((err as Error).message, expected);
+    }
+  };
+  refused(docs().filter((d) => d.kind !== "Job"), /no Job/);
+  const notIndexed = docs();
+  notIndexed.find((d) => d.kind === "Job")!.spec.completionMode = "NonIndexed";
+  refused(notIndexed, /not an Indexed Job/);
+  const twoContainers = docs();
+  const pod = twoContainers.find((d) => d.kind === "Job")!.spec.template.spec;
+  pod.containers.push({ ...pod.containers[0], name: "sidecar" });
+  refused(twoContainers, /2 containers/);
+  const podName = docs();
+  podName.find((d) => d.kind === "Job")!.spec.template.spec.containers[0].env.push({ name: "POD", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } });
+  refused(podName, /POD comes from/);
+});
+
+test("the job's verdict names the failed workers with their exit codes and the ones stopped", () => {
+  assert.is(verdict([{ index: 0, code: 0, stopped: false }, { index: 1, code: 0, stopped: false }]), undefined);
+  assert.is(
+    verdict([
+      { index: 0, code: 137, stopped: true },
+      { index: 1, code: 137, stopped: true },
+      { index: 2, code: 1, stopped: false },
+    ]),
+    "the job failed: worker-2 exited with 1; worker-0, worker-1 stopped when the job failed",
+  );
 });
 
 test.run();
