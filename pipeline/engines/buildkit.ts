@@ -8,11 +8,11 @@ import { promises as fs } from "node:fs";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { createInterface } from "node:readline";
-import type { Plan } from "../plan.ts";
+import { type Plan, withSyncTarget } from "../plan.ts";
 import { writeContext } from "../context.ts";
 import { EngineUnavailable, EXIT_INTERRUPTED, EXIT_TERMINATED, PipelineError, StepError } from "../../modules/errors.ts";
 import { activeTemps, atomicWrite, type OutputRequest, workPrefix } from "../outputs.ts";
-import { createView, ProgressTracker, SYNC_STAGE, type Vertex } from "../progress.ts";
+import { createView, ProgressTracker, type Vertex } from "../progress.ts";
 import { capture } from "../proc.ts";
 import { type BuildkitEndpoint, dockerEnv, endpointAnswers, engineKey, START_HINT } from "./detect.ts";
 import { registerRun } from "../runs.ts";
@@ -40,19 +40,33 @@ export class Interrupted extends PipelineError {
   }
 }
 
-const SYNC_DOCKERFILE = "Dockerfile.sync";
-function syncStage(target: string): string {
-  return `# Builds ${target} and exports nothing (a wildcard that matches no file)\nFROM scratch AS ${SYNC_STAGE}\nCOPY --from=${target} /.pipeline-sync-none* /\n`;
-}
-
 type SolveOutput =
   | { kind: "none" }
   | { kind: "local"; dest: string }
   | { kind: "image"; name: string; push?: boolean }
   | { kind: "docker-tar"; name: string; dest: string };
 
-export async function runPlan(plan: Plan, endpoint: BuildkitEndpoint, request: OutputRequest, opts: RunOptions): Promise<RunResult> {
+/** What one solve needs: the plan (its Dockerfile and target), where it runs, its inputs, and where its result goes. */
+export interface SolveOptions {
+  plan: Plan;
+  endpoint: BuildkitEndpoint;
+  /** The build context folder, holding the plan's Dockerfile. */
+  context: string;
+  /** The secrets' files, by id. */
+  secrets: Array<{ id: string; file: string }>;
+  output: SolveOutput;
+  tracker: ProgressTracker;
+  run: RunOptions;
+  /** Client flags besides the build's own (buildctl's --metadata-file). */
+  extraArgs?: string[];
+}
+
+export async function runPlan(requested: Plan, endpoint: BuildkitEndpoint, request: OutputRequest, opts: RunOptions): Promise<RunResult> {
   const started = Date.now();
+  // Docker's builder exports every build: with no output it would leave an unnamed image of the result in the
+  // image store on each run. Its sync builds the plan's sync target instead (a last build stage that exports
+  // nothing); buildctl can build with no output at all.
+  const plan = request.kind === "sync" && endpoint.kind !== "buildctl" ? withSyncTarget(requested) : requested;
   // pipeline-PID-XXXXXX: a later run removes it if this process is killed (outputs.ts removeStaleWork).
   const work = await fs.mkdtemp(workPrefix());
   activeTemps.add(work);
@@ -69,23 +83,13 @@ export async function runPlan(plan: Plan, endpoint: BuildkitEndpoint, request: O
       await fs.writeFile(file, s.plaintext, { mode: 0o600 });
       secretArgs.push({ id: s.id, file });
     }
-    const solve = (output: SolveOutput, extra: string[] = [], target = plan.target, dockerfile?: string) =>
-      solvePlan({ ...plan, target }, endpoint, context, secretArgs, output, tracker, opts, extra, dockerfile);
+    const solve = (output: SolveOutput, extraArgs: string[] = []) =>
+      solvePlan({ plan, endpoint, context, secrets: secretArgs, output, tracker, run: opts, extraArgs });
 
     switch (request.kind) {
-      case "sync": {
-        if (endpoint.kind === "buildctl") {
-          await solve({ kind: "none" });
-          break;
-        }
-        // Docker's builder exports every build: with no output it would leave an unnamed image of the result
-        // in the image store on each run (a whole build tree, for `build`). A last stage that copies nothing
-        // from the result still makes the engine build all of it, and exports an empty folder instead.
-        const dockerfile = await fs.readFile(join(context, "Dockerfile"), "utf8");
-        await fs.writeFile(join(context, SYNC_DOCKERFILE), `${dockerfile}\n${syncStage(plan.target)}`);
-        await solve({ kind: "local", dest: join(work, "sync-out") }, [], SYNC_STAGE, SYNC_DOCKERFILE);
+      case "sync":
+        await solve(endpoint.kind === "buildctl" ? { kind: "none" } : { kind: "local", dest: join(work, "sync-out") });
         break;
-      }
       case "tag":
         await solve({ kind: "image", name: request.image });
         break;
@@ -143,19 +147,16 @@ export async function runPlan(plan: Plan, endpoint: BuildkitEndpoint, request: O
   }
 }
 
-/** The command line that solves `plan` on `endpoint` with the given output. */
-export function solveCommand(
-  plan: Plan,
-  endpoint: BuildkitEndpoint,
-  context: string,
-  secrets: Array<{ id: string; file: string }>,
-  output: SolveOutput,
-  dockerfile = "Dockerfile",
-): { cmd: string; args: string[]; env: NodeJS.ProcessEnv } {
+/** The command line that solves `plan` (its Dockerfile in `context`) on `endpoint` with the given output. */
+export function solveCommand(opts: Pick<SolveOptions, "plan" | "endpoint" | "context" | "secrets" | "output">): {
+  cmd: string;
+  args: string[];
+  env: NodeJS.ProcessEnv;
+} {
+  const { plan, endpoint, context, secrets, output } = opts;
   if (endpoint.kind === "buildctl") {
     const args = ["--addr", endpoint.addr, "build", "--progress=plain", "--frontend", "dockerfile.v0"];
     args.push("--local", `context=${context}`, "--local", `dockerfile=${context}`);
-    if (dockerfile !== "Dockerfile") args.push("--opt", `filename=${dockerfile}`);
     args.push("--opt", `target=${plan.target}`, "--opt", "force-network-mode=host", "--allow", "network.host");
     for (const s of secrets) args.push("--secret", `id=${s.id},src=${s.file}`);
     if (output.kind === "local") args.push("--output", `type=local,dest=${output.dest}`);
@@ -164,7 +165,7 @@ export function solveCommand(
     return { cmd: endpoint.client, args, env: process.env };
   }
   const args = endpoint.mode === "buildx" ? ["buildx", "build"] : ["build"];
-  args.push("--progress=plain", "--network", "host", "-f", join(context, dockerfile), "--target", plan.target);
+  args.push("--progress=plain", "--network", "host", "-f", join(context, "Dockerfile"), "--target", plan.target);
   for (const s of secrets) args.push("--secret", `id=${s.id},src=${s.file}`);
   if (output.kind === "local") args.push("--output", `type=local,dest=${output.dest}`);
   if (output.kind === "image") args.push(...(endpoint.mode === "buildx" ? ["--load"] : []), "-t", output.name);
@@ -173,18 +174,10 @@ export function solveCommand(
   return { cmd: endpoint.client, args, env: dockerEnv(endpoint) };
 }
 
-function solvePlan(
-  plan: Plan,
-  endpoint: BuildkitEndpoint,
-  context: string,
-  secrets: Array<{ id: string; file: string }>,
-  output: SolveOutput,
-  tracker: ProgressTracker,
-  opts: RunOptions,
-  extra: string[] = [],
-  dockerfile?: string,
-): Promise<void> {
-  const solved = solveCommand(plan, endpoint, context, secrets, output, dockerfile);
+/** Runs one solve, feeding its output to the progress view; rejects with what failed, or with the engine's loss. */
+function solvePlan(solve: SolveOptions): Promise<void> {
+  const { plan, endpoint, tracker, run: opts, extraArgs: extra = [] } = solve;
+  const solved = solveCommand(solve);
   const { cmd, env } = solved;
   // Extra client flags go before the context argument (docker) or anywhere after `build` (buildctl).
   const args = endpoint.kind === "buildctl" ? [...solved.args, ...extra] : [...solved.args.slice(0, -1), ...extra, ...solved.args.slice(-1)];

@@ -3,7 +3,7 @@ import * as assert from "uvu/assert";
 import { readFileSync, writeFileSync } from "node:fs";
 import { dag } from "@dagger.io/dagger";
 import { readGraph } from "../../pipeline/sdk-adapter.ts";
-import { planGraph } from "../../pipeline/plan.ts";
+import { planGraph, withSyncTarget } from "../../pipeline/plan.ts";
 import { renderDockerfile } from "../../pipeline/dockerfile.ts";
 import { UnsupportedOperation, UsageError } from "../../modules/errors.ts";
 import { graphs } from "./graphs.ts";
@@ -98,6 +98,18 @@ test("a file result is copied alone into the output stage under its own name", (
 test("the mirror map rewrites FROM, including docker.io/library spellings", () => {
   const text = translate(dag.container().from("docker.io/library/debian:bookworm").withExec(["true"]));
   assert.match(text, "FROM pipeline-seed/debian:bookworm AS s0");
+});
+
+test("a run with no output builds the plan's sync target: a last build stage that copies no file from the target", () => {
+  const plan = planGraph(readGraph(graphs["cross-container-file"]()), { mirrors });
+  const synced = withSyncTarget(plan);
+  assert.is(synced.target, "pipeline-sync");
+  assert.equal(synced.stages.slice(0, -1), plan.stages, "the plan's own build stages are unchanged");
+  assert.equal(synced.stages.at(-1)!.steps, [{ kind: "copy", from: plan.target, src: "/.pipeline-sync-none*", dest: "/" }]);
+  const file = new URL("../golden/sync-target.Dockerfile", import.meta.url);
+  const actual = renderDockerfile(synced);
+  if (process.env.UPDATE_GOLDEN) writeFileSync(file, actual);
+  assert.fixture(actual, readFileSync(file, "utf8"));
 });
 
 test.run();
