@@ -138,6 +138,9 @@ configure() {
 }
 build() {
   echo "pipeline-build: build"
+  # Outputs an earlier build made that this build graph no longer has (a target removed, or a tree restored
+  # from another source tree) would be shipped and checked as if they were built now: Ninja forgets them.
+  if [ -f "$BUILD_DIR/build.ninja" ]; then ninja -C "$BUILD_DIR" -t cleandead >/dev/null; fi
   ${renderWords(steps.build.argv)}
 }
 run_tests() {

@@ -23,6 +23,8 @@ import sys
 import time
 
 SIGILL_CODES = (-signal.SIGILL, 128 + signal.SIGILL)
+# Programs that start the test as a child process: under qemu-user the child runs natively.
+WRAPPERS = {"cmake", "ctest", "sh", "bash", "dash", "env", "timeout", "xargs"}
 
 
 def is_elf(path):
@@ -46,7 +48,10 @@ def emulated_argv(qemu, cpu, argv, cwd, env):
     if program is None:
         return argv, False
     if is_elf(program):
-        return [qemu, "-cpu", cpu, program, *argv[1:]], True
+        # A program that runs the test as a child of its own (a CMake script, a shell) is emulated itself, but
+        # the test is not: qemu-user does not follow a child process.
+        wrapper = os.path.basename(program) in WRAPPERS
+        return [qemu, "-cpu", cpu, program, *argv[1:]], not wrapper
     try:
         with open(program, "rb") as f:
             first = f.readline(256).decode("utf-8", "replace").strip()
@@ -159,7 +164,7 @@ def main():
             timeout = max(a.timeout, t["timeout"] * 20) if t["timeout"] else a.timeout
             code, output, emulated, secs = run_one(qemu, a.cpu, t["command"], t["cwd"], t["env"], timeout)
             v = verdict(t, code, output)
-            say(f"  {t['name']}: {v} in {secs:.1f}s{'' if emulated else ' (not an ELF program: ran natively)'}")
+            say(f"  {t['name']}: {v} in {secs:.1f}s{'' if emulated else ' (not emulated: its program is a script or starts the test as a child process)'}")
             if not emulated:
                 native.append(t["name"])
             if v not in ("passed", "skipped"):
