@@ -38,7 +38,8 @@ interface StageArgs extends EngineArgs, StageFlags {
   force: boolean;
 }
 
-export interface Stage {
+/** A CLI command for a stage of the Dagger module: its name, flags, the method it calls and where its result goes. */
+export interface StageCommand {
   name: string;
   describe: string;
   flags: Array<"source" | "gpu" | "avx" | "test" | "variant" | "emulate" | "sbom" | "port" | "entry" | "name">;
@@ -66,7 +67,7 @@ export function sbomFileName(ref: string): string {
   return `${ref.replace(/^.*\//, "").replace(":", "_")}.cdx.json`;
 }
 
-export const STAGES: Stage[] = [
+export const STAGES: StageCommand[] = [
   {
     name: "dev-image",
     describe: "Build the development image (toolchain, Sphinx, code browser, sshd; CUDA with --gpu) and load it as NAME-dev:VERSION[-gpu]",
@@ -193,7 +194,7 @@ export function bookRef(p: Project, v: string): string {
 
 
 /** The options every stage command shares, for `plan STAGE` too. */
-export function stageOptions<T>(y: Argv<T>, stage: Stage): Argv<T & StageArgs> {
+export function stageOptions<T>(y: Argv<T>, stage: StageCommand): Argv<T & StageArgs> {
   // options are added by a table
   let out: Argv<any> = y.option("config", { type: "string", describe: "The project config (default: ./pipeline.yaml)" });
   if (stage.flags.includes("source")) {
@@ -228,7 +229,7 @@ export function stageOptions<T>(y: Argv<T>, stage: Stage): Argv<T & StageArgs> {
   return out as Argv<T & StageArgs>;
 }
 
-function commandFor(stage: Stage): CommandModule<object, StageArgs> {
+function commandFor(stage: StageCommand): CommandModule<object, StageArgs> {
   return {
     command: stage.name,
     describe: stage.describe,
