@@ -26,6 +26,7 @@ export async function main(args: string[]): Promise<void> {
       .command(stageCommands)
       .command(release)
       .command(k8s)
+      .command(await import("./commands/call.ts"))
       .demandCommand(1, "Say which command to run; see the list above.")
       .recommendCommands()
       .strict()
