@@ -161,13 +161,25 @@ export const ConfigSchema = z
       .default({ command: ["ctest", "--output-on-failure", "--output-junit", "junit.xml"], gpuLabel: "gpu" }),
     docs: z
       .object({
-        /** The Sphinx source folder. */
+        /** The Sphinx source folder (left out of the build's input, so a docs edit re-runs only Sphinx). */
         sphinx: relPath.default("docs"),
-        /** Source folders for the hyperlinked code browser. */
+        /** The project has no Sphinx folder: the stage writes a minimal one (an index, the C++ and Python API pages, the notebooks). */
+        generate: z.boolean().default(false),
+        /** Source folders for the hyperlinked code browser (browse/). */
         browse: z.array(relPath).default(["include", "src"]),
+        /** Folders whose C/C++ headers Doxygen reads for the C++ API (breathe directives in the docs; [] for none). */
+        doxygen: z.array(relPath).default(["include"]),
+        /** The Python module autodoc documents, imported from the build tree of `variant` ("" for none; default: the project's name). */
+        python: z.string().regex(/^([A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*)?$/, "a Python module name such as 'minipaddle', or ''").optional(),
+        /** Where in the build tree the Python package lies (put on PYTHONPATH). */
+        pythonPath: relPath.default("python"),
+        /** The build whose Python module is documented (what ships). */
+        variant: z.string().default("cpu"),
+        /** A folder of Jupyter notebooks shown as pages with their stored outputs (never executed), at notebooks/ in the docs; "" for none. */
+        notebooks: z.union([relPath, z.literal("")]).default("notebooks"),
       })
       .strict()
-      .default({ sphinx: "docs", browse: ["include", "src"] }),
+      .default({ sphinx: "docs", generate: false, browse: ["include", "src"], doxygen: ["include"], pythonPath: "python", variant: "cpu", notebooks: "notebooks" }),
     package: z
       .object({
         /** The Maintainer field: "Name <email>". */

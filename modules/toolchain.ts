@@ -18,6 +18,10 @@ export const DEV_PACKAGES = [
   "python3-sphinx", "global", "openssh-server", "dpkg-dev", "procps", "less",
   // Runs binaries on an emulated older CPU: the test stage's run at the variant's ISA floor.
   "qemu-user",
+  // The docs stage: C++ API from Doxygen XML (breathe), Markdown (MyST) and notebooks (nbsphinx; pandoc converts
+  // their Markdown cells, IPython highlights their code), the furo theme, and sphinx-autobuild for `docs --serve`.
+  "doxygen", "python3-breathe", "python3-myst-parser", "python3-nbsphinx", "pandoc", "python3-ipython", "furo",
+  "python3-sphinx-autobuild",
 ];
 
 const SSHD_CONFIG = `# pipeline development image: key authentication only.

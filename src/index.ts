@@ -9,7 +9,7 @@ import { type Config, CONFIG_FILES, parseConfig } from "../modules/config.ts";
 import { debianBase, devImage, withAptPackages } from "../modules/toolchain.ts";
 import { BUILD_DIR, buildSource, buildTree, checkResults, compile, testResults } from "../modules/compile.ts";
 import { cpuGuard, imageIsaChecked, isaChecked } from "../modules/checks.ts";
-import { docsSite } from "../modules/docs.ts";
+import { docsPython, docsSite } from "../modules/docs.ts";
 import { debPackage, packageName } from "../modules/package.ts";
 import { ENTRYPOINT_SCRIPT, imageRef, productionImage } from "../modules/image.ts";
 import { ArgumentError } from "../modules/errors.ts";
@@ -144,15 +144,19 @@ export class Pipeline {
   }
 
   /**
-   * The documentation site: Sphinx HTML under api/, the hyperlinked source browser under browse/, and an
-   * index page linking both.
+   * The documentation site, in one theme (furo): Sphinx pages at the root (the landing page shows the version
+   * and links the code browser), the C++ API from the headers' Doxygen comments, the Python API from the
+   * docstrings of the module the config's docs.variant build ships, Markdown and notebook pages (stored
+   * outputs), and the hyperlinked source browser under browse/. The same source gives the same bytes.
    *
    * @param source The project's source tree (default: the config's source folder)
+   * @param strict Warnings are errors: Sphinx's (a broken reference, naming its file and line) and Doxygen's (undocumented public symbols)
    */
   @func()
-  async docs(source?: Directory): Promise<Directory> {
+  async docs(source?: Directory, strict = false): Promise<Directory> {
     const { cfg, src } = await this.project(source);
-    return docsSite(cfg, devImage(cfg, false), src);
+    const build = docsPython(cfg) ? await this.build(source, false, true, false, cfg.docs.variant) : undefined;
+    return docsSite(cfg, devImage(cfg, false), src, build, { strict, epoch: this.epoch });
   }
 
   /**

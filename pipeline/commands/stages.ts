@@ -5,7 +5,8 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import type { Container, Directory, File } from "@dagger.io/dagger";
 import { resolve } from "node:path";
-import { checkOutput, execute, type Runnable } from "../execute.ts";
+import { checkOutput, execute, type ExecuteOptions, type Runnable } from "../execute.ts";
+import { serveDocs } from "../docs-serve.ts";
 import { type EngineArgs, engineOptions, executeOptions } from "../options.ts";
 import { loadProject, type Project } from "../project.ts";
 import { type OutputRequest, projectProtectedDirs } from "../outputs.ts";
@@ -23,6 +24,10 @@ export interface StageFlags {
   emulate: boolean;
   sbom?: string;
   port?: number;
+  /** docs: warnings are errors. */
+  strict?: boolean;
+  /** docs: a live preview instead of a build. */
+  serve?: boolean;
   entry?: string;
   name?: string;
   /** --source as given (the app stage names its image after the program folder). */
@@ -42,11 +47,13 @@ interface StageArgs extends EngineArgs, StageFlags {
 export interface StageCommand {
   name: string;
   describe: string;
-  flags: Array<"source" | "gpu" | "avx" | "test" | "variant" | "emulate" | "sbom" | "port" | "entry" | "name">;
+  flags: Array<"source" | "gpu" | "avx" | "test" | "variant" | "emulate" | "sbom" | "port" | "entry" | "name" | "strict" | "serve">;
   /** What --source is: a CMake project (the default), or a program folder (app). */
   sourceKind?: "cmake" | "program";
   output: "container" | "directory" | "file";
   examples: Array<[string, string]>;
+  /** What runs instead of a build when --serve is given (docs: the live preview). */
+  serve?(project: Project, a: StageFlags & { source?: string }, opts: ExecuteOptions): Promise<void>;
   /** Calls the module's method for these flags. */
   call(project: Project, a: StageFlags): Promise<Container | Directory | File>;
   /** Where the result goes when no output flag is given. */
@@ -107,11 +114,16 @@ export const STAGES: StageCommand[] = [
   },
   {
     name: "docs",
-    describe: "Build the documentation site: Sphinx HTML (api/), the hyperlinked code browser (browse/), an index page",
-    flags: ["source"],
+    describe: "Build the documentation site (furo): API from Doxygen comments and docstrings, pages, notebooks, the code browser (browse/)",
+    flags: ["source", "strict", "serve", "port"],
     output: "directory",
-    examples: [["$0 docs --out out/docs", "build the site into out/docs (open out/docs/index.html)"]],
-    call: (p) => p.pipeline.docs(p.source),
+    examples: [
+      ["$0 docs --out out/docs", "build the site into out/docs (open out/docs/index.html)"],
+      ["$0 docs --strict", "fail on any warning (a broken reference, an undocumented public symbol), naming file and line"],
+      ["$0 docs --serve --port 8000", "live preview of the docs at http://127.0.0.1:8000/, rebuilt on save"],
+    ],
+    serve: (p, a, opts) => serveDocs(p, { source: a.source, port: a.port, execute: opts }),
+    call: (p, a) => p.pipeline.docs(p.source, a.strict ?? false),
     defaultOutput: () => ({ kind: "export", path: "out/docs" }),
   },
   {
@@ -223,9 +235,11 @@ export function stageOptions<T>(y: Argv<T>, stage: StageCommand): Argv<T & Stage
   if (stage.flags.includes("entry")) out = out.option("entry", { type: "string", describe: "The program the image runs, relative to the folder: a .py or .sh file (default: the config's app.entry, main.py)" });
   if (stage.flags.includes("name")) out = out.option("name", { type: "string", describe: "The application's name, its image's name (default: the config's app.name, else the program folder's name)" });
   if (stage.flags.includes("port")) out = out.option("port", { type: "number", describe: "The port it serves on (default: the config's)" });
+  if (stage.flags.includes("strict")) out = out.option("strict", { type: "boolean", default: false, describe: "Warnings are errors (sphinx -W --keep-going; undocumented public symbols from Doxygen)" });
+  if (stage.flags.includes("serve")) out = out.option("serve", { type: "boolean", default: false, describe: "Serve a live preview (sphinx-autobuild in the dev image) on --port (default 8000) instead of building" });
   if (stage.flags.includes("sbom")) out = out.option("sbom", { type: "string", describe: "Write the image's SBOM here (default: next to the tarball, else out/sbom/)" });
   // yargs takes `--avx=maybe` as false: a switch given any value but true/false is refused instead.
-  out = out.check(booleanValues(["gpu", "avx", "test", "force"]));
+  out = out.check(booleanValues(["gpu", "avx", "test", "force", "strict", "serve"]));
   return out as Argv<T & StageArgs>;
 }
 
@@ -248,6 +262,7 @@ function commandFor(stage: StageCommand): CommandModule<object, StageArgs> {
     },
     handler: async (argv: ArgumentsCamelCase<StageArgs>) => {
       const project = await loadProject({ config: argv.config, source: argv.source, cmake: stage.sourceKind !== "program" });
+      if (argv.serve && stage.serve) return stage.serve(project, argv, executeOptions(argv));
       const request: OutputRequest =
         argv.out !== undefined ? { kind: "export", path: argv.out, flag: "--out" }
         : argv.tag !== undefined ? { kind: "tag", image: argv.tag }

@@ -183,7 +183,7 @@ test("after a full build, editing a docs file re-runs only the docs steps, and e
   const executed = ran.filter((id) => !cached.has(id)).map(runLine);
   assert.equal(executed.length, 1, executed.join("\n"));
   assert.match(executed[0]!, "sphinx-build");
-  assert.match(readFileSync(join(site, "api", "index.html"), "utf8"), "Edited");
+  assert.match(readFileSync(join(site, "index.html"), "utf8"), "Edited");
 
   appendFileSync(join(src, "src", "nn.cc"), `\nnamespace { [[maybe_unused]] const int edited_${randomBytes(4).toString("hex")} = 1; }\n`);
   const again = await cli(["build", "--source", src]);

@@ -1,4 +1,5 @@
-// minipaddle: umbrella header.
+/// @file
+/// @brief minipaddle: umbrella header.
 #pragma once
 
 #include "minipaddle/config.h"
@@ -9,9 +10,9 @@
 
 namespace minipaddle {
 
-// Full version string, e.g. "0.1.0".
+/// Full version string, e.g. "0.1.0".
 const char* version() noexcept;
-// Compiled CPU kernel: "avx" or "scalar" (same as kernels::name()).
+/// Compiled CPU kernel: "avx" or "scalar" (same as kernels::name()).
 const char* kernel() noexcept;
 
 }  // namespace minipaddle
