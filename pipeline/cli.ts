@@ -9,6 +9,7 @@ import { installInterruptHandlers } from "./interrupt.ts";
 import * as run from "./commands/run.ts";
 import * as plan from "./commands/plan.ts";
 import * as engine from "./commands/engine.ts";
+import * as cache from "./commands/cache.ts";
 import { stageCommands } from "./commands/stages.ts";
 import * as release from "./commands/release.ts";
 import * as k8s from "./commands/k8s.ts";
@@ -23,6 +24,7 @@ export async function main(args: string[]): Promise<void> {
       .command(run)
       .command(plan)
       .command(engine)
+      .command(cache)
       .command(stageCommands)
       .command(release)
       .command(k8s)

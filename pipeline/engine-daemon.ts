@@ -207,6 +207,9 @@ export async function engineUp(say: Say, opts: UpOptions = {}): Promise<void> {
     if (info.code === 0 && info.stdout.trim()) {
       say(`engine up: Docker ${info.stdout.trim()} with BuildKit, pid ${child.pid}`);
       say(`pipeline finds it without flags; for the docker client: export DOCKER_HOST=${host}`);
+      if (process.env.DOCKER_HOST && process.env.DOCKER_HOST !== host) {
+        say(`note: $DOCKER_HOST is set (${process.env.DOCKER_HOST}) and builds use it, not this engine: unset DOCKER_HOST to build here`);
+      }
       return;
     }
     await new Promise((r) => setTimeout(r, 250));

@@ -189,8 +189,27 @@ async function dockerAnswers(client: string, host: string, env: NodeJS.ProcessEn
       );
     });
   }
-  const info = await capture(client, ["info", "--format", "{{.ServerVersion}}"], { env: { ...env, DOCKER_HOST: host }, timeoutMs: 15_000 });
-  return { ok: info.code === 0 && !!info.stdout.trim(), why: firstLine(info.stderr) || "no reply" };
+  const tcp = /^tcp:\/\/([^/:]+|\[[^\]]+\]):(\d+)\/?$/.exec(host);
+  if (tcp && !env.DOCKER_TLS_VERIFY && !env.DOCKER_CERT_PATH) {
+    // Plain TCP (no TLS): ask the daemon's API directly, which also names the network error (refused, timeout).
+    const hostname = tcp[1]!.replace(/^\[|\]$/g, "");
+    const port = Number(tcp[2]);
+    return new Promise((done) => {
+      const req = httpGet({ host: hostname, port, path: "/_ping", timeout: 15_000 }, (res) => {
+        res.resume();
+        res.on("end", () => done({ ok: res.statusCode === 200, why: `HTTP ${res.statusCode} from ${host}` }));
+      });
+      req.on("timeout", () => req.destroy(new Error(`no answer from ${host} in 15 s`)));
+      req.on("error", (err: NodeJS.ErrnoException) =>
+        done({ ok: false, why: err.code === "ECONNREFUSED" ? `connection refused at ${hostname}:${port}: no engine listens there` : err.message }),
+      );
+    });
+  }
+  // ssh://, TLS: the client knows how to get there. `docker version` names the connection error (info's
+  // --format would fail on its template first).
+  const v = await capture(client, ["version", "--format", "{{.Server.Version}}"], { env: { ...env, DOCKER_HOST: host }, timeoutMs: 30_000 });
+  const why = v.stderr.split("\n").map((l) => l.trim()).filter((l) => l && !/^template:/.test(l));
+  return { ok: v.code === 0 && !!v.stdout.trim(), why: why.find((l) => /cannot|error|refused|denied|timeout|ssh/i.test(l)) ?? why[0] ?? "no reply" };
 }
 
 /** Finds a reachable BuildKit, or throws EngineUnavailable (exit 3) saying what was tried. */
@@ -209,6 +228,24 @@ export async function findBuildkit(opts: DetectOptions = {}): Promise<BuildkitEn
     );
   }
   const client = await dockerClient(env);
+  if (env.DOCKER_HOST) {
+    // An engine named by $DOCKER_HOST is the one builds use (its image-mirror map is the one read): never
+    // another in its place, as the docker client itself would not.
+    const host = env.DOCKER_HOST;
+    if (!client) throw new EngineUnavailable(`no Docker client with BuildKit to drive $DOCKER_HOST (${host}): install docker.io or the buildx plugin`);
+    const answer = await dockerAnswers(client.client, host, env);
+    if (answer.ok) return { kind: "docker", client: client.client, mode: client.mode, host, via: "$DOCKER_HOST" };
+    const priv = privateEngineHost(env);
+    throw new EngineUnavailable(
+      `no BuildKit engine reachable. Tried: $DOCKER_HOST: did not answer (DOCKER_HOST=${host}: ${answer.why}). ` +
+        (host.startsWith("ssh://")
+          ? `Start Docker on that host and check that \`ssh ${host.slice(6).replace(/:(\d+)$/, " -p $1")} docker version\` works; `
+          : host.startsWith("tcp://")
+            ? `Start the engine there (on that machine: dockerd --host ${host.replace(/^tcp:\/\/[^:/]+/, "tcp://0.0.0.0")}) or check the address; `
+            : `Start the Docker daemon behind ${host}; `) +
+        `to build on this machine instead, unset DOCKER_HOST (private engine: ${priv.host ? "running" : "not running"}). Start one with: ${START_HINT}`,
+    );
+  }
   const candidates = dockerCandidates(env);
   // Ask every candidate at once; take the first in order of preference that answered.
   const answers = await Promise.all(candidates.map((cand) => (cand.host && client ? dockerAnswers(client.client, cand.host, env) : undefined)));

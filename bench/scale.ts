@@ -1,0 +1,147 @@
+/**
+ * Builds that scale: a generated CMake project of N translation units (groups of 10 share a header), built with
+ * `npx pipeline build` (what users run) and with host ninja (same compiler, g++ 12, and options), for each N:
+ * cold, one-file edit, header edit (10 TUs) and no-change builds; and the no-change build of the eject
+ * (`pipeline plan build --context DIR` then `DOCKER_BUILDKIT=1 /usr/bin/docker build DIR` on the same engine).
+ * Prints a table of seconds and ratios. Targets: one-file edit <= 1.3 x host + 0.5 s; no-change <= 2 x the eject.
+ * Needs a running engine and, on the host: apt-get install -y cmake ninja-build build-essential.
+ *   npx tsx bench/scale.ts [N ...] [--large] [--thirdparty DIR]    (default N: 200 2000; --large adds 5000)
+ * A third-party CMake project (--thirdparty DIR, e.g. an unpacked ../shared/thirdparty source) is measured the
+ * same way, editing its first .cc/.cpp file.
+ */
+import { execFileSync } from "node:child_process";
+import { appendFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, relative } from "node:path";
+import { fileURLToPath } from "node:url";
+import { findBuildkit } from "../pipeline/engines/detect.ts";
+
+const args = process.argv.slice(2);
+const third = args.includes("--thirdparty") ? args[args.indexOf("--thirdparty") + 1] : undefined;
+const sizes = args.filter((a, i) => /^\d+$/.test(a) && args[i - 1] !== "--thirdparty").map(Number);
+const ns = sizes.length ? sizes : [200, 2000, ...(args.includes("--large") ? [5000] : [])];
+const root = fileURLToPath(new URL("..", import.meta.url));
+const stamp = Date.now().toString(36);
+
+const time = (fn: () => unknown) => {
+  const t0 = performance.now();
+  fn();
+  return (performance.now() - t0) / 1000;
+};
+const run = (cmd: string, argv: string[], env: NodeJS.ProcessEnv = {}) =>
+  execFileSync(cmd, argv, { stdio: "pipe", cwd: root, maxBuffer: 1 << 28, env: { ...process.env, CI: "1", ...env } });
+
+/** A CMake project of n translation units: a static library of n functions (groups of 10 share a header) and a program. */
+function generate(dir: string, n: number): void {
+  mkdirSync(join(dir, "src"), { recursive: true });
+  mkdirSync(join(dir, "include"), { recursive: true });
+  const groups = Math.ceil(n / 10);
+  for (let g = 0; g < groups; g++) writeFileSync(join(dir, "include", `g${g}.h`), `#pragma once\n#include <vector>\n#include <string>\nnamespace gen { inline int scale${g}() { return ${g + 1}; } }\n`);
+  const files: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const g = Math.floor(i / 10);
+    files.push(`src/f${i}.cc`);
+    writeFileSync(
+      join(dir, "src", `f${i}.cc`),
+      `#include "g${g}.h"\n#include <algorithm>\nnamespace gen {\nint f${i}(int x) {\n  std::vector<int> v(16, x);\n  std::sort(v.begin(), v.end());\n` +
+        `  return v[3] * scale${g}() + ${i};\n}\n}  // namespace gen\n`,
+    );
+  }
+  const decls = Array.from({ length: n }, (_, i) => `int f${i}(int);`).join(" ");
+  writeFileSync(join(dir, "src", "main.cc"), `#include <cstdio>\nnamespace gen { ${decls} }\nint main() { long s = 0; ${Array.from({ length: Math.min(n, 50) }, (_, i) => `s += gen::f${i}(1);`).join(" ")} std::printf("%ld\\n", s); }\n`);
+  writeFileSync(
+    join(dir, "CMakeLists.txt"),
+    `cmake_minimum_required(VERSION 3.16)\nproject(scale CXX)\noption(SCALE_TEST "tests" OFF)\nadd_library(gen STATIC ${files.join(" ")})\n` +
+      `target_include_directories(gen PUBLIC include)\nadd_executable(scale src/main.cc)\ntarget_link_libraries(scale gen)\n`,
+  );
+}
+
+interface Row {
+  what: string;
+  cold: [number, number];
+  edit: [number, number];
+  header: [number, number];
+  none: [number, number];
+  eject: number;
+}
+
+function firstSource(dir: string): string | undefined {
+  for (const e of readdirSync(dir)) {
+    const p = join(dir, e);
+    if (/^(\.|build|third_party|3rdparty|test|tests|examples?)/.test(e)) continue;
+    if (statSync(p).isDirectory()) {
+      const f = firstSource(p);
+      if (f) return f;
+    } else if (/\.(cc|cpp|cxx)$/.test(e)) return p;
+  }
+  return undefined;
+}
+
+async function measure(what: string, src: string, edits: { one: string; header?: string }): Promise<Row> {
+  const work = mkdtempSync(join(tmpdir(), "pipeline-bench-scale-"));
+  const host = join(work, "host");
+  const ours = join(work, "ours");
+  cpSync(src, host, { recursive: true });
+  cpSync(src, ours, { recursive: true });
+  const name = `scale-${what.replace(/[^a-z0-9]+/gi, "-").toLowerCase()}-${stamp}`;
+  const config = join(work, "pipeline.yaml");
+  writeFileSync(config, `name: ${name}\nversion: 0.1.0\nsource: ours\n`);
+  const hb = join(host, "build");
+  const pipeline = (out: string) => time(() => run("npx", ["pipeline", "build", "--config", config, "--out", join(work, out), "--force", "--progress", "plain"]));
+  const ninja = () => time(() => run("cmake", ["--build", hb, "--parallel"]));
+  const edit = (dir: string, rel: string) => appendFileSync(join(dir, rel), `\n// edit ${Date.now()}\n`);
+  console.error(`${what}: cold builds ...`);
+  const hostCold = time(() => {
+    run("cmake", ["-S", host, "-B", hb, "-G", "Ninja", "-DCMAKE_BUILD_TYPE=Release"]);
+    run("cmake", ["--build", hb, "--parallel"]);
+  });
+  const oursCold = pipeline("out");
+  console.error(`${what}: one-file edit ...`);
+  edit(host, edits.one);
+  edit(ours, edits.one);
+  const e: [number, number] = [pipeline("out"), ninja()];
+  let h: [number, number] = [NaN, NaN];
+  if (edits.header) {
+    console.error(`${what}: header edit ...`);
+    edit(host, edits.header);
+    edit(ours, edits.header);
+    h = [pipeline("out"), ninja()];
+  }
+  console.error(`${what}: no change ...`);
+  const none: [number, number] = [pipeline("out"), ninja()];
+  // The eject: the same build as a Dockerfile and context, built by docker on the same engine (after one run).
+  const ctx = join(work, "ctx");
+  run("npx", ["pipeline", "plan", "build", "--config", config, "--context", ctx]);
+  const endpoint = await findBuildkit();
+  if (endpoint.kind !== "docker") throw new Error("the eject comparison needs a Docker engine");
+  const docker = () => time(() => run("/usr/bin/docker", ["build", "--network", "host", "-q", ctx], { DOCKER_HOST: endpoint.host, DOCKER_BUILDKIT: "1" }));
+  docker();
+  const eject = docker();
+  rmSync(work, { recursive: true, force: true });
+  return { what, cold: [oursCold, hostCold], edit: e, header: h, none, eject };
+}
+
+const rows: Row[] = [];
+for (const n of ns) {
+  const dir = mkdtempSync(join(tmpdir(), `pipeline-scale-${n}-`));
+  generate(dir, n);
+  rows.push(await measure(`N=${n}`, dir, { one: `src/f${Math.floor(n / 2)}.cc`, header: "include/g0.h" }));
+  rmSync(dir, { recursive: true, force: true });
+}
+if (third) {
+  const one = firstSource(third);
+  if (!one) throw new Error(`${third}: no .cc/.cpp source found to edit`);
+  rows.push(await measure(`thirdparty ${third.split("/").pop()}`, third, { one: relative(third, one) }));
+}
+
+const f = (x: number) => (Number.isNaN(x) ? "-" : x.toFixed(2));
+console.log("| project | cold pipeline/host (s) | 1-file edit pipeline/host (s) | ratio | target 1.3x+0.5s | header edit pipeline/host (s) | no-change pipeline/host (s) | eject no-change (s) | no-change/eject | target 2x |");
+console.log("|---|---|---|---|---|---|---|---|---|---|");
+for (const r of rows) {
+  const editOk = r.edit[0] <= 1.3 * r.edit[1] + 0.5;
+  const noneOk = r.none[0] <= 2 * r.eject;
+  console.log(
+    `| ${r.what} | ${f(r.cold[0])} / ${f(r.cold[1])} | ${f(r.edit[0])} / ${f(r.edit[1])} | ${f(r.edit[0] / r.edit[1])} | ${editOk ? "met" : "missed"} | ` +
+      `${f(r.header[0])} / ${f(r.header[1])} | ${f(r.none[0])} / ${f(r.none[1])} | ${f(r.eject)} | ${f(r.none[0] / r.eject)} | ${noneOk ? "met" : "missed"} |`,
+  );
+}

@@ -1,0 +1,144 @@
+/**
+ * `pipeline cache push|pull REGISTRY`: a shared compile cache. Each variant's compiler cache (ccache) and last
+ * build tree travel as images REGISTRY/NAME-cache:VARIANT-ccache and REGISTRY/NAME-cache:VARIANT-build-tree
+ * (modules/cache.ts: a tarball and a manifest with the project, variant, part and its SHA-256, checked on pull),
+ * and the development image as REGISTRY/NAME-cache:dev-VERSION. A fresh engine that pulls them builds with its
+ * compiles served from the tree and from ccache.
+ */
+import { randomBytes } from "node:crypto";
+import type { ArgumentsCamelCase, Argv } from "yargs";
+import { execute } from "../execute.ts";
+import { type EngineArgs, engineOptions, executeOptions } from "../options.ts";
+import { loadProject } from "../project.ts";
+import { capture } from "../proc.ts";
+import { PipelineError, StepError, UsageError } from "../../modules/errors.ts";
+import { dockerEnv, findBuildkit } from "../engines/detect.ts";
+import { STANDARD_VARIANTS, type Variant, variantByName } from "../../modules/variants.ts";
+import { checkImageRef } from "../../modules/k8s.ts";
+import { CACHE_PARTS, type CachePart, cacheImageRef, packCache, unpackCache } from "../../modules/cache.ts";
+import { debianBase } from "../../modules/toolchain.ts";
+
+type Part = CachePart | "dev-image";
+
+interface Args extends EngineArgs {
+  action: "push" | "pull";
+  registry: string;
+  config?: string;
+  variant?: string[];
+  test: boolean;
+  only?: Part[];
+}
+
+export const command = "cache <action> <registry>";
+export const describe = "Push the compile cache (ccache, build tree, dev image) of each variant to a registry, or pull it into this engine";
+
+export function builder(y: Argv): Argv<Args> {
+  return engineOptions(y)
+    .positional("action", { choices: ["push", "pull"] as const, demandOption: true, describe: "push: from the engine to the registry; pull: the reverse" })
+    .positional("registry", { type: "string", demandOption: true, describe: "host[:port][/path] of an OCI registry" })
+    .option("config", { type: "string", describe: "The project config (default: ./pipeline.yaml)" })
+    .option("variant", { type: "string", array: true, describe: `The variants whose caches move (${STANDARD_VARIANTS.join(", ")}, ...; default: cpu)` })
+    .option("test", { type: "boolean", default: false, describe: "The caches of the builds with tests (build --test, test) instead" })
+    .option("only", {
+      choices: [...CACHE_PARTS, "dev-image"] as const,
+      array: true,
+      describe: "Move only these parts (default: ccache, build-tree and dev-image)",
+    })
+    .example("$0 cache push 127.0.0.1:5000", "push the cpu variant's ccache, build tree and dev image")
+    .example("$0 cache pull registry.example.org/team --variant cpu --variant cpu-noavx", "seed this engine's caches for two variants")
+    .example("$0 cache pull 127.0.0.1:5000 --only ccache", "only the compiler cache (compiles run, mostly as ccache hits)") as Argv<Args>;
+}
+
+/** Whether the registry holds `ref` (HEAD of its manifest), when the registry answers here; undefined if it does not. */
+async function registryHas(ref: string): Promise<boolean | undefined> {
+  const m = /^([^/]+)\/(.+):([^:/]+)$/.exec(ref);
+  if (!m) return undefined;
+  const [, host, repo, tag] = m;
+  const plain = /^(localhost|127\.[\d.]+|\[::1\])(:\d+)?$/.test(host!);
+  try {
+    const r = await fetch(`${plain ? "http" : "https"}://${host}/v2/${repo}/manifests/${tag}`, {
+      method: "HEAD",
+      headers: { Accept: "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json" },
+      signal: AbortSignal.timeout(10_000),
+    });
+    if (r.status === 404) return false;
+    return r.ok ? true : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function handler(argv: ArgumentsCamelCase<Args>): Promise<void> {
+  const registry = argv.registry.replace(/\/+$/, "");
+  const bad = checkImageRef(`${registry}/probe:tag`);
+  if (bad || !/^[^/]*[.:]|^localhost(\/|$)/.test(registry)) {
+    throw new UsageError(`cache ${argv.action} '${argv.registry}': expected a registry such as 127.0.0.1:5000 or registry.example.org/team${bad ? ` (${bad})` : ""}`);
+  }
+  const project = await loadProject({ config: argv.config });
+  const { cfg } = project;
+  const variants = (argv.variant?.length ? [...new Set(argv.variant)] : ["cpu"]).map((n): Variant => variantByName(cfg, n));
+  const parts: Part[] = argv.only?.length ? [...new Set(argv.only)] : [...CACHE_PARTS, "dev-image"];
+  const opts = { ...executeOptions(argv), mirrors: cfg.mirrors };
+  const say = (line: string) => process.stderr.write(line + "\n");
+  const base = debianBase("bookworm", cfg.images.build);
+  const nonce = randomBytes(8).toString("hex");
+  const failures: string[] = [];
+  const rows: string[] = [];
+
+  for (const v of variants) {
+    for (const part of parts) {
+      if (part === "dev-image") {
+        if (variants.indexOf(v) > 0 && !v.cuda === !variants[0]!.cuda) continue;
+        const ref = cacheImageRef(registry, cfg, v, argv.test, "dev");
+        const local = `${cfg.name}-dev:${cfg.version}${v.cuda ? "-gpu" : ""}`;
+        try {
+          if (argv.action === "push") {
+            const r = await execute(await project.pipeline.devImage(v.cuda), { kind: "publish", ref }, { ...opts, say });
+            rows.push(`${ref}  ${r?.digest ?? ""}`);
+          } else {
+            await pullDevImage(ref, local, opts);
+            rows.push(`${ref} -> ${local}`);
+          }
+        } catch (err) {
+          if (!(err instanceof PipelineError) || err.exitCode === 3) throw err;
+          failures.push(`dev image (${ref}): ${err.message}`);
+        }
+        continue;
+      }
+      const ref = cacheImageRef(registry, cfg, v, argv.test, part);
+      try {
+        if (argv.action === "push") {
+          const r = await execute(packCache(cfg, base, v, argv.test, part, nonce), { kind: "publish", ref }, { ...opts, say });
+          rows.push(`${ref}  ${r?.digest ?? ""}`);
+        } else {
+          if ((await registryHas(ref)) === false) {
+            say(`pipeline cache: ${registry} holds no ${ref.slice(registry.length + 1)}; skipped`);
+            continue;
+          }
+          await execute(unpackCache(cfg, base, v, argv.test, part, ref, nonce), { kind: "sync" }, { ...opts, say });
+          rows.push(`${ref} -> ${part} of ${v.name}${argv.test ? " (test)" : ""}`);
+        }
+      } catch (err) {
+        if (!(err instanceof PipelineError) || err.exitCode === 3 || err.exitCode >= 128) throw err;
+        failures.push(`${part} of ${v.name} (${ref}): ${err.message}`);
+      }
+    }
+  }
+  for (const row of rows) process.stdout.write(`${row}\n`);
+  if (failures.length) {
+    throw new StepError(
+      `cache ${argv.action}: ${failures.length} part(s) not moved (the builds still work, from a colder cache):\n  ${failures.join("\n  ").replace(/\n/g, "\n  ")}`,
+    );
+  }
+}
+
+/** Pulls the dev image into the engine and tags it as `dev-image` would (a Docker engine only). */
+async function pullDevImage(ref: string, local: string, opts: { buildkitAddr?: string }): Promise<void> {
+  const endpoint = await findBuildkit(opts);
+  if (endpoint.kind !== "docker") throw new UsageError("pulling the dev image loads it into Docker; a standalone buildkitd has no image store");
+  const env = dockerEnv(endpoint);
+  const pulled = await capture(endpoint.client, ["pull", ref], { env });
+  if (pulled.code !== 0) throw new StepError(`docker pull ${ref}: ${(pulled.stderr || pulled.stdout).trim()}`);
+  const tagged = await capture(endpoint.client, ["tag", ref, local], { env });
+  if (tagged.code !== 0) throw new StepError(`docker tag ${ref} ${local}: ${tagged.stderr.trim()}`);
+}

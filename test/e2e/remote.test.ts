@@ -1,0 +1,228 @@
+/**
+ * Engines on other hosts, and the shared compile cache. A second dockerd listens on loopback TCP (its own data
+ * root, a PIPELINE_HOME of its own) and is reached only through DOCKER_HOST=tcp://...: seed imports into it, the
+ * build context goes over the wire and the outputs come back the same as from the local engine; the example's
+ * caches pushed from the local engine to a real registry (Debian's docker-registry on loopback) and pulled into
+ * it serve its compiles; a forged cache image is refused and builds still succeed; two builds of one variant at
+ * once both come out right; an engine that does not answer, or dies mid-build, gives exit 3.
+ */
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
+import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { randomBytes, randomInt } from "node:crypto";
+import { join, relative } from "node:path";
+import { cli, explain, freePort, graph, needTool, ROOT, scratch, start, waitForHttp } from "./helpers.ts";
+import { processRunning } from "../../pipeline/engines/detect.ts";
+import { mountsUnder, orphanSteps } from "../../pipeline/engine-daemon.ts";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const ID = randomBytes(3).toString("hex");
+const dir = scratch("pl-rem-");
+const port = await freePort();
+const host = `tcp://127.0.0.1:${port}`;
+const env = { PIPELINE_HOME: join(dir, "home"), DOCKER_HOST: host };
+const docker = (args: string[], input?: string) => spawnSync("/usr/bin/docker", args, { env: { ...process.env, DOCKER_HOST: host }, encoding: "utf8", input, maxBuffer: 1 << 28 });
+let dockerd: ChildProcess | undefined;
+let registry: ChildProcess | undefined;
+let reg = "";
+
+/** Every file under `root`, relative, sorted (what an export holds, whatever the times). */
+function files(root: string, at = root): string[] {
+  return readdirSync(at, { withFileTypes: true })
+    .flatMap((e) => (e.isDirectory() ? files(root, join(at, e.name)) : [relative(root, join(at, e.name))]))
+    .sort();
+}
+
+/** A copy of the example to build with --source, with `note` in a file of its own (a new build input, no compile). */
+function copyOfExample(note: string): string {
+  const src = join(scratch("pl-src-"), "minipaddle");
+  cpSync(join(ROOT, "examples", "minipaddle"), src, { recursive: true, filter: (p) => !/\/build[^/]*$/.test(p) });
+  writeFileSync(join(src, "NOTE.txt"), `${note}\n`);
+  return src;
+}
+
+function setVersion(src: string, tag: string): void {
+  const file = join(src, "src", "version.cc");
+  writeFileSync(file, readFileSync(file, "utf8").replace(/return (MINIPADDLE_VERSION_STRING|"[^"]*");/, `return "${tag}";`));
+}
+
+/** ccache's counters as the build step printed them: hits and cacheable calls. */
+function ccacheStats(stderr: string): { hits: number; calls: number } {
+  const hits = /pipeline-build: ccache:\s+Hits:\s+(\d+) \/\s*(\d+)/.exec(stderr);
+  const calls = /pipeline-build: ccache: Cacheable calls:\s+(\d+)/.exec(stderr);
+  return { hits: Number(hits?.[1] ?? 0), calls: Number(calls?.[1] ?? hits?.[2] ?? 0) };
+}
+const compiled = (stderr: string) => stderr.split("\n").filter((l) => /Building CXX object/.test(l));
+
+test.before(async () => {
+  const root = join(dir, "d");
+  dockerd = spawn(
+    "dockerd",
+    ["--data-root", join(root, "data"), "--exec-root", join(root, "exec"), "--pidfile", join(root, "pid"), "--host", host, "--bridge=none", "--iptables=false", "--ip-forward=false"],
+    { stdio: "ignore", detached: true },
+  );
+  const deadline = Date.now() + 60_000;
+  while (docker(["info", "--format", "{{.ServerVersion}}"]).status !== 0) {
+    if (Date.now() > deadline) throw new Error("the second dockerd did not come up");
+    await sleep(300);
+  }
+});
+
+test.after(async () => {
+  registry?.kill();
+  if (dockerd?.pid && processRunning(dockerd.pid)) {
+    process.kill(dockerd.pid, "SIGTERM");
+    const gone = Date.now() + 30_000;
+    while (processRunning(dockerd.pid) && Date.now() < gone) await sleep(200);
+  }
+  // What a killed dockerd left on the host: its steps' processes and mounts.
+  const root = join(dir, "d");
+  for (const pid of orphanSteps(join(root, "data"))) process.kill(pid, "SIGKILL");
+  for (const m of mountsUnder([join(root, "data"), join(root, "exec")])) spawnSync("umount", ["-l", m]);
+});
+
+test("seed against a remote engine: mmdebstrap runs here, the image is imported there and mapped under its address", async () => {
+  const r = await cli(["engine", "seed"], env);
+  assert.is(r.code, 0, explain(r));
+  assert.is(docker(["image", "inspect", "pipeline-seed/debian:bookworm"]).status, 0, "the seed image is in the remote engine");
+  const map = JSON.parse(readFileSync(join(env.PIPELINE_HOME, "mirrors.json"), "utf8"));
+  assert.is(map.engines[host]["debian:bookworm"], "pipeline-seed/debian:bookworm");
+  const status = await cli(["engine", "status"], env);
+  assert.match(status.stdout, `BuildKit: $DOCKER_HOST: ${host}`);
+});
+
+test("a graph runs on the remote engine: its context goes over the wire and its export is the local one's; --tag loads there", async () => {
+  const here = join(scratch(), "here");
+  const there = join(scratch(), "there");
+  const local = await cli(["run", graph("e2e"), "--export", here]);
+  assert.is(local.code, 0, explain(local));
+  const remote = await cli(["run", graph("e2e"), "--export", there], env);
+  assert.is(remote.code, 0, explain(remote));
+  assert.match(remote.stderr, "running on BuildKit via $DOCKER_HOST");
+  assert.equal(files(there), files(here));
+  assert.is(readFileSync(join(there, "greeting.txt"), "utf8"), readFileSync(join(here, "greeting.txt"), "utf8"));
+  const tag = `pipeline-e2e/remote:${ID}`;
+  const image = join(scratch(), "image.ts");
+  writeFileSync(image, `export default (dag: any) => dag.container().from("debian:bookworm").withNewFile("/hello.txt", "${ID}\\n");\n`);
+  const tagged = await cli(["run", image, "--tag", tag], env);
+  assert.is(tagged.code, 0, explain(tagged));
+  assert.is(docker(["run", "--rm", tag, "cat", "/hello.txt"]).stdout, `${ID}\n`, "the image is in the remote engine");
+});
+
+test("the example builds on the remote engine: the same build tree and the same program output as a local build", async () => {
+  const here = join(scratch(), "here");
+  const there = join(scratch(), "there");
+  const local = await cli(["build", "--out", here]);
+  assert.is(local.code, 0, explain(local));
+  const remote = await cli(["build", "--out", there], env);
+  assert.is(remote.code, 0, explain(remote));
+  assert.equal(files(there), files(here));
+  const version = (d: string) => execFileSync(join(d, "minipaddle"), ["--version"], { cwd: "/", env: {} }).toString();
+  assert.is(version(there), version(here));
+});
+
+test("cache push from the local engine, pull into the remote one: its compiles are ccache hits, then a pulled tree compiles nothing", async () => {
+  await needTool("docker-registry", "docker-registry");
+  const rport = await freePort();
+  writeFileSync(join(dir, "registry.yml"), `version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/registry\nhttp:\n  addr: 127.0.0.1:${rport}\n`);
+  registry = spawn("docker-registry", ["serve", join(dir, "registry.yml")], { stdio: "ignore" });
+  assert.is((await waitForHttp(`http://127.0.0.1:${rport}/v2/`, 20_000))?.status, 200, "the registry answers");
+  reg = `127.0.0.1:${rport}`;
+  const pushed = await cli(["cache", "push", reg, "--only", "ccache", "--only", "build-tree"]);
+  assert.is(pushed.code, 0, explain(pushed));
+  assert.match(pushed.stdout, new RegExp(`^${reg}/minipaddle-cache:cpu-ccache  sha256:[0-9a-f]{64}$`, "m"));
+  assert.match(pushed.stdout, new RegExp(`^${reg}/minipaddle-cache:cpu-build-tree  sha256:[0-9a-f]{64}$`, "m"));
+
+  // A fresh engine as far as caches go: its cache volumes removed (the toolchain layers stay).
+  assert.is(docker(["builder", "prune", "-f", "--filter", "type=exec.cachemount"]).status, 0);
+  const pulled = await cli(["cache", "pull", reg, "--only", "ccache"], env);
+  assert.is(pulled.code, 0, explain(pulled));
+  assert.match(pulled.stderr, "pipeline cache: ccache of cpu written");
+  const warm = await cli(["build", "--source", copyOfExample(`ccache ${ID}`), "--out", join(scratch(), "o")], env);
+  assert.is(warm.code, 0, explain(warm));
+  const stats = ccacheStats(warm.stderr);
+  assert.ok(stats.calls >= 5 && stats.hits / stats.calls >= 0.9, `ccache: ${stats.hits} hits of ${stats.calls}\n${warm.stderr.split("\n").filter((l) => l.includes("ccache:")).join("\n")}`);
+
+  assert.is(docker(["builder", "prune", "-f", "--filter", "type=exec.cachemount"]).status, 0);
+  const tree = await cli(["cache", "pull", reg, "--only", "build-tree"], env);
+  assert.is(tree.code, 0, explain(tree));
+  const out = join(scratch(), "t");
+  const none = await cli(["build", "--source", copyOfExample(`tree ${ID}`), "--out", out], env);
+  assert.is(none.code, 0, explain(none));
+  assert.equal(compiled(none.stderr), [], "the pulled tree is up to date: nothing compiles");
+  assert.match(execFileSync(join(out, "minipaddle"), ["--version"]).toString(), /^minipaddle /);
+});
+
+test("a forged or foreign cache image is refused (exit 1, nothing written), and the build still succeeds from scratch", async () => {
+  assert.ok(reg, "the registry of the test above");
+  const forged = scratch("pl-forge-");
+  writeFileSync(join(forged, "cache.tar"), "not the tarball the manifest names");
+  writeFileSync(join(forged, "pipeline-cache.json"), `{"format":1,"project":"minipaddle","variant":"cpu","part":"ccache","sha256":"${"0".repeat(64)}","bytes":1}\n`);
+  const other = scratch("pl-other-");
+  execFileSync("tar", ["-cf", join(other, "cache.tar"), "-C", forged, "pipeline-cache.json"]);
+  const sum = execFileSync("sha256sum", [join(other, "cache.tar")]).toString().split(" ")[0];
+  writeFileSync(join(other, "pipeline-cache.json"), `{"format":1,"project":"someone-else","variant":"cpu","part":"ccache","sha256":"${sum}","bytes":1}\n`);
+  for (const [folder, why] of [[forged, "SHA-256"], [other, "it is not the ccache of minipaddle cpu"]] as const) {
+    const ref = `${reg}/minipaddle-cache:cpu-ccache`;
+    const imported = spawnSync("sh", ["-c", `tar -C "$DIR" -c . | /usr/bin/docker import - "$REF" && /usr/bin/docker push "$REF"`], {
+      env: { ...process.env, DOCKER_HOST: host, DIR: folder, REF: ref },
+      encoding: "utf8",
+    });
+    assert.is(imported.status, 0, imported.stderr);
+    docker(["rmi", ref]);
+    assert.is(docker(["builder", "prune", "-f", "--filter", "type=exec.cachemount"]).status, 0);
+    const r = await cli(["cache", "pull", reg, "--only", "ccache"], env);
+    assert.is(r.code, 1, explain(r));
+    assert.match(r.stderr, `pipeline cache: refused ${ref}`);
+    assert.match(r.stderr, why);
+    assert.match(r.stderr, "nothing was written");
+  }
+  const built = await cli(["build", "--source", copyOfExample(`refused ${ID}`), "--out", join(scratch(), "o")], env);
+  assert.is(built.code, 0, explain(built));
+  assert.is(ccacheStats(built.stderr).hits, 0, "nothing came from the refused cache");
+});
+
+test("two builds of one variant at once on one engine both succeed with their own sources (the build-tree volume is locked)", async () => {
+  const a = copyOfExample(`a ${ID}`);
+  const b = copyOfExample(`b ${ID}`);
+  setVersion(a, `a-${ID}`);
+  setVersion(b, `b-${ID}`);
+  const [oa, ob] = [join(scratch(), "a"), join(scratch(), "b")];
+  const [ra, rb] = await Promise.all([cli(["build", "--source", a, "--out", oa], env), cli(["build", "--source", b, "--out", ob], env)]);
+  assert.is(ra.code, 0, explain(ra));
+  assert.is(rb.code, 0, explain(rb));
+  assert.match(execFileSync(join(oa, "minipaddle"), ["--version"]).toString(), `minipaddle a-${ID} `);
+  assert.match(execFileSync(join(ob, "minipaddle"), ["--version"]).toString(), `minipaddle b-${ID} `);
+});
+
+test("DOCKER_HOST at a closed port: exit 3 naming the address, what to start there, and how to build here instead", async () => {
+  const closed = `tcp://127.0.0.1:${await freePort()}`;
+  const r = await cli(["build", "--out", join(scratch(), "o")], { ...env, DOCKER_HOST: closed });
+  assert.is(r.code, 3, explain(r));
+  assert.match(r.stderr, `DOCKER_HOST=${closed}: connection refused`);
+  assert.match(r.stderr, "dockerd --host tcp://0.0.0.0:");
+  assert.match(r.stderr, "unset DOCKER_HOST");
+});
+
+test("a remote engine that dies mid-build: exit 3, the step it cut off, bring the engine back; nothing written", async () => {
+  const out = join(scratch(), "o");
+  const seconds = String(randomInt(100_000, 999_999));
+  const run = start(["run", graph("slow"), "--export", out], { ...env, E2E_SLEEP: seconds });
+  let stderr = "";
+  run.child.stderr!.on("data", (d) => (stderr += d));
+  const deadline = Date.now() + 120_000;
+  while (!stderr.includes(`RUN ["sleep","${seconds}"]`)) {
+    if (Date.now() > deadline) assert.unreachable(`the step never started:\n${stderr}`);
+    await sleep(200);
+  }
+  await sleep(1000);
+  process.kill(dockerd!.pid!, "SIGKILL");
+  const r = await run.done;
+  assert.is(r.code, 3, explain(r));
+  assert.match(r.stderr, "pipeline: the engine went away during");
+  assert.match(r.stderr, `bring back ${host}`);
+  assert.not.ok(existsSync(out), "nothing at the export path");
+});
+
+test.run();
