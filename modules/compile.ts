@@ -178,6 +178,12 @@ export function buildSource(cfg: Config, source: Directory): Directory {
   return dag.directory().withDirectory("/", source, { exclude: [...cfg.exclude, cfg.docs.sphinx] });
 }
 
+/** The cache volumes of a variant's builds: its compiler cache and its last build tree (`pipeline cache` moves them). */
+export function cacheVolumes(cfg: Config, v: Variant, test: boolean): { ccache: string; buildTree: string } {
+  const key = `${cfg.name}-${v.name}${test ? "-test" : ""}`;
+  return { ccache: `ccache-${key}`, buildTree: `build-tree-${key}` };
+}
+
 /**
  * Configures and compiles `source` in the development image `dev`. The build tree of the last build of this
  * variant is kept on a locked cache volume and restored first (content-checked: modules/scripts/build-tree.sh
@@ -185,19 +191,22 @@ export function buildSource(cfg: Config, source: Directory): Directory {
  * atomically (build-tree.sh save). Returns the container with the tree at /src/build.
  */
 export function compile(cfg: Config, dev: Container, source: Directory, v: Variant, test: boolean): Container {
-  const key = `${cfg.name}-${v.name}${test ? "-test" : ""}`;
+  const volumes = cacheVolumes(cfg, v, test);
   const tree = `${SCRIPTS_DIR}/build-tree.sh`;
   const where = `${BUILD_CACHE} ${SRC} ${BUILD_DIR}`;
+  // ccache's counters are zeroed before the build and printed after it (`pipeline-build: ccache: Hits: ...`):
+  // what this build got from the cache. The locked build-tree volume keeps two builds of a variant apart.
+  const stats = `ccache -s 2>/dev/null | sed "s/^/pipeline-build: ccache: /"`;
   return withScript(dev, "build-tree.sh")
-    .withMountedCache(CCACHE_DIR, dag.cacheVolume(`ccache-${key}`), { sharing: CacheSharingMode.Shared })
-    .withMountedCache(BUILD_CACHE, dag.cacheVolume(`build-tree-${key}`), { sharing: CacheSharingMode.Locked })
+    .withMountedCache(CCACHE_DIR, dag.cacheVolume(volumes.ccache), { sharing: CacheSharingMode.Shared })
+    .withMountedCache(BUILD_CACHE, dag.cacheVolume(volumes.buildTree), { sharing: CacheSharingMode.Locked })
     .withEnvVariable("CCACHE_DIR", CCACHE_DIR)
     .withEnvVariable("VARIANT", v.name)
     .withEnvVariable("TEST", on(test))
     .withDirectory(SRC, source)
     .withWorkdir(SRC)
     // One locked step: restore the tree, build with the same script as the dev image, keep the new tree.
-    .withExec(["sh", "-c", `set -e; ${tree} restore ${where}; ${SCRIPT} build; ${tree} save ${where}`])
+    .withExec(["sh", "-c", `set -e; ${tree} restore ${where}; ccache -z >/dev/null 2>&1 || true; ${SCRIPT} build; ${stats} || true; ${tree} save ${where}`])
     .withoutMount(BUILD_CACHE);
 }
 
