@@ -180,6 +180,9 @@ async function moduleObject(mod: ModuleLocation, className: string, ctor: ArgSpe
   if (own && realpathSync(mod.dir) === realpathSync(own) && className === "Pipeline") Cls = Pipeline as unknown as typeof Cls;
   else {
     try {
+      // The module compiles with its own tsconfig.json (decorators), as the Dagger runtime does; else with ours.
+      const tsconfig = [join(mod.dir, "tsconfig.json"), ...(own ? [join(own, "tsconfig.json")] : [])].find((f) => existsSync(f));
+      if (tsconfig) process.env.TSX_TSCONFIG_PATH ??= tsconfig;
       const loadTypeScript = (globalThis as Record<symbol, unknown>)[Symbol.for("pipeline.loadTypeScript")];
       if (typeof loadTypeScript === "function") await loadTypeScript();
       const m = (await import(pathToFileURL(mod.entry).href)) as Record<string, unknown>;
