@@ -9,7 +9,7 @@
  * A third-party CMake project (--thirdparty DIR, e.g. an unpacked ../shared/thirdparty source) is measured the
  * same way, editing its first .cc/.cpp file.
  */
-import { execFileSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { appendFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
@@ -28,8 +28,34 @@ const time = (fn: () => unknown) => {
   fn();
   return (performance.now() - t0) / 1000;
 };
-const run = (cmd: string, argv: string[], env: NodeJS.ProcessEnv = {}) =>
-  execFileSync(cmd, argv, { stdio: "pipe", cwd: root, maxBuffer: 1 << 28, env: { ...process.env, CI: "1", ...env } });
+function run(cmd: string, argv: string[], env?: NodeJS.ProcessEnv): Buffer;
+function run(cmd: string, argv: string[], env: NodeJS.ProcessEnv, stderr: true): string;
+function run(cmd: string, argv: string[], env: NodeJS.ProcessEnv = {}, stderr = false): Buffer | string {
+  const r = spawnSync(cmd, argv, { cwd: root, maxBuffer: 1 << 28, env: { ...process.env, CI: "1", ...env }, encoding: "buffer" });
+  if (r.status !== 0) throw new Error(`${cmd} ${argv.join(" ")} failed (exit ${r.status}):\n${r.stderr.toString().slice(-3000)}`);
+  return stderr ? r.stderr.toString() : r.stdout;
+}
+
+/** The slowest steps of a build, from its plain BuildKit log (`#N name` ... `#N DONE 1.2s`). */
+function steps(log: string): string {
+  const names = new Map<string, string>();
+  const took: Array<[string, number]> = [];
+  for (const line of log.split("\n")) {
+    const named = /^#(\d+) (\[.*|exporting.*|transferring.*|\[internal\].*)$/.exec(line);
+    if (named && !names.has(named[1]!)) names.set(named[1]!, named[2]!.slice(0, 60));
+    const done = /^#(\d+) DONE (\d+(?:\.\d+)?)s$/.exec(line);
+    if (done) took.push([names.get(done[1]!) ?? `#${done[1]}`, Number(done[2])]);
+  }
+  // Inside the compile step: the tree's restore ends at "configure", the build at ccache's counters, then the save.
+  const at = (re: RegExp) => Number(new RegExp(`^#(\\d+) (\\d+\\.\\d+) ${re.source}`, "m").exec(log)?.[2] ?? NaN);
+  const step = /^#(\d+) \d+\.\d+ pipeline-build: configure/m.exec(log)?.[1];
+  const total = step ? Number(new RegExp(`^#${step} DONE (\\d+(?:\\.\\d+)?)s$`, "m").exec(log)?.[1] ?? NaN) : NaN;
+  const restore = at(/pipeline-build: configure/);
+  const built = at(/pipeline-build: ccache: /);
+  const inside = `restore ${restore.toFixed(1)}s, configure+build ${(built - restore).toFixed(1)}s, save ${(total - built).toFixed(1)}s`;
+  return `${took.sort((a, b) => b[1] - a[1]).slice(0, 4).map(([n, s]) => `${s.toFixed(1)}s ${n}`).join("; ")} (compile step: ${inside})`;
+}
+const breakdown: string[] = [];
 
 /** A CMake project of n translation units: a static library of n functions (groups of 10 share a header) and a program. */
 function generate(dir: string, n: number): void {
@@ -87,7 +113,9 @@ async function measure(what: string, src: string, edits: { one: string; header?:
   const config = join(work, "pipeline.yaml");
   writeFileSync(config, `name: ${name}\nversion: 0.1.0\nsource: ours\n`);
   const hb = join(host, "build");
-  const pipeline = (out: string) => time(() => run("npx", ["pipeline", "build", "--config", config, "--out", join(work, out), "--force", "--progress", "plain"]));
+  let log = "";
+  const pipeline = (out: string) =>
+    time(() => (log = run("npx", ["pipeline", "build", "--config", config, "--out", join(work, out), "--force", "--progress", "plain"], {}, true)));
   const ninja = () => time(() => run("cmake", ["--build", hb, "--parallel"]));
   const edit = (dir: string, rel: string) => appendFileSync(join(dir, rel), `\n// edit ${Date.now()}\n`);
   console.error(`${what}: cold builds ...`);
@@ -100,6 +128,7 @@ async function measure(what: string, src: string, edits: { one: string; header?:
   edit(host, edits.one);
   edit(ours, edits.one);
   const e: [number, number] = [pipeline("out"), ninja()];
+  breakdown.push(`${what}, one-file edit: ${steps(log)}`);
   let h: [number, number] = [NaN, NaN];
   if (edits.header) {
     console.error(`${what}: header edit ...`);
@@ -145,3 +174,4 @@ for (const r of rows) {
       `${f(r.header[0])} / ${f(r.header[1])} | ${f(r.none[0])} / ${f(r.none[1])} | ${f(r.eject)} | ${f(r.none[0] / r.eject)} | ${noneOk ? "met" : "missed"} |`,
   );
 }
+for (const b of breakdown) console.log(`- ${b}`);

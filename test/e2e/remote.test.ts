@@ -103,11 +103,11 @@ test("a graph runs on the remote engine: its context goes over the wire and its 
   assert.equal(files(there), files(here));
   assert.is(readFileSync(join(there, "greeting.txt"), "utf8"), readFileSync(join(here, "greeting.txt"), "utf8"));
   const tag = `pipeline-e2e/remote:${ID}`;
-  const image = join(scratch(), "image.ts");
+  const image = join(scratch(), "image.mts");
   writeFileSync(image, `export default (dag: any) => dag.container().from("debian:bookworm").withNewFile("/hello.txt", "${ID}\\n");\n`);
   const tagged = await cli(["run", image, "--tag", tag], env);
   assert.is(tagged.code, 0, explain(tagged));
-  assert.is(docker(["run", "--rm", tag, "cat", "/hello.txt"]).stdout, `${ID}\n`, "the image is in the remote engine");
+  assert.is(docker(["run", "--rm", "--network", "none", tag, "cat", "/hello.txt"]).stdout, `${ID}\n`, "the image is in the remote engine");
 });
 
 test("the example builds on the remote engine: the same build tree and the same program output as a local build", async () => {
