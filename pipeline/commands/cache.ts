@@ -110,6 +110,7 @@ export async function handler(argv: ArgumentsCamelCase<Args>): Promise<void> {
         if (argv.action === "push") {
           const r = await execute(packCache(cfg, base, v, argv.test, part, nonce), { kind: "publish", ref }, { ...opts, say });
           rows.push(`${ref}  ${r?.digest ?? ""}`);
+          await untag(ref, opts);
         } else {
           if ((await registryHas(ref)) === false) {
             say(`pipeline cache: ${registry} holds no ${ref.slice(registry.length + 1)}; skipped`);
@@ -130,6 +131,12 @@ export async function handler(argv: ArgumentsCamelCase<Args>): Promise<void> {
       `cache ${argv.action}: ${failures.length} part(s) not moved (the builds still work, from a colder cache):\n  ${failures.join("\n  ").replace(/\n/g, "\n  ")}`,
     );
   }
+}
+
+/** Removes the tag a push left in a Docker engine's image store (the cache's tarball is in the registry now). */
+async function untag(ref: string, opts: { buildkitAddr?: string }): Promise<void> {
+  const endpoint = await findBuildkit(opts);
+  if (endpoint.kind === "docker") await capture(endpoint.client, ["rmi", ref], { env: dockerEnv(endpoint) });
 }
 
 /** Pulls the dev image into the engine and tags it as `dev-image` would (a Docker engine only). */
