@@ -13,6 +13,7 @@ import * as cache from "./commands/cache.ts";
 import { stageCommands } from "./commands/stages.ts";
 import * as release from "./commands/release.ts";
 import * as k8s from "./commands/k8s.ts";
+import * as init from "./commands/init.ts";
 import pkg from "../package.json" with { type: "json" };
 
 export async function main(args: string[]): Promise<void> {
@@ -28,6 +29,7 @@ export async function main(args: string[]): Promise<void> {
       .command(stageCommands)
       .command(release)
       .command(k8s)
+      .command(init)
       .command(await import("./commands/call.ts"))
       .demandCommand(1, "Say which command to run; see the list above.")
       .recommendCommands()

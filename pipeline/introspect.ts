@@ -139,7 +139,8 @@ export function describeModule(scanned: ScannedModule, moduleName: string): Modu
     name: moduleName,
     className: main.name,
     description: (scanned.description || main.description || "").trim(),
-    constructorArgs: Object.values(main.constructor?.arguments ?? {}).map((a) => argSpec(a, enums)),
+    // A class without a constructor of its own has only Object's (whose `arguments` strict mode forbids).
+    constructorArgs: Object.values((Object.hasOwn(main, "constructor") ? main.constructor?.arguments : undefined) ?? {}).map((a) => argSpec(a, enums)),
     functions: Object.values(main.methods).map((f) => ({
       name: f.name,
       command: kebab(f.alias ?? f.name),
