@@ -84,7 +84,8 @@ export function codeBrowser(cfg: Config, dev: Container, source: Directory): Dir
   return dev
     .withDirectory(CODE, tree)
     .withWorkdir(CODE)
-    .withExec(["sh", "-c", `gtags && htags --suggest --title ${title} && rm -f GPATH GRTAGS GTAGS`])
+    // htags dates its index pages ("Last updated ..."): that line goes, so the same source gives the same bytes.
+    .withExec(["sh", "-c", `gtags && htags --suggest --title ${title} && rm -f GPATH GRTAGS GTAGS && sed -i 's#Last updated [^<]*<br />##' HTML/*.html`])
     .directory(`${CODE}/HTML`);
 }
 
@@ -137,7 +138,9 @@ export function sphinxCommand(cfg: Config, opts: { strict: boolean; out: string 
   const docsPath = cfg.docs.generate ? "(generated docs)/" : `${cfg.docs.sphinx}/`;
   const flags = opts.strict ? "-W --keep-going " : "";
   const undocumented =
-    `if [ -s /doxygen/warnings.log ]; then echo "Doxygen: undocumented or badly documented public symbols:" >&2; sed 's#^#  #' /doxygen/warnings.log >&2; ` +
+    `if [ -s /doxygen/warnings.log ]; then n=$(grep -c "warning:" /doxygen/warnings.log); ` +
+    `echo "Doxygen: $n warnings (undocumented or badly documented public symbols)\${n:+; the first 50:}" >&2; ` +
+    `grep "warning:" /doxygen/warnings.log | head -n 50 | sed 's#^#  #' >&2; ` +
     (opts.strict ? "status=1; fi; " : "fi; ");
   return (
     "set -o pipefail; status=0; " +
@@ -193,7 +196,14 @@ export function serveFiles(cfg: Config): Record<string, string> {
     "conf.py": scriptText("sphinx_conf.py"),
     "settings.json": sphinxSettings(cfg, { docs: "/tmp/docs", xml: "/tmp/doxygen/xml", code: SRC_MOUNT, browseMap: "" }),
   };
-  if (cfg.docs.doxygen.length) files.Doxyfile = doxyfile(cfg, { code: SRC_MOUNT, out: "/tmp/doxygen" });
+  if (cfg.docs.doxygen.length) {
+    files.Doxyfile = doxyfile(cfg, { code: SRC_MOUNT, out: "/tmp/doxygen" });
+    // Before each rebuild: Doxygen again only when a header changed since its last run.
+    const dirs = cfg.docs.doxygen.map((p) => `${SRC_MOUNT}/${p}`).join(" ");
+    files["doxygen.sh"] =
+      `#!/bin/sh\nif [ ! -f /tmp/doxygen/xml/index.xml ] || [ -n "$(find ${dirs} -newer /tmp/doxygen/xml/index.xml -print -quit)" ]; then\n` +
+      `  doxygen /pipeline-docs/Doxyfile\nfi\n`;
+  }
   if (cfg.docs.generate) for (const [name, text] of Object.entries(generatedPages(cfg))) files[`generated/${name}`] = text;
   return files;
 }
@@ -213,7 +223,7 @@ export function serveCommand(cfg: Config, port: number): string[] {
     ...cfg.docs.doxygen.map((p) => `${SRC_MOUNT}/${p}`),
   ];
   const python = docsPython(cfg) ? `export PYTHONPATH=${SRC_MOUNT}/build/${cfg.docs.pythonPath}; ` : "";
-  const doxygen = cfg.docs.doxygen.length ? "doxygen /pipeline-docs/Doxyfile" : "true";
+  const doxygen = cfg.docs.doxygen.length ? "sh /pipeline-docs/doxygen.sh" : "true";
   const script =
     `set -e; export PYTHONDONTWRITEBYTECODE=1; ${python}mkdir -p /tmp/docs /tmp/site /tmp/doxygen; ` +
     `for f in ${docs}/* ${docs}/.[!.]*; do [ -e "$f" ] && ln -s "$f" /tmp/docs/; done; ` +

@@ -174,7 +174,9 @@ def _cpp_source_links(app, doctree):
                     break
             if found is None:
                 tails = sorted(k for k in _locations if k.endswith("::" + name))
-                found = _locations[tails[0]] if len(tails) == 1 else None
+                # The shortest: a class rather than its constructor.
+                tails.sort(key=lambda k: k.count("::"))
+                found = _locations[tails[0]] if tails and (len(tails) == 1 or tails[0].count("::") < tails[1].count("::")) else None
             uri = _to_browse(*found) if found else None
             if uri:
                 link = nodes.reference("", "", nodes.inline("", "[source]", classes=["viewcode-link"]), internal=False, refuri=uri)
