@@ -127,7 +127,7 @@ export function moduleText(name: string): string {
  * ${name}'s own stages, next to pipeline's (build, test, package, image, ...). Each function composes lazy
  * Dagger objects: \`pipeline call FUNCTION ...\` runs it on BuildKit, \`dagger call FUNCTION ...\` on Dagger.
  */
-import { type Container, func, object } from "@dagger.io/dagger";
+import { type Container, func, object } from ${JSON.stringify("@dagger.io/dagger")};
 import { debianBase, withAptPackages } from "pipeline/modules/apt.ts";
 
 @object()

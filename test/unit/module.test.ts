@@ -68,7 +68,7 @@ test("the delivery functions take the flags of their CLI commands", async () => 
   assert.equal(args("sbom"), ["source", "variant"]);
   assert.equal(args("release"), ["source", "publish", "variant"]);
   assert.equal(args("book"), ["source", "variant", "port"]);
-  assert.equal(args("k8s"), ["image", "workers", "variant"]);
+  assert.equal(args("k8s"), ["image", "workers", "variant", "app"]);
   assert.is(methods.image.returnType.name, "Container");
   assert.is(methods.sbom.returnType.name, "File");
   assert.is(methods.k8s.returnType.name, "File");
@@ -76,7 +76,7 @@ test("the delivery functions take the flags of their CLI commands", async () => 
   const release = await import("../../pipeline/commands/release.ts");
   const k8s = await import("../../pipeline/commands/k8s.ts");
   const commands = [...STAGES.map((s: { name: string }) => s.name), release.command, k8s.command];
-  for (const fn of ["package", "image", "sbom", "release", "book", "k8s"]) assert.ok(commands.includes(fn), `a CLI command named ${fn}`);
+  for (const fn of ["package", "image", "sbom", "release", "book", "app", "k8s"]) assert.ok(commands.includes(fn), `a CLI command named ${fn}`);
 });
 
 test.run();
