@@ -44,7 +44,7 @@ function steps(log: string): string {
     const named = /^#(\d+) (\[.*|exporting.*|transferring.*|\[internal\].*)$/.exec(line);
     if (named && !names.has(named[1]!)) names.set(named[1]!, named[2]!.slice(0, 60));
     const done = /^#(\d+) DONE (\d+(?:\.\d+)?)s$/.exec(line);
-    if (done) took.push([names.get(done[1]!) ?? `#${done[1]}`, Number(done[2])]);
+    if (done && !new RegExp(`^#${done[1]} CACHED$`, "m").test(log)) took.push([names.get(done[1]!) ?? `#${done[1]}`, Number(done[2])]);
   }
   // Inside the compile step: the tree's restore ends at "configure", the build at ccache's counters, then the save.
   const at = (re: RegExp) => Number(new RegExp(`^#(\\d+) (\\d+\\.\\d+) ${re.source}`, "m").exec(log)?.[2] ?? NaN);

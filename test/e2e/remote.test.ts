@@ -129,26 +129,41 @@ test("cache push from the local engine, pull into the remote one: its compiles a
   registry = spawn("docker-registry", ["serve", join(dir, "registry.yml")], { stdio: "ignore" });
   assert.is((await waitForHttp(`http://127.0.0.1:${rport}/v2/`, 20_000))?.status, 200, "the registry answers");
   reg = `127.0.0.1:${rport}`;
-  const pushed = await cli(["cache", "push", reg, "--only", "ccache", "--only", "build-tree"]);
+  // A project of its own (a snapshot of the example under its own name), so that no other build on the local
+  // engine changes the caches between its build and the push, nor an edit of the example its sources.
+  const project = scratch("pl-cache-");
+  const snapshot = copyOfExample(`snapshot ${ID}`);
+  cpSync(snapshot, join(project, "minipaddle"), { recursive: true });
+  const config = join(project, "pipeline.yaml");
+  writeFileSync(config, "name: remote-e2e\nversion: 0.1.0\nsource: minipaddle\n");
+  const copy = (note: string) => {
+    const src = join(scratch("pl-src-"), "minipaddle");
+    cpSync(snapshot, src, { recursive: true });
+    writeFileSync(join(src, "NOTE.txt"), `${note}\n`);
+    return src;
+  };
+  const local = await cli(["build", "--config", config]);
+  assert.is(local.code, 0, explain(local));
+  const pushed = await cli(["cache", "push", reg, "--config", config, "--only", "ccache", "--only", "build-tree"]);
   assert.is(pushed.code, 0, explain(pushed));
-  assert.match(pushed.stdout, new RegExp(`^${reg}/minipaddle-cache:cpu-ccache  sha256:[0-9a-f]{64}$`, "m"));
-  assert.match(pushed.stdout, new RegExp(`^${reg}/minipaddle-cache:cpu-build-tree  sha256:[0-9a-f]{64}$`, "m"));
+  assert.match(pushed.stdout, new RegExp(`^${reg}/remote-e2e-cache:cpu-ccache  sha256:[0-9a-f]{64}$`, "m"));
+  assert.match(pushed.stdout, new RegExp(`^${reg}/remote-e2e-cache:cpu-build-tree  sha256:[0-9a-f]{64}$`, "m"));
 
   // A fresh engine as far as caches go: its cache volumes removed (the toolchain layers stay).
   assert.is(docker(["builder", "prune", "-f", "--filter", "type=exec.cachemount"]).status, 0);
-  const pulled = await cli(["cache", "pull", reg, "--only", "ccache"], env);
+  const pulled = await cli(["cache", "pull", reg, "--config", config, "--only", "ccache"], env);
   assert.is(pulled.code, 0, explain(pulled));
   assert.match(pulled.stderr, "pipeline cache: ccache of cpu written");
-  const warm = await cli(["build", "--source", copyOfExample(`ccache ${ID}`), "--out", join(scratch(), "o")], env);
+  const warm = await cli(["build", "--config", config, "--source", copy(`ccache ${ID}`), "--out", join(scratch(), "o")], env);
   assert.is(warm.code, 0, explain(warm));
   const stats = ccacheStats(warm.stderr);
   assert.ok(stats.calls >= 5 && stats.hits / stats.calls >= 0.9, `ccache: ${stats.hits} hits of ${stats.calls}\n${warm.stderr.split("\n").filter((l) => l.includes("ccache:")).join("\n")}`);
 
   assert.is(docker(["builder", "prune", "-f", "--filter", "type=exec.cachemount"]).status, 0);
-  const tree = await cli(["cache", "pull", reg, "--only", "build-tree"], env);
+  const tree = await cli(["cache", "pull", reg, "--config", config, "--only", "build-tree"], env);
   assert.is(tree.code, 0, explain(tree));
   const out = join(scratch(), "t");
-  const none = await cli(["build", "--source", copyOfExample(`tree ${ID}`), "--out", out], env);
+  const none = await cli(["build", "--config", config, "--source", copy(`tree ${ID}`), "--out", out], env);
   assert.is(none.code, 0, explain(none));
   assert.equal(compiled(none.stderr), [], "the pulled tree is up to date: nothing compiles");
   assert.match(execFileSync(join(out, "minipaddle"), ["--version"]).toString(), /^minipaddle /);
