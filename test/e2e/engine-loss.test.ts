@@ -53,7 +53,7 @@ async function slowBuild(out: string) {
 }
 
 test.before(async () => {
-  const up = await cli(["engine", "up"], env);
+  const up = await cli(["engine", "up", "--timeout", "180"], env);
   assert.is(up.code, 0, explain(up));
   // The base image comes from the shared engine (no registry here), mapped in the old flat mirror-map form,
   // which counts as the private engine's map.
@@ -91,7 +91,7 @@ test("engine up after a killed engine removes the mounts and step processes it l
   assert.ok(stepsOfKilledEngine.some(alive), "precondition: the killed engine left its step running");
   const left = mountsUnder(roots);
   assert.ok(left.some((m) => m.includes("/buildkit/executor/")), `the dead engine left its step's mounts: ${left}`);
-  const up = await cli(["engine", "up"], env);
+  const up = await cli(["engine", "up", "--timeout", "180"], env);
   assert.is(up.code, 0, explain(up));
   assert.match(up.stdout, /removed \d+ mount\(s\) a stopped engine left/);
   assert.match(up.stdout, "stopped 1 build step process(es)");
