@@ -16,8 +16,16 @@ export default [
         "error",
         {
           zones: [
-            { target: "./modules", from: ["./src", "./pipeline", "./test", "./bench"], message: "modules/ are the bottom layer: they import only each other and the SDK" },
-            { target: "./src", from: ["./pipeline", "./test", "./bench"], message: "src/ (the Dagger module) imports only modules/ and the SDK" },
+            {
+              target: "./modules",
+              from: ["./src", "./pipeline", "./test", "./bench"],
+              message: "modules/ are the bottom layer: they import only each other and the SDK",
+            },
+            {
+              target: "./src",
+              from: ["./pipeline", "./test", "./bench"],
+              message: "src/ (the Dagger module) imports only modules/ and the SDK",
+            },
             { target: "./pipeline", from: ["./test", "./bench"], message: "the CLI does not import tests or benches" },
           ],
         },

@@ -26,7 +26,11 @@ const time = (fn: () => void) => {
   return (performance.now() - t0) / 1000;
 };
 const dockerBuild = (ctx: string) => () =>
-  execFileSync(endpoint.client, ["build", "--progress=plain", "--network", "host", "-o", `type=local,dest=${join(work, "docker-out")}`, ctx], { env: dockerEnv(endpoint), stdio: "pipe" });
+  execFileSync(
+    endpoint.client,
+    ["build", "--progress=plain", "--network", "host", "-o", `type=local,dest=${join(work, "docker-out")}`, ctx],
+    { env: dockerEnv(endpoint), stdio: "pipe" },
+  );
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 function compare(what: string, target: string[], ours: () => void) {
@@ -43,7 +47,9 @@ function compare(what: string, target: string[], ours: () => void) {
   }
   const p = median(a);
   const d = median(b);
-  console.log(`cached re-run of ${what}, median of ${repeats}: pipeline ${p.toFixed(2)} s, docker build of the ejected Dockerfile ${d.toFixed(2)} s`);
+  console.log(
+    `cached re-run of ${what}, median of ${repeats}: pipeline ${p.toFixed(2)} s, docker build of the ejected Dockerfile ${d.toFixed(2)} s`,
+  );
   console.log(`  ratio ${(p / d).toFixed(2)} (target <= 1.2; pipeline < 3 s wall: ${p < 3 ? "yes" : "no"})`);
 }
 

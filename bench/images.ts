@@ -23,7 +23,10 @@ const bin = join(root, "pipeline", "bin.mjs");
 const cfg = parseConfig(readFileSync(join(root, "pipeline.yaml"), "utf8"), "pipeline.yaml");
 const endpoint = await findBuildkit();
 if (endpoint.kind !== "docker") throw new Error("this bench reads image sizes from a Docker engine");
-const docker = (a: string[]) => execFileSync(endpoint.client, a, { env: dockerEnv(endpoint) }).toString().trim();
+const docker = (a: string[]) =>
+  execFileSync(endpoint.client, a, { env: dockerEnv(endpoint) })
+    .toString()
+    .trim();
 const pipeline = (a: string[]) => {
   const r = spawnSync(process.execPath, [bin, ...a, "--progress", "quiet"], { cwd: root, encoding: "utf8", maxBuffer: 1 << 28 });
   if (r.status !== 0) throw new Error(`pipeline ${a.join(" ")} failed:\n${r.stderr.slice(-3000)}`);
@@ -55,7 +58,11 @@ const work = mkdtempSync(join(tmpdir(), "pipeline-bench-release-"));
 const src = join(work, "minipaddle");
 cpSync(join(root, cfg.source), src, { recursive: true, filter: (p) => !/\/build[^/]*$/.test(p) });
 let edits = 0;
-const edit = () => appendFileSync(join(src, "include", "minipaddle", "tensor.h"), `\nnamespace minipaddle { inline constexpr int bench_edit_${Date.now()}_${edits++} = 0; }\n`);
+const edit = () =>
+  appendFileSync(
+    join(src, "include", "minipaddle", "tensor.h"),
+    `\nnamespace minipaddle { inline constexpr int bench_edit_${Date.now()}_${edits++} = 0; }\n`,
+  );
 const release = (vs: string[]) => {
   edit();
   const t0 = performance.now();

@@ -22,7 +22,8 @@ const bin = join(root, "pipeline", "bin.mjs");
 const work = mkdtempSync(join(tmpdir(), "pipeline-bench-inc-"));
 const hostSrc = join(work, "host");
 const ourSrc = join(work, "pipeline");
-for (const d of [hostSrc, ourSrc]) cpSync(join(root, "examples", "minipaddle"), d, { recursive: true, filter: (p) => !/\/build[^/]*$/.test(p) });
+for (const d of [hostSrc, ourSrc])
+  cpSync(join(root, "examples", "minipaddle"), d, { recursive: true, filter: (p) => !/\/build[^/]*$/.test(p) });
 // A source no earlier run had, so the warm-up build really runs and leaves this tree in the build cache.
 appendFileSync(join(ourSrc, "src", "nn.cc"), `\n// bench ${Date.now()}\n`);
 appendFileSync(join(hostSrc, "src", "nn.cc"), `\n// bench ${Date.now()}\n`);
@@ -37,7 +38,9 @@ const run = (cmd: string, args: string[]) => execFileSync(cmd, args, { stdio: "p
 // The host build runs the very configure/build commands the stage runs, without ccache.
 const cfg = parseConfig(readFileSync(join(root, "pipeline.yaml"), "utf8"), "pipeline.yaml");
 const [configure, build] = commandsFor(cfg, variantFromSwitches(cfg, { gpu: false, avx: true }), false).map((c) =>
-  c.map((w) => w.replace(/^\/src\/build$/, join(hostSrc, "build")).replace(/^\/src$/, hostSrc)).filter((w) => !w.includes("COMPILER_LAUNCHER")),
+  c
+    .map((w) => w.replace(/^\/src\/build$/, join(hostSrc, "build")).replace(/^\/src$/, hostSrc))
+    .filter((w) => !w.includes("COMPILER_LAUNCHER")),
 );
 const hostBuild = () => run(build![0]!, build!.slice(1));
 const ourBuild = () => run(process.execPath, [bin, "build", "--source", ourSrc, "--progress", "plain"]);
@@ -59,6 +62,8 @@ for (let i = 0; i < rounds; i++) rerun.push(time(ourBuild));
 rmSync(work, { recursive: true, force: true });
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-console.log(`incremental (one .cc edited), median of ${rounds}: pipeline build ${median(ours).toFixed(2)} s, host ninja ${median(host).toFixed(2)} s`);
+console.log(
+  `incremental (one .cc edited), median of ${rounds}: pipeline build ${median(ours).toFixed(2)} s, host ninja ${median(host).toFixed(2)} s`,
+);
 console.log(`incremental: ratio ${(median(ours) / median(host)).toFixed(2)} (target <= 1.5)`);
 console.log(`no-change re-run of build, median of ${rounds}: ${median(rerun).toFixed(2)} s (target < 3 s)`);

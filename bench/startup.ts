@@ -30,7 +30,11 @@ function median(xs: number[]): number {
 
 const prefix = mkdtempSync(join(tmpdir(), "pipeline-bench-prefix-"));
 try {
-  const link = spawnSync("npm", ["link", "--no-audit", "--no-fund"], { cwd: ROOT, env: { ...process.env, npm_config_prefix: prefix }, encoding: "utf8" });
+  const link = spawnSync("npm", ["link", "--no-audit", "--no-fund"], {
+    cwd: ROOT,
+    env: { ...process.env, npm_config_prefix: prefix },
+    encoding: "utf8",
+  });
   if (link.status !== 0) throw new Error(`npm link failed: ${link.stderr}`);
   const pathEnv = { ...process.env, PATH: `${join(prefix, "bin")}${delimiter}${process.env.PATH}` };
   const forms: Array<[string, () => number]> = [

@@ -38,17 +38,27 @@ interface Project {
 }
 const PROJECTS: Project[] = [
   { name: "ncnn", tarball: "ncnn-a4d2ea1.tar.gz", top: "ncnn-a4d2ea1", edit: "src/layer/x86/relu_x86.cpp" },
-  ...(process.argv.includes("--faiss") ? [{ name: "faiss", tarball: "faiss-02dbb4e.tar.gz", top: "faiss-02dbb4e", edit: "faiss/utils/distances_simd.cpp" }] : []),
+  ...(process.argv.includes("--faiss")
+    ? [{ name: "faiss", tarball: "faiss-02dbb4e.tar.gz", top: "faiss-02dbb4e", edit: "faiss/utils/distances_simd.cpp" }]
+    : []),
 ];
 
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 const ratio = (a: number, b: number) => (a / b).toFixed(2);
 
 /** Runs a command; returns its wall time (ms) and its output. Throws with the output's tail on failure. */
-function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<{ ms: number; out: string }> {
+function run(
+  cmd: string,
+  args: string[],
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<{ ms: number; out: string }> {
   const t0 = performance.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: opts.cwd ?? root, env: { ...process.env, ...opts.env }, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(cmd, args, {
+      cwd: opts.cwd ?? root,
+      env: { ...process.env, ...opts.env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let out = "";
     child.stdout.on("data", (d) => (out += d));
     child.stderr.on("data", (d) => (out += d));
@@ -78,7 +88,10 @@ function stepSeconds(log: string, needle: string): number | undefined {
 
 /** A copy of the example config with changes, written next to the others in `dir`. */
 function configVariant(project: Project, dir: string, name: string, change: (doc: Record<string, any>) => void): string {
-  const doc = parseYaml(readFileSync(join(root, "examples", "thirdparty", project.name, "pipeline.yaml"), "utf8")) as Record<string, any>;
+  const doc = parseYaml(readFileSync(join(root, "examples", "thirdparty", project.name, "pipeline.yaml"), "utf8")) as Record<
+    string,
+    any
+  >;
   change(doc);
   const file = join(dir, `${name}.yaml`);
   writeFileSync(file, stringifyYaml(doc));
@@ -116,7 +129,9 @@ async function bench(project: Project): Promise<void> {
     const cfg = parseConfig(readFileSync(withCheck, "utf8"), withCheck, "0.0.0");
     const variant = variantFromSwitches(cfg, { gpu: false, avx: false });
     const mapPath = (w: string) => w.replace(/(^|=)\/src(?=\/|$)/g, `$1${hostSrc}`);
-    const [configure, build] = commandsFor(cfg, variant, true).map((c) => c.filter((w) => !w.includes("COMPILER_LAUNCHER")).map(mapPath));
+    const [configure, build] = commandsFor(cfg, variant, true).map((c) =>
+      c.filter((w) => !w.includes("COMPILER_LAUNCHER")).map(mapPath),
+    );
     const hostEnv = variant.env;
     const hostBuild = () => run(build![0]!, build!.slice(1), { env: hostEnv });
     const ourBuild = (config: string) => pipeline(["build", "--test", "--no-avx", "--config", config, "--source", oursSrc]);
@@ -126,15 +141,21 @@ async function bench(project: Project): Promise<void> {
       appendFileSync(join(hostSrc, project.edit), line);
     };
 
-    console.log(`${project.name} (${variant.name}, tests on; host: ${configure!.slice(0, 2).join(" ")} ... + ${build!.join(" ")})`);
+    console.log(
+      `${project.name} (${variant.name}, tests on; host: ${configure!.slice(0, 2).join(" ")} ... + ${build!.join(" ")})`,
+    );
     // Cold.
     const coldOurs = await ourBuild(withCheck);
     const hostConfigure = await run(configure![0]!, configure!.slice(1), { env: hostEnv });
     const coldHost = await hostBuild();
     const coldHostTotal = hostConfigure.ms + coldHost.ms;
     const isaCold = stepSeconds(coldOurs.out, "isa_check.py");
-    console.log(`  cold build: pipeline ${secs(coldOurs.ms)}, host cmake+ninja ${secs(coldHostTotal)} (configure ${secs(hostConfigure.ms)}): ratio ${ratio(coldOurs.ms, coldHostTotal)}`);
-    console.log(`  ISA check step in the cold build: ${isaCold === undefined ? "not found in the progress log" : `${isaCold.toFixed(1)} s (${((isaCold * 1000 * 100) / coldOurs.ms).toFixed(0)}% of the build)`}`);
+    console.log(
+      `  cold build: pipeline ${secs(coldOurs.ms)}, host cmake+ninja ${secs(coldHostTotal)} (configure ${secs(hostConfigure.ms)}): ratio ${ratio(coldOurs.ms, coldHostTotal)}`,
+    );
+    console.log(
+      `  ISA check step in the cold build: ${isaCold === undefined ? "not found in the progress log" : `${isaCold.toFixed(1)} s (${((isaCold * 1000 * 100) / coldOurs.ms).toFixed(0)}% of the build)`}`,
+    );
 
     // One-file edit, with the ISA check and without.
     edit(1);
@@ -144,17 +165,27 @@ async function bench(project: Project): Promise<void> {
     edit(2);
     const incNoCheck = await ourBuild(noCheck);
     await hostBuild();
-    console.log(`  one-file incremental build (${project.edit}): pipeline ${secs(incOurs.ms)}, host ninja ${secs(incHost.ms)}: ratio ${ratio(incOurs.ms, incHost.ms)}`);
-    console.log(`  ISA check: incremental build with it ${secs(incOurs.ms)}, without it (checks.isa: false) ${secs(incNoCheck.ms)}: adds ${secs(incOurs.ms - incNoCheck.ms)}; its step ${isaInc === undefined ? "?" : `${isaInc.toFixed(1)} s`}`);
+    console.log(
+      `  one-file incremental build (${project.edit}): pipeline ${secs(incOurs.ms)}, host ninja ${secs(incHost.ms)}: ratio ${ratio(incOurs.ms, incHost.ms)}`,
+    );
+    console.log(
+      `  ISA check: incremental build with it ${secs(incOurs.ms)}, without it (checks.isa: false) ${secs(incNoCheck.ms)}: adds ${secs(incOurs.ms - incNoCheck.ms)}; its step ${isaInc === undefined ? "?" : `${isaInc.toFixed(1)} s`}`,
+    );
 
     // test without the emulated run, then with it (build and native tests cached the second time).
     const help = (await run(process.execPath, [bin, "test", "--help"])).out;
     const flag = help.includes("--emulate");
-    const testOff = await pipeline(flag ? ["test", "--no-avx", "--emulate=false", "--config", withCheck, "--source", oursSrc] : ["test", "--no-avx", "--config", noEmulate, "--source", oursSrc]);
+    const testOff = await pipeline(
+      flag
+        ? ["test", "--no-avx", "--emulate=false", "--config", withCheck, "--source", oursSrc]
+        : ["test", "--no-avx", "--config", noEmulate, "--source", oursSrc],
+    );
     const testOn = await pipeline(["test", "--no-avx", "--config", withCheck, "--source", oursSrc]);
     const emuStep = stepSeconds(testOn.out, "emulate_tests.py");
     const ctestStep = stepSeconds(testOff.out, "pipeline-build test");
-    console.log(`  test without the emulated run (${flag ? "--emulate=false" : "checks.emulate.enabled: false"}) ${secs(testOff.ms)} (ctest step ${ctestStep === undefined ? "?" : `${ctestStep.toFixed(1)} s`}); then with it ${secs(testOn.ms)}: emulated run step ${emuStep === undefined ? "?" : `${emuStep.toFixed(1)} s`}`);
+    console.log(
+      `  test without the emulated run (${flag ? "--emulate=false" : "checks.emulate.enabled: false"}) ${secs(testOff.ms)} (ctest step ${ctestStep === undefined ? "?" : `${ctestStep.toFixed(1)} s`}); then with it ${secs(testOn.ms)}: emulated run step ${emuStep === undefined ? "?" : `${emuStep.toFixed(1)} s`}`,
+    );
     const emuLog = /emulate: \d+ passed, \d+ failed on [^\n]*/.exec(testOn.out)?.[0];
     if (emuLog) console.log(`  ${emuLog}`);
   } finally {

@@ -24,7 +24,13 @@ const APP_NAME = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
 /** An application name from a folder name: lowercase, runs of other characters as '-', starting with a letter. */
 export function appNameFromFolder(folder: string): string {
   const base = folder.replace(/\/+$/, "").split("/").pop() ?? "";
-  const name = base.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^[^a-z]+/, "").replace(/-+$/, "").slice(0, 50).replace(/-+$/, "");
+  const name = base
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, "-")
+    .replace(/^[^a-z]+/, "")
+    .replace(/-+$/, "")
+    .slice(0, 50)
+    .replace(/-+$/, "");
   return name || "app";
 }
 
@@ -37,7 +43,9 @@ export function appRef(cfg: Config, v: Pick<Variant, "suffix">, name: string): s
 
 export function checkAppName(name: string): void {
   if (!APP_NAME.test(name) || name.length > 50) {
-    throw new ArgumentError(`--name '${name}': an application name is 1 to 50 lowercase letters, digits and '-', starting with a letter`);
+    throw new ArgumentError(
+      `--name '${name}': an application name is 1 to 50 lowercase letters, digits and '-', starting with a letter`,
+    );
   }
 }
 

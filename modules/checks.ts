@@ -28,10 +28,17 @@ function isaArgs(cfg: Config, v: Variant): string[] {
  */
 export function isaChecked(cfg: Config, built: Container, v: Variant, path: string): Container {
   let ctr = built;
-  if (cfg.checks.isa) ctr = withScript(ctr, "isa_check.py").withExec(["python3", `${SCRIPTS_DIR}/isa_check.py`, ...isaArgs(cfg, v), path]);
+  if (cfg.checks.isa)
+    ctr = withScript(ctr, "isa_check.py").withExec(["python3", `${SCRIPTS_DIR}/isa_check.py`, ...isaArgs(cfg, v), path]);
   if (v.cuda && cfg.checks.cuda) {
     ctr = withScript(ctr, "cuda_check.py").withExec([
-      "python3", `${SCRIPTS_DIR}/cuda_check.py`, "--architectures", cfg.cuda.architectures.join(" "), "--label", v.name, path,
+      "python3",
+      `${SCRIPTS_DIR}/cuda_check.py`,
+      "--architectures",
+      cfg.cuda.architectures.join(" "),
+      "--label",
+      v.name,
+      path,
     ]);
   }
   return ctr;
@@ -80,9 +87,18 @@ export function cpuGuard(cfg: Config, toolchain: Container, v: Variant, exec: st
   const c = (s: string) => JSON.stringify(s);
   return withScript(toolchain, "cpu_guard.c")
     .withExec([
-      "gcc", "-O2", "-march=x86-64", "-mtune=generic", "-Wall",
-      `-DGUARD_FLOOR=${c(v.floor)}`, `-DGUARD_VARIANT=${c(`${cfg.name} ${v.name}`)}`, `-DGUARD_HINT=${c(guardHint(cfg, v))}`, `-DGUARD_EXEC=${c(exec)}`,
-      "-o", "/tmp/cpu-guard", `${SCRIPTS_DIR}/cpu_guard.c`,
+      "gcc",
+      "-O2",
+      "-march=x86-64",
+      "-mtune=generic",
+      "-Wall",
+      `-DGUARD_FLOOR=${c(v.floor)}`,
+      `-DGUARD_VARIANT=${c(`${cfg.name} ${v.name}`)}`,
+      `-DGUARD_HINT=${c(guardHint(cfg, v))}`,
+      `-DGUARD_EXEC=${c(exec)}`,
+      "-o",
+      "/tmp/cpu-guard",
+      `${SCRIPTS_DIR}/cpu_guard.c`,
     ])
     .file("/tmp/cpu-guard");
 }

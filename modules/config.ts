@@ -49,7 +49,10 @@ export const ConfigSchema = z
     /** Project name: package and image names derive from it. */
     name: z.string().regex(/^[a-z0-9][a-z0-9.+-]*$/, "a lowercase name (letters, digits, . + -)"),
     /** Version; when absent, `git describe` of the project decides (else 0.0.0). */
-    version: z.string().regex(/^[0-9][A-Za-z0-9.+~-]*$/, "a version starting with a digit, such as 1.2.0").optional(),
+    version: z
+      .string()
+      .regex(/^[0-9][A-Za-z0-9.+~-]*$/, "a version starting with a digit, such as 1.2.0")
+      .optional(),
     /** The CMake source tree, relative to the config file. */
     source: relPath.default("."),
     /**
@@ -89,7 +92,10 @@ export const ConfigSchema = z
         /** Where nvcc comes from: Debian's non-free nvidia-cuda-toolkit, or the `images.cudaDevel` image. */
         source: z.enum(["debian", "image"]).default("debian"),
         /** CUDA architectures to compile device code for. */
-        architectures: z.array(z.string().regex(/^\d+(-real|-virtual)?$/, "an architecture such as 80")).min(1).default(["70", "80"]),
+        architectures: z
+          .array(z.string().regex(/^\d+(-real|-virtual)?$/, "an architecture such as 80"))
+          .min(1)
+          .default(["70", "80"]),
         /** nvcc's host compiler (Debian's CUDA 11.8 needs g++ 11 or older). */
         hostCompiler: z.string().default("g++-11"),
       })
@@ -135,7 +141,11 @@ export const ConfigSchema = z
       .object({
         /** The CMake options the GPU/AVX/TEST switches set to ON or OFF (a shorthand for `variants`). */
         options: z
-          .object({ gpu: cmakeVar.default("WITH_GPU"), avx: cmakeVar.default("WITH_AVX"), test: cmakeVar.default("WITH_TESTING") })
+          .object({
+            gpu: cmakeVar.default("WITH_GPU"),
+            avx: cmakeVar.default("WITH_AVX"),
+            test: cmakeVar.default("WITH_TESTING"),
+          })
           .strict()
           .default({ gpu: "WITH_GPU", avx: "WITH_AVX", test: "WITH_TESTING" }),
         generator: z.string().default("Ninja"),
@@ -149,7 +159,13 @@ export const ConfigSchema = z
         originRpath: z.boolean().default(true),
       })
       .strict()
-      .default({ options: { gpu: "WITH_GPU", avx: "WITH_AVX", test: "WITH_TESTING" }, generator: "Ninja", buildType: "Release", args: [], originRpath: true }),
+      .default({
+        options: { gpu: "WITH_GPU", avx: "WITH_AVX", test: "WITH_TESTING" },
+        generator: "Ninja",
+        buildType: "Release",
+        args: [],
+        originRpath: true,
+      }),
     test: z
       .object({
         /** The test command, run in the build tree. */
@@ -170,7 +186,10 @@ export const ConfigSchema = z
         /** Folders whose C/C++ headers Doxygen reads for the C++ API (breathe directives in the docs; [] for none). */
         doxygen: z.array(relPath).default(["include"]),
         /** The Python module autodoc documents, imported from the build tree of `variant` ("" for none; default: the project's name). */
-        python: z.string().regex(/^([A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*)?$/, "a Python module name such as 'minipaddle', or ''").optional(),
+        python: z
+          .string()
+          .regex(/^([A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*)?$/, "a Python module name such as 'minipaddle', or ''")
+          .optional(),
         /** Where in the build tree the Python package lies (put on PYTHONPATH). */
         pythonPath: relPath.default("python"),
         /** The build whose Python module is documented (what ships). */
@@ -179,13 +198,27 @@ export const ConfigSchema = z
         notebooks: z.union([relPath, z.literal("")]).default("notebooks"),
       })
       .strict()
-      .default({ sphinx: "docs", generate: false, browse: ["include", "src"], doxygen: ["include"], pythonPath: "python", variant: "cpu", notebooks: "notebooks" }),
+      .default({
+        sphinx: "docs",
+        generate: false,
+        browse: ["include", "src"],
+        doxygen: ["include"],
+        pythonPath: "python",
+        variant: "cpu",
+        notebooks: "notebooks",
+      }),
     package: z
       .object({
         /** The Maintainer field: "Name <email>". */
-        maintainer: z.string().regex(/^[^<>\n]+ <[^<>@\s]+@[^<>\s]+>$/, "a maintainer such as 'Name <name@example.org>'").default("Maintainers <maintainers@example.org>"),
+        maintainer: z
+          .string()
+          .regex(/^[^<>\n]+ <[^<>@\s]+@[^<>\s]+>$/, "a maintainer such as 'Name <name@example.org>'")
+          .default("Maintainers <maintainers@example.org>"),
         /** The one-line synopsis (default: the name and the variant). */
-        summary: z.string().regex(/^[^\n]{1,80}$/, "one line of at most 80 characters").optional(),
+        summary: z
+          .string()
+          .regex(/^[^\n]{1,80}$/, "one line of at most 80 characters")
+          .optional(),
         /** The long description. */
         description: z.string().default("A machine-learning framework"),
         homepage: z.string().url().optional(),
@@ -219,14 +252,25 @@ export const ConfigSchema = z
         /** Variants to release (names of `variants`: accel value, then -isa value unless it is avx). */
         variants: z.array(z.string()).min(1).default(["cpu", "cpu-noavx", "gpu", "gpu-noavx"]),
         /** Tag scheme: {version} and {variant} (the suffix: "", -noavx, -gpu, -gpu-noavx). */
-        tag: z.string().regex(/^[A-Za-z0-9_.{}-]+$/, "a tag template such as {version}{variant}").default("{version}{variant}"),
+        tag: z
+          .string()
+          .regex(/^[A-Za-z0-9_.{}-]+$/, "a tag template such as {version}{variant}")
+          .default("{version}{variant}"),
         /** The unprivileged user the image runs as (uid 1000). */
-        user: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, "a user name").default("app"),
+        user: z
+          .string()
+          .regex(/^[a-z_][a-z0-9_-]{0,31}$/, "a user name")
+          .default("app"),
         /** What the CUDA images require of the host driver (NVIDIA_REQUIRE_CUDA). */
         requireCuda: z.string().default("cuda>=11.8"),
       })
       .strict()
-      .default({ variants: ["cpu", "cpu-noavx", "gpu", "gpu-noavx"], tag: "{version}{variant}", user: "app", requireCuda: "cuda>=11.8" }),
+      .default({
+        variants: ["cpu", "cpu-noavx", "gpu", "gpu-noavx"],
+        tag: "{version}{variant}",
+        user: "app",
+        requireCuda: "cuda>=11.8",
+      }),
     book: z
       .object({
         /** Notebooks folder, relative to the source tree. */
@@ -243,7 +287,10 @@ export const ConfigSchema = z
         /** The application's program folder, relative to the config file (`app --source` overrides it). */
         source: relPath.optional(),
         /** The application's name: its image is NAME:TAG, TAG the production image's (default: the program folder's name). */
-        name: z.string().regex(/^[a-z]([-a-z0-9]*[a-z0-9])?$/, "a lowercase name (letters, digits, -), starting with a letter").optional(),
+        name: z
+          .string()
+          .regex(/^[a-z]([-a-z0-9]*[a-z0-9])?$/, "a lowercase name (letters, digits, -), starting with a letter")
+          .optional(),
         /** The program the image runs, relative to the program folder: a .py file (Python) or a .sh file. */
         entry: relPath.default("main.py"),
         /** Debian packages the program needs, besides any its folder's packages.txt lists. */
@@ -279,7 +326,9 @@ export function parseConfig(text: string, file: string, fallbackVersion = "0.0.0
   try {
     data = file.endsWith(".json") ? JSON.parse(text) : parseYaml(text);
   } catch (err) {
-    throw new ConfigError(`${file}: not valid ${file.endsWith(".json") ? "JSON" : "YAML"}: ${(err as Error).message.split("\n")[0]}`);
+    throw new ConfigError(
+      `${file}: not valid ${file.endsWith(".json") ? "JSON" : "YAML"}: ${(err as Error).message.split("\n")[0]}`,
+    );
   }
   const parsed = ConfigSchema.safeParse(data ?? {});
   if (!parsed.success) {
@@ -299,7 +348,9 @@ export function parseConfig(text: string, file: string, fallbackVersion = "0.0.0
  */
 function leafIssue(issue: z.core.$ZodIssue): z.core.$ZodIssue {
   if (issue.code === "invalid_union" && issue.errors.length) {
-    const branches = issue.errors.filter((b) => b.length && !(b[0]!.code === "invalid_value" || (b[0]!.code === "invalid_type" && b[0]!.path.length === 0)));
+    const branches = issue.errors.filter(
+      (b) => b.length && !(b[0]!.code === "invalid_value" || (b[0]!.code === "invalid_type" && b[0]!.path.length === 0)),
+    );
     const best = (branches.length ? branches : issue.errors).map((b) => b[0]!).sort((a, b) => b.path.length - a.path.length)[0];
     if (best) return leafIssue({ ...best, path: [...issue.path, ...best.path] });
   }
@@ -311,7 +362,8 @@ function leafIssue(issue: z.core.$ZodIssue): z.core.$ZodIssue {
 }
 
 function describeIssue(issue: z.core.$ZodIssue): string {
-  if (issue.code === "unrecognized_keys") return `unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => `'${k}'`).join(", ")}`;
+  if (issue.code === "unrecognized_keys")
+    return `unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => `'${k}'`).join(", ")}`;
   if (issue.code === "invalid_type") return `expected ${issue.expected}`;
   return issue.message.replace(/^Invalid string: must match pattern .*$/, "invalid value");
 }

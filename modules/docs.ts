@@ -81,12 +81,18 @@ export function codeBrowser(cfg: Config, dev: Container, source: Directory): Dir
   let tree = dag.directory();
   for (const path of cfg.docs.browse) tree = tree.withDirectory(path, source.directory(path));
   const title = JSON.stringify(`${cfg.name} ${cfg.version} source`);
-  return dev
-    .withDirectory(CODE, tree)
-    .withWorkdir(CODE)
-    // htags dates its index pages ("Last updated ..."): that line goes, so the same source gives the same bytes.
-    .withExec(["sh", "-c", `gtags && htags --suggest --title ${title} && rm -f GPATH GRTAGS GTAGS && sed -i 's#Last updated [^<]*<br />##' HTML/*.html`])
-    .directory(`${CODE}/HTML`);
+  return (
+    dev
+      .withDirectory(CODE, tree)
+      .withWorkdir(CODE)
+      // htags dates its index pages ("Last updated ..."): that line goes, so the same source gives the same bytes.
+      .withExec([
+        "sh",
+        "-c",
+        `gtags && htags --suggest --title ${title} && rm -f GPATH GRTAGS GTAGS && sed -i 's#Last updated [^<]*<br />##' HTML/*.html`,
+      ])
+      .directory(`${CODE}/HTML`)
+  );
 }
 
 /** The pages of a minimal docs folder for a project that has none: an index, the C++ and Python API pages, the notebooks. */
@@ -104,7 +110,8 @@ export function generatedPages(cfg: Config): Record<string, string> {
       `.. toctree::\n   :maxdepth: 2\n${cfg.docs.notebooks ? "   :glob:\n" : ""}\n${pages.map((p) => `   ${p}`).join("\n")}\n`,
   };
   if (cfg.docs.doxygen.length) files["cpp.rst"] = `${underline("C++ API", "=")}\n.. doxygenindex::\n`;
-  if (python) files["python.rst"] = `${underline("Python API", "=")}\n.. automodule:: ${python}\n   :members:\n   :undoc-members:\n`;
+  if (python)
+    files["python.rst"] = `${underline("Python API", "=")}\n.. automodule:: ${python}\n   :members:\n   :undoc-members:\n`;
   return files;
 }
 
@@ -117,7 +124,15 @@ function docsFolder(cfg: Config, source: Directory): Directory {
 }
 
 /** settings.json for modules/scripts/sphinx_conf.py. */
-export function sphinxSettings(cfg: Config, where: { docs: string; xml: string; code: string; browseMap: string } = { docs: DOCS, xml: XML, code: CODE, browseMap: BROWSE_MAP }): string {
+export function sphinxSettings(
+  cfg: Config,
+  where: { docs: string; xml: string; code: string; browseMap: string } = {
+    docs: DOCS,
+    xml: XML,
+    code: CODE,
+    browseMap: BROWSE_MAP,
+  },
+): string {
   return `${JSON.stringify(
     {
       project: cfg.name,
@@ -155,7 +170,12 @@ export function sphinxCommand(cfg: Config, opts: { strict: boolean; out: string 
  * The Sphinx container: the docs folder (or a generated one) with the notebooks, the pipeline's configuration
  * over the project's conf.py, the Doxygen XML, htags' MAP and the build tree (its Python module importable).
  */
-export function sphinxInputs(cfg: Config, dev: Container, source: Directory, parts: { xml?: Directory; browse?: Directory; build?: Directory; epoch: number }): Container {
+export function sphinxInputs(
+  cfg: Config,
+  dev: Container,
+  source: Directory,
+  parts: { xml?: Directory; browse?: Directory; build?: Directory; epoch: number },
+): Container {
   let docs = docsFolder(cfg, source);
   if (cfg.docs.notebooks) docs = docs.withDirectory("notebooks", source.directory(cfg.docs.notebooks));
   let ctr = dev
@@ -166,12 +186,19 @@ export function sphinxInputs(cfg: Config, dev: Container, source: Directory, par
     .withDirectory(DOCS, docs);
   if (parts.xml) ctr = ctr.withMountedDirectory("/doxygen", parts.xml);
   if (parts.browse) ctr = ctr.withMountedFile(BROWSE_MAP, parts.browse.file("FILEMAP"));
-  if (parts.build) ctr = ctr.withMountedDirectory(BUILD, parts.build).withEnvVariable("PYTHONPATH", `${BUILD}/${cfg.docs.pythonPath}`);
+  if (parts.build)
+    ctr = ctr.withMountedDirectory(BUILD, parts.build).withEnvVariable("PYTHONPATH", `${BUILD}/${cfg.docs.pythonPath}`);
   return ctr.withWorkdir(DOCS);
 }
 
 /** The Sphinx HTML of the docs (the site's root pages). */
-export function sphinxSite(cfg: Config, dev: Container, source: Directory, parts: { xml?: Directory; browse?: Directory; build?: Directory }, opts: DocsOptions): Directory {
+export function sphinxSite(
+  cfg: Config,
+  dev: Container,
+  source: Directory,
+  parts: { xml?: Directory; browse?: Directory; build?: Directory },
+  opts: DocsOptions,
+): Directory {
   return sphinxInputs(cfg, dev, source, { ...parts, epoch: opts.epoch })
     .withExec(["bash", "-c", sphinxCommand(cfg, { strict: opts.strict, out: "/site" })])
     .directory("/site");
@@ -182,7 +209,13 @@ export function sphinxSite(cfg: Config, dev: Container, source: Directory, parts
  * version, linking the code browser), the code browser under browse/. `build` is the variant's build tree whose
  * Python module autodoc imports (none: no Python API).
  */
-export function docsSite(cfg: Config, dev: Container, source: Directory, build: Directory | undefined, opts: DocsOptions): Directory {
+export function docsSite(
+  cfg: Config,
+  dev: Container,
+  source: Directory,
+  build: Directory | undefined,
+  opts: DocsOptions,
+): Directory {
   const browse = cfg.docs.browse.length ? codeBrowser(cfg, dev, source) : undefined;
   const xml = cfg.docs.doxygen.length ? doxygenXml(cfg, dev, source) : undefined;
   let site = sphinxSite(cfg, dev, source, { xml, browse, build: docsPython(cfg) ? build : undefined }, opts);

@@ -30,10 +30,7 @@ export class ArgumentError extends UsageError {}
 
 export class UnsupportedOperation extends PipelineError {
   constructor(message: string) {
-    super(
-      `${message}. The BuildKit executor does not support it; run this graph on the Dagger engine (--engine dagger)`,
-      2,
-    );
+    super(`${message}. The BuildKit executor does not support it; run this graph on the Dagger engine (--engine dagger)`, 2);
   }
 }
 

@@ -14,7 +14,6 @@ import { STANDARD_VARIANTS as VARIANTS } from "./variants.ts";
 /** The variants whose resource requests the manifests know: CPU ones, and GPU ones with a GPU limit. */
 export type ImageVariant = (typeof VARIANTS)[number];
 
-
 export interface Resources {
   cpu: string;
   memory: string;
@@ -119,7 +118,11 @@ export function checkImageRef(ref: string): string | undefined {
  */
 export function jobNameOfImage(image: string): string {
   const path = splitRef(image)?.path ?? "";
-  const name = (path.split("/").pop() ?? "").replace(/[._]+/g, "-").replace(/^[^a-z]+/, "").slice(0, 50).replace(/-+$/, "");
+  const name = (path.split("/").pop() ?? "")
+    .replace(/[._]+/g, "-")
+    .replace(/^[^a-z]+/, "")
+    .slice(0, 50)
+    .replace(/-+$/, "");
   return name || "app";
 }
 
@@ -178,9 +181,11 @@ export function jobManifests(spec: JobSpec): object[] {
   const refError = checkImageRef(image);
   if (refError !== undefined) fail(`--image ${show(image)}: not an image reference (${refError})`);
   const variant = spec.variant ?? variantOfImage(image);
-  if (!(VARIANTS as readonly string[]).includes(variant)) fail(`--variant must be one of ${VARIANTS.join(", ")}, got ${show(variant)}`);
+  if (!(VARIANTS as readonly string[]).includes(variant))
+    fail(`--variant must be one of ${VARIANTS.join(", ")}, got ${show(variant)}`);
   const port = spec.port ?? DEFAULT_PORT;
-  if (!Number.isInteger(port) || port < 1 || port > 65535) fail(`--port must be a whole number from 1 to 65535, got ${show(port)}`);
+  if (!Number.isInteger(port) || port < 1 || port > 65535)
+    fail(`--port must be a whole number from 1 to 65535, got ${show(port)}`);
   const args = spec.args ?? DEFAULT_ARGS;
   if (!Array.isArray(args) || !args.every((a) => typeof a === "string")) fail("--args must be a list of strings");
   const kind = variant.startsWith("gpu") ? "gpu" : "cpu";

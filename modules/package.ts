@@ -26,7 +26,9 @@ export { packageName };
 
 /** The other variants' package names: each variant conflicts with (and replaces) the others. */
 function siblings(cfg: Config, v: Variant): string[] {
-  return allVariants(cfg).map((o) => packageName(cfg, o)).filter((n) => n !== packageName(cfg, v));
+  return allVariants(cfg)
+    .map((o) => packageName(cfg, o))
+    .filter((n) => n !== packageName(cfg, v));
 }
 
 /** The synopsis: the configured one (else the description's first line), and what the variant is. */

@@ -13,14 +13,39 @@ export { debianBase, withAptPackages };
 
 /** What every development image has (qemu-user runs a build's tests on an emulated older CPU). GNU Global's htags is the code browser generator (Woboq is not packaged). */
 export const DEV_PACKAGES = [
-  "build-essential", "g++", "clang", "cmake", "ninja-build", "ccache", "make", "git", "binutils", "file",
-  "python3", "python3-dev", "python3-pybind11", "pybind11-dev", "libgtest-dev", "googletest",
-  "python3-sphinx", "global", "openssh-server", "dpkg-dev", "procps", "less",
+  "build-essential",
+  "g++",
+  "clang",
+  "cmake",
+  "ninja-build",
+  "ccache",
+  "make",
+  "git",
+  "binutils",
+  "file",
+  "python3",
+  "python3-dev",
+  "python3-pybind11",
+  "pybind11-dev",
+  "libgtest-dev",
+  "googletest",
+  "python3-sphinx",
+  "global",
+  "openssh-server",
+  "dpkg-dev",
+  "procps",
+  "less",
   // Runs binaries on an emulated older CPU: the test stage's run at the variant's ISA floor.
   "qemu-user",
   // The docs stage: C++ API from Doxygen XML (breathe), Markdown (MyST) and notebooks (nbsphinx; pandoc converts
   // their Markdown cells, IPython highlights their code), the furo theme, and sphinx-autobuild for `docs --serve`.
-  "doxygen", "python3-breathe", "python3-myst-parser", "python3-nbsphinx", "pandoc", "python3-ipython", "furo",
+  "doxygen",
+  "python3-breathe",
+  "python3-myst-parser",
+  "python3-nbsphinx",
+  "pandoc",
+  "python3-ipython",
+  "furo",
   "python3-sphinx-autobuild",
 ];
 
@@ -36,17 +61,22 @@ PubkeyAuthentication yes
  * and the project's build script as its default entrypoint. With `gpu`, the CUDA toolkit too.
  */
 export function devImage(cfg: Config, gpu: boolean): Container {
-  let base = gpu && cfg.cuda.source === "image" && cfg.images.cudaDevel ? debianBase("bookworm", cfg.images.cudaDevel) : debianBase("bookworm", cfg.images.build);
+  let base =
+    gpu && cfg.cuda.source === "image" && cfg.images.cudaDevel
+      ? debianBase("bookworm", cfg.images.cudaDevel)
+      : debianBase("bookworm", cfg.images.build);
   base = withAptPackages(base, [...DEV_PACKAGES, ...cfg.toolchain.packages]);
   if (gpu) base = withCuda(cfg, base);
-  return base
-    .withNewFile("/etc/ssh/sshd_config.d/pipeline.conf", SSHD_CONFIG)
-    .withExec(["sh", "-c", "rm -f /etc/ssh/ssh_host_*_key /etc/ssh/ssh_host_*_key.pub && mkdir -p /run/sshd"])
-    .withNewFile(SCRIPT, buildScript(cfg), { permissions: 0o755 })
-    // The entrypoint (modules/scripts/dev-entrypoint.sh): build a mounted source tree (default), run sshd, or run a command.
-    .withNewFile("/usr/local/bin/pipeline-entrypoint", scriptText("dev-entrypoint.sh"), { permissions: 0o755 })
-    .withLabel("org.opencontainers.image.title", `${cfg.name} development image${gpu ? " (GPU)" : ""}`)
-    .withLabel("org.opencontainers.image.version", cfg.version)
-    .withWorkdir(SRC)
-    .withEntrypoint(["/usr/local/bin/pipeline-entrypoint"]);
+  return (
+    base
+      .withNewFile("/etc/ssh/sshd_config.d/pipeline.conf", SSHD_CONFIG)
+      .withExec(["sh", "-c", "rm -f /etc/ssh/ssh_host_*_key /etc/ssh/ssh_host_*_key.pub && mkdir -p /run/sshd"])
+      .withNewFile(SCRIPT, buildScript(cfg), { permissions: 0o755 })
+      // The entrypoint (modules/scripts/dev-entrypoint.sh): build a mounted source tree (default), run sshd, or run a command.
+      .withNewFile("/usr/local/bin/pipeline-entrypoint", scriptText("dev-entrypoint.sh"), { permissions: 0o755 })
+      .withLabel("org.opencontainers.image.title", `${cfg.name} development image${gpu ? " (GPU)" : ""}`)
+      .withLabel("org.opencontainers.image.version", cfg.version)
+      .withWorkdir(SRC)
+      .withEntrypoint(["/usr/local/bin/pipeline-entrypoint"])
+  );
 }

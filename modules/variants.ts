@@ -47,7 +47,10 @@ function axisValues(cfg: Config, axis: "accel" | "isa"): Map<string, AxisValue> 
   const shorthand: Record<string, AxisValue> =
     axis === "accel"
       ? { cpu: { cmake: [`-D${o.gpu}=OFF`], env: {}, cuda: false }, gpu: { cmake: [`-D${o.gpu}=ON`], env: {}, cuda: true } }
-      : { avx: { cmake: [`-D${o.avx}=ON`], env: {}, floor: "x86-64-v3" }, noavx: { cmake: [`-D${o.avx}=OFF`], env: {}, floor: "x86-64-v2" } };
+      : {
+          avx: { cmake: [`-D${o.avx}=ON`], env: {}, floor: "x86-64-v3" },
+          noavx: { cmake: [`-D${o.avx}=OFF`], env: {}, floor: "x86-64-v2" },
+        };
   const configured = cfg.variants[axis] as Record<string, AxisValue | false>;
   const out = new Map<string, AxisValue>();
   for (const [name, value] of Object.entries(shorthand)) if (!(name in configured)) out.set(name, value);
@@ -102,7 +105,11 @@ export function variantFromSwitches(cfg: Config, s: { gpu: boolean; avx: boolean
   const found = allVariants(cfg).find((v) => v.accel === accel && v.isa === isa);
   if (!found) {
     const missing = allVariants(cfg).some((v) => v.accel === accel) ? `isa value '${isa}'` : `accel value '${accel}'`;
-    throw new ArgumentError(`this project's config has no ${missing} (variants: ${allVariants(cfg).map((v) => v.name).join(", ")})`);
+    throw new ArgumentError(
+      `this project's config has no ${missing} (variants: ${allVariants(cfg)
+        .map((v) => v.name)
+        .join(", ")})`,
+    );
   }
   return found;
 }
@@ -117,8 +124,12 @@ export function selectVariant(cfg: Config, s: { gpu: boolean; avx: boolean; vari
  * `image.variants` names defined variants. Returns the first problem as [key path, message], else undefined.
  */
 export function variantProblem(cfg: Config): [string, string] | undefined {
-  for (const [axis, name] of [["accel", DEFAULT_ACCEL], ["isa", DEFAULT_ISA]] as const) {
-    if (cfg.variants[axis][name] === false) return [`variants.${axis}.${name}`, `the ${axis} value ${name} cannot be removed (every project builds it)`];
+  for (const [axis, name] of [
+    ["accel", DEFAULT_ACCEL],
+    ["isa", DEFAULT_ISA],
+  ] as const) {
+    if (cfg.variants[axis][name] === false)
+      return [`variants.${axis}.${name}`, `the ${axis} value ${name} cannot be removed (every project builds it)`];
   }
   for (const [name, value] of Object.entries(cfg.variants.isa)) {
     if (value && !value.floor && name !== "avx" && name !== "noavx") {
@@ -127,7 +138,11 @@ export function variantProblem(cfg: Config): [string, string] | undefined {
   }
   const names = allVariants(cfg).map((v) => v.name);
   const bad = cfg.image.variants.findIndex((v) => !names.includes(v));
-  if (bad >= 0) return [`image.variants.${bad}`, `'${cfg.image.variants[bad]}' is not a variant of this config (its variants: ${names.join(", ")})`];
+  if (bad >= 0)
+    return [
+      `image.variants.${bad}`,
+      `'${cfg.image.variants[bad]}' is not a variant of this config (its variants: ${names.join(", ")})`,
+    ];
   return undefined;
 }
 

@@ -38,7 +38,8 @@ export function appName(p: Project, a: AppFlags): string {
 /** The program folder exists, holds the entry program, and its packages.txt (if any) lists package names. */
 export function checkProgramFolder(p: Project, a: AppFlags): void {
   const dir = programFolder(p, a);
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`--source ${a.source ?? p.cfg.app.source}: no such folder`);
+  if (!existsSync(dir) || !statSync(dir).isDirectory())
+    throw new UsageError(`--source ${a.source ?? p.cfg.app.source}: no such folder`);
   const entry = a.entry || p.cfg.app.entry;
   try {
     appEntrypoint(entry);
@@ -46,7 +47,8 @@ export function checkProgramFolder(p: Project, a: AppFlags): void {
     throw new UsageError((err as Error).message);
   }
   const entryPath = join(dir, entry);
-  if (!existsSync(entryPath) || !statSync(entryPath).isFile()) throw new UsageError(`--entry ${entry}: no such file in the program folder ${dir}`);
+  if (!existsSync(entryPath) || !statSync(entryPath).isFile())
+    throw new UsageError(`--entry ${entry}: no such file in the program folder ${dir}`);
   const list = join(dir, PACKAGES_FILE);
   if (existsSync(list)) {
     readFileSync(list, "utf8")

@@ -56,7 +56,9 @@ async function build() {
     logLevel: "silent",
     tsconfig: join(root, "tsconfig.json"),
     // Packages written as CommonJS call require(); an ES module has none of its own.
-    banner: { js: "import { createRequire as __pipelineRequire } from 'node:module'; const require = __pipelineRequire(import.meta.url);" },
+    banner: {
+      js: "import { createRequire as __pipelineRequire } from 'node:module'; const require = __pipelineRequire(import.meta.url);",
+    },
     plugins: [
       {
         name: "light-sdk",
@@ -64,7 +66,10 @@ async function build() {
           b.onResolve({ filter: /^@dagger\.io\/dagger$/ }, () => ({ path: light, external: true }));
           // modules/scripts.ts reads the files beside it: keep its own URL, not the bundle's.
           b.onLoad({ filter: /modules[\\/]scripts\.ts$/ }, async (args) => ({
-            contents: readFileSync(args.path, "utf8").replaceAll("import.meta.url", JSON.stringify(pathToFileURL(args.path).href)),
+            contents: readFileSync(args.path, "utf8").replaceAll(
+              "import.meta.url",
+              JSON.stringify(pathToFileURL(args.path).href),
+            ),
             loader: "ts",
           }));
         },

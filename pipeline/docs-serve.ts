@@ -19,11 +19,16 @@ import { exitCodeFor, interrupted } from "./interrupt.ts";
 /** The port a preview listens on unless --port says otherwise. */
 export const DEFAULT_DOCS_PORT = 8000;
 
-export async function serveDocs(project: Project, opts: { source?: string; port?: number; execute: ExecuteOptions }): Promise<void> {
+export async function serveDocs(
+  project: Project,
+  opts: { source?: string; port?: number; execute: ExecuteOptions },
+): Promise<void> {
   const port = opts.port ?? DEFAULT_DOCS_PORT;
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(`--port ${opts.port}: expected a port number (1-65535)`);
+  if (!Number.isInteger(port) || port < 1 || port > 65535)
+    throw new UsageError(`--port ${opts.port}: expected a port number (1-65535)`);
   const endpoint = await findBuildkit({ buildkitAddr: opts.execute.buildkitAddr });
-  if (endpoint.kind !== "docker") throw new UsageError("docs --serve runs the development image with Docker; this engine is a buildkitd");
+  if (endpoint.kind !== "docker")
+    throw new UsageError("docs --serve runs the development image with Docker; this engine is a buildkitd");
   const env = dockerEnv(endpoint);
   const image = `${project.cfg.name}-dev:${project.cfg.version}`;
   const say = opts.execute.say ?? ((line: string) => process.stderr.write(`pipeline: ${line}\n`));
@@ -45,7 +50,22 @@ export async function serveDocs(project: Project, opts: { source?: string; port?
   say(`docs preview of ${src} at http://127.0.0.1:${port}/ (rebuilds on save; Ctrl-C stops it)`);
   const child = spawn(
     endpoint.client,
-    ["run", "--rm", "--name", name, "--network", "host", "--entrypoint", "", "-v", `${src}:/src:ro`, "-v", `${conf}:/pipeline-docs:ro`, image, ...serveCommand(project.cfg, port)],
+    [
+      "run",
+      "--rm",
+      "--name",
+      name,
+      "--network",
+      "host",
+      "--entrypoint",
+      "",
+      "-v",
+      `${src}:/src:ro`,
+      "-v",
+      `${conf}:/pipeline-docs:ro`,
+      image,
+      ...serveCommand(project.cfg, port),
+    ],
     { env, stdio: ["ignore", "inherit", "inherit"] },
   );
   const code = await new Promise<number>((done) => {

@@ -6,7 +6,14 @@ import type { Container, Directory, File } from "@dagger.io/dagger";
 import { type Plan, planGraph } from "./plan.ts";
 import { readGraph, sdkTypeName } from "./sdk-adapter.ts";
 import { UsageError } from "../modules/errors.ts";
-import { checkOutputPath, type OutputCheck, type OutputRequest, type ProtectedDir, removeStaleSiblings, removeStaleWork } from "./outputs.ts";
+import {
+  checkOutputPath,
+  type OutputCheck,
+  type OutputRequest,
+  type ProtectedDir,
+  removeStaleSiblings,
+  removeStaleWork,
+} from "./outputs.ts";
 import { chooseEngine, type EngineChoice, engineKey, expectedEngineKey, findBuildkit } from "./engines/detect.ts";
 import { runPlan, type RunResult } from "./engines/buildkit.ts";
 import { readMirrors } from "./mirrors.ts";
@@ -47,7 +54,11 @@ export function checkRequest(obj: unknown, request: OutputRequest): void {
  * Refuses (exit 2) an output path that would destroy something or cannot take the result (outputs.ts), before
  * anything is translated or any engine is looked for. Every command's runs go through it (execute calls it).
  */
-export async function checkOutput(obj: unknown, request: OutputRequest, opts: ExecuteOptions = {}): Promise<OutputCheck | undefined> {
+export async function checkOutput(
+  obj: unknown,
+  request: OutputRequest,
+  opts: ExecuteOptions = {},
+): Promise<OutputCheck | undefined> {
   checkRequest(obj, request);
   const shape = request.kind === "export" && sdkTypeName(obj) === "Directory" ? "directory" : "file";
   return checkOutputPath(request, { shape, protectedDirs: opts.protectedDirs, force: opts.force });
@@ -82,8 +93,6 @@ export async function execute(obj: Runnable, request: OutputRequest, opts: Execu
     progress: resolveMode(opts.progress ?? "auto"),
     signal: opts.signal,
   });
-  say(
-    `pipeline: done in ${result.seconds.toFixed(1)}s: ${result.steps} steps, ${result.cached} cached, ${result.executed} run`,
-  );
+  say(`pipeline: done in ${result.seconds.toFixed(1)}s: ${result.steps} steps, ${result.cached} cached, ${result.executed} run`);
   return result;
 }

@@ -5,7 +5,18 @@
  * help text. The scan loads the TypeScript compiler and takes seconds, so its result is kept on disk, keyed
  * by the size and mtime of the module's source files and the SDK's version: a later command reads the file.
  */
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { createHash } from "node:crypto";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
@@ -61,9 +72,17 @@ export interface ModuleSpec {
 /** build-image -> buildImage */
 export const camel = (s: string) => s.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
 /** buildImage -> build-image, k8s -> k8s, imageTag -> image-tag */
-export const kebab = (s: string) => s.replace(/([a-z0-9])([A-Z])/g, "$1-$2").replace(/([A-Z])([A-Z][a-z])/g, "$1-$2").toLowerCase();
+export const kebab = (s: string) =>
+  s
+    .replace(/([a-z0-9])([A-Z])/g, "$1-$2")
+    .replace(/([A-Z])([A-Z][a-z])/g, "$1-$2")
+    .toLowerCase();
 /** my-module -> MyModule */
-export const pascal = (s: string) => s.split(/[-_\s]+/).map((w) => w.charAt(0).toUpperCase() + w.slice(1)).join("");
+export const pascal = (s: string) =>
+  s
+    .split(/[-_\s]+/)
+    .map((w) => w.charAt(0).toUpperCase() + w.slice(1))
+    .join("");
 
 interface ScannedType {
   kind: string;
@@ -89,7 +108,15 @@ interface ScannedFunction {
 interface ScannedModule {
   name: string;
   description?: string;
-  objects: Record<string, { name: string; description?: string; constructor?: { arguments: Record<string, ScannedArg> }; methods: Record<string, ScannedFunction> }>;
+  objects: Record<
+    string,
+    {
+      name: string;
+      description?: string;
+      constructor?: { arguments: Record<string, ScannedArg> };
+      methods: Record<string, ScannedFunction>;
+    }
+  >;
   enums?: Record<string, { name: string; values?: Record<string, { name: string; value?: string }> }>;
 }
 
@@ -140,7 +167,9 @@ export function describeModule(scanned: ScannedModule, moduleName: string): Modu
     className: main.name,
     description: (scanned.description || main.description || "").trim(),
     // A class without a constructor of its own has only Object's (whose `arguments` strict mode forbids).
-    constructorArgs: Object.values((Object.hasOwn(main, "constructor") ? main.constructor?.arguments : undefined) ?? {}).map((a) => argSpec(a, enums)),
+    constructorArgs: Object.values((Object.hasOwn(main, "constructor") ? main.constructor?.arguments : undefined) ?? {}).map(
+      (a) => argSpec(a, enums),
+    ),
     functions: Object.values(main.methods).map((f) => ({
       name: f.name,
       command: kebab(f.alias ?? f.name),
@@ -236,7 +265,8 @@ export function scanCacheFile(mod: ModuleLocation, env: NodeJS.ProcessEnv = proc
 
 /** The module's description: from the cache when no source file changed since the last scan, else scanned now. */
 export async function loadModuleSpec(mod: ModuleLocation, opts: { say?: (line: string) => void } = {}): Promise<ModuleSpec> {
-  if (!existsSync(mod.entry)) throw new UsageError(`${mod.entry}: no such file; a TypeScript Dagger module keeps its main object in src/index.ts`);
+  if (!existsSync(mod.entry))
+    throw new UsageError(`${mod.entry}: no such file; a TypeScript Dagger module keeps its main object in src/index.ts`);
   const key = scanKey(mod);
   const file = scanCacheFile(mod);
   try {
@@ -245,7 +275,9 @@ export async function loadModuleSpec(mod: ModuleLocation, opts: { say?: (line: s
   } catch {
     // no cache yet, or an unreadable one: scan
   }
-  opts.say?.(`pipeline: reading the module's functions from ${relative(process.cwd(), mod.sourceDir) || "."} (once per source change)`);
+  opts.say?.(
+    `pipeline: reading the module's functions from ${relative(process.cwd(), mod.sourceDir) || "."} (once per source change)`,
+  );
   let scanned: ScannedModule;
   try {
     scanned = await scanSource(mod);
@@ -319,36 +351,117 @@ interface VerbSpec {
   last: boolean;
 }
 
-const str = (name: string, description: string): ArgSpec => ({ name, flag: name, description, type: { kind: "string" }, optional: false });
+const str = (name: string, description: string): ArgSpec => ({
+  name,
+  flag: name,
+  description,
+  type: { kind: "string" },
+  optional: false,
+});
 const T = (kind: "string" | "void"): ArgType => ({ kind });
 const O = (name: string): ArgType => ({ kind: "object", name });
 
 /** The verbs, by the types they apply to. One entry per verb; call.ts runs each. */
 export const VERBS: VerbSpec[] = [
-  { verb: "export", on: ["Directory", "File", "Container"], description: "Write the result to a host path (a Container: an image tarball), atomically, checked as --out is", args: [str("path", "The host path to write to")], returns: () => T("string"), last: true },
-  { verb: "publish", on: ["Container"], description: "Push the image to a registry; prints the pushed reference with its digest", args: [str("address", "The image reference to push to (REGISTRY/NAME:TAG)")], returns: () => T("string"), last: true },
-  { verb: "stdout", on: ["Container"], description: "Run the container's last exec (or its default command when it ends in none) and print its standard output", args: [], returns: () => T("string"), last: true },
-  { verb: "terminal", on: ["Container"], description: "Open an interactive shell (sh) in the container", args: [], returns: () => O("Container"), last: true },
+  {
+    verb: "export",
+    on: ["Directory", "File", "Container"],
+    description: "Write the result to a host path (a Container: an image tarball), atomically, checked as --out is",
+    args: [str("path", "The host path to write to")],
+    returns: () => T("string"),
+    last: true,
+  },
+  {
+    verb: "publish",
+    on: ["Container"],
+    description: "Push the image to a registry; prints the pushed reference with its digest",
+    args: [str("address", "The image reference to push to (REGISTRY/NAME:TAG)")],
+    returns: () => T("string"),
+    last: true,
+  },
+  {
+    verb: "stdout",
+    on: ["Container"],
+    description: "Run the container's last exec (or its default command when it ends in none) and print its standard output",
+    args: [],
+    returns: () => T("string"),
+    last: true,
+  },
+  {
+    verb: "terminal",
+    on: ["Container"],
+    description: "Open an interactive shell (sh) in the container",
+    args: [],
+    returns: () => O("Container"),
+    last: true,
+  },
   { verb: "contents", on: ["File"], description: "Print the file's contents", args: [], returns: () => T("string"), last: true },
-  { verb: "entries", on: ["Directory"], description: "Print the names of the folder's entries (folders end in /)", args: [], returns: () => T("string"), last: true },
-  { verb: "sync", on: ["Directory", "File", "Container"], description: "Build the result, write nothing", args: [], returns: (on) => O(on), last: true },
-  { verb: "file", on: ["Directory", "Container"], description: "A file of the result", args: [str("path", "The file's path in the result")], returns: () => O("File"), last: false },
-  { verb: "directory", on: ["Directory", "Container"], description: "A folder of the result", args: [str("path", "The folder's path in the result")], returns: () => O("Directory"), last: false },
+  {
+    verb: "entries",
+    on: ["Directory"],
+    description: "Print the names of the folder's entries (folders end in /)",
+    args: [],
+    returns: () => T("string"),
+    last: true,
+  },
+  {
+    verb: "sync",
+    on: ["Directory", "File", "Container"],
+    description: "Build the result, write nothing",
+    args: [],
+    returns: (on) => O(on),
+    last: true,
+  },
+  {
+    verb: "file",
+    on: ["Directory", "Container"],
+    description: "A file of the result",
+    args: [str("path", "The file's path in the result")],
+    returns: () => O("File"),
+    last: false,
+  },
+  {
+    verb: "directory",
+    on: ["Directory", "Container"],
+    description: "A folder of the result",
+    args: [str("path", "The folder's path in the result")],
+    returns: () => O("Directory"),
+    last: false,
+  },
   {
     verb: "with-exec",
     on: ["Container"],
     description: "Run a command in the container (chain stdout to print its output)",
-    args: [{ ...str("args", "The command and its arguments, comma-separated (--args=echo,hello)"), type: { kind: "list", of: { kind: "string" } } }],
+    args: [
+      {
+        ...str("args", "The command and its arguments, comma-separated (--args=echo,hello)"),
+        type: { kind: "list", of: { kind: "string" } },
+      },
+    ],
     returns: () => O("Container"),
     last: false,
   },
 ];
 
 const GLOBAL_FLAGS: Array<{ flag: string; alias?: string; type: "string" | "boolean"; choices?: string[]; describe: string }> = [
-  { flag: "config", type: "string", describe: "The project config (default: ./pipeline.yaml); passed to the module's constructor" },
+  {
+    flag: "config",
+    type: "string",
+    describe: "The project config (default: ./pipeline.yaml); passed to the module's constructor",
+  },
   { flag: "mod", alias: "m", type: "string", describe: "The module's folder (default: the nearest folder holding dagger.json)" },
-  { flag: "output", alias: "o", type: "string", describe: "Save a Directory or File result to this host path (as `export --path`)" },
-  { flag: "engine", type: "string", choices: ["auto", "dagger", "buildkit"], describe: "Engine to run on (auto: Dagger when present, else BuildKit)" },
+  {
+    flag: "output",
+    alias: "o",
+    type: "string",
+    describe: "Save a Directory or File result to this host path (as `export --path`)",
+  },
+  {
+    flag: "engine",
+    type: "string",
+    choices: ["auto", "dagger", "buildkit"],
+    describe: "Engine to run on (auto: Dagger when present, else BuildKit)",
+  },
   { flag: "buildkit-addr", type: "string", describe: "A standalone buildkitd to drive with buildctl" },
   { flag: "progress", type: "string", choices: ["auto", "plain", "tty", "quiet"], describe: "Progress display" },
   { flag: "force", type: "boolean", describe: "Replace what is at an export path even when this tool did not write it" },
@@ -374,7 +487,8 @@ function flagUsage(a: ArgSpec): string {
 }
 
 function defaultText(a: ArgSpec): string {
-  if (a.default !== undefined && a.default !== "" && !(Array.isArray(a.default) && a.default.length === 0)) return ` (default ${JSON.stringify(a.default)})`;
+  if (a.default !== undefined && a.default !== "" && !(Array.isArray(a.default) && a.default.length === 0))
+    return ` (default ${JSON.stringify(a.default)})`;
   if (a.defaultPath) return ` (default: the module's ${a.defaultPath})`;
   return a.optional ? "" : " (required)";
 }
@@ -384,7 +498,9 @@ function table(rows: Array<[string, string]>, indent = "  "): string {
   return rows
     .map(([l, r]) => {
       const text = r.replace(/\s*\n\s*/g, " ");
-      return l.length > width ? `${indent}${l}\n${indent}${" ".repeat(width + 2)}${text}` : `${indent}${l.padEnd(width)}  ${text}`;
+      return l.length > width
+        ? `${indent}${l}\n${indent}${" ".repeat(width + 2)}${text}`
+        : `${indent}${l.padEnd(width)}  ${text}`;
     })
     .join("\n");
 }
@@ -405,13 +521,23 @@ export function moduleHelp(spec: ModuleSpec): string {
     table(spec.functions.map((f) => [f.command, firstSentence(f.description)])),
     "",
     "Chain on a result:",
-    table(VERBS.map((v) => [[v.verb, ...v.args.map((a) => `--${a.flag} ${a.flag.toUpperCase()}`)].join(" "), `${v.description} (${v.on.join(", ")})`])),
+    table(
+      VERBS.map((v) => [
+        [v.verb, ...v.args.map((a) => `--${a.flag} ${a.flag.toUpperCase()}`)].join(" "),
+        `${v.description} (${v.on.join(", ")})`,
+      ]),
+    ),
     "",
     "Options:",
     table(GLOBAL_FLAGS.map((g) => [`${g.alias ? `-${g.alias}, ` : ""}--${g.flag}`, g.describe])),
   ];
   const extra = spec.constructorArgs.filter((a) => !PROJECT_ARGS.includes(a.name));
-  if (extra.length) lines.push("", "Module arguments (before FUNCTION):", table(extra.map((a) => [flagUsage(a), a.description + defaultText(a)])));
+  if (extra.length)
+    lines.push(
+      "",
+      "Module arguments (before FUNCTION):",
+      table(extra.map((a) => [flagUsage(a), a.description + defaultText(a)])),
+    );
   lines.push("", "Run `pipeline call FUNCTION --help` for a function's arguments.");
   return lines.join("\n") + "\n";
 }
@@ -419,10 +545,19 @@ export function moduleHelp(spec: ModuleSpec): string {
 /** `pipeline call FUNCTION --help`: its description and arguments with their types and defaults, and what chains on its result. */
 export function functionHelp(fn: FunctionSpec): string {
   const verbs = fn.returns.kind === "object" ? VERBS.filter((v) => v.on.includes((fn.returns as { name: string }).name)) : [];
-  const lines = [`Usage: pipeline call ${fn.command}${fn.args.length ? " [arguments]" : ""}${verbs.length ? " [CHAIN ...]" : ""}`, "", fn.description.replace(/\s*\n\s*/g, " ")];
+  const lines = [
+    `Usage: pipeline call ${fn.command}${fn.args.length ? " [arguments]" : ""}${verbs.length ? " [CHAIN ...]" : ""}`,
+    "",
+    fn.description.replace(/\s*\n\s*/g, " "),
+  ];
   if (fn.args.length) lines.push("", "Arguments:", table(fn.args.map((a) => [flagUsage(a), a.description + defaultText(a)])));
   lines.push("", `Returns: ${typeName(fn.returns)}`);
-  if (verbs.length) lines.push("", "Chain on the result:", table(verbs.map((v) => [[v.verb, ...v.args.map(flagUsage)].join(" "), v.description])));
+  if (verbs.length)
+    lines.push(
+      "",
+      "Chain on the result:",
+      table(verbs.map((v) => [[v.verb, ...v.args.map(flagUsage)].join(" "), v.description])),
+    );
   return lines.join("\n") + "\n";
 }
 
@@ -457,7 +592,9 @@ export function parseValue(text: string, type: ArgType, flag: string, where: str
         if (!m) throw bad("a secret as env:NAME, file:PATH or cmd:COMMAND");
         return { secret: m[1] as "env" | "file" | "cmd", ref: m[3]! };
       }
-      throw new UsageError(`${where}: --${flag} takes a ${type.name}, which the command line cannot give (only Directory, File and Secret arguments)`);
+      throw new UsageError(
+        `${where}: --${flag} takes a ${type.name}, which the command line cannot give (only Directory, File and Secret arguments)`,
+      );
     default:
       throw bad("nothing");
   }
@@ -533,13 +670,17 @@ function readFlags(
       }
       const v = parseValue(text, spec.type, spec.flag, where);
       // A list flag given twice adds to it, as dagger call's do.
-      values[spec.name] = spec.type.kind === "list" && Array.isArray(values[spec.name]) ? [...(values[spec.name] as ArgValue[]), ...(v as ArgValue[])] : v;
+      values[spec.name] =
+        spec.type.kind === "list" && Array.isArray(values[spec.name])
+          ? [...(values[spec.name] as ArgValue[]), ...(v as ArgValue[])]
+          : v;
       continue;
     }
     const g = GLOBAL_FLAGS.find((o) => o.flag === f.name || o.alias === f.name);
     if (g) {
       if (g.type === "boolean") {
-        if (f.inline !== undefined && f.inline !== "true" && f.inline !== "false") throw new UsageError(`--${g.flag} is a switch: give --${g.flag} or --${g.flag}=false, not '${f.inline}'`);
+        if (f.inline !== undefined && f.inline !== "true" && f.inline !== "false")
+          throw new UsageError(`--${g.flag} is a switch: give --${g.flag} or --${g.flag}=false, not '${f.inline}'`);
         (options as Record<string, unknown>)[g.flag] = f.inline !== "false";
         continue;
       }
@@ -548,12 +689,15 @@ function readFlags(
         if (i >= argv.length) throw new UsageError(`--${g.flag} needs a value`);
         text = argv[i++]!;
       }
-      if (g.choices && !g.choices.includes(text)) throw new UsageError(`--${g.flag}: expected one of ${g.choices.join(", ")}, got '${text}'`);
+      if (g.choices && !g.choices.includes(text))
+        throw new UsageError(`--${g.flag}: expected one of ${g.choices.join(", ")}, got '${text}'`);
       (options as Record<string, unknown>)[g.flag] = text;
       continue;
     }
     const known = args.map((a) => `--${a.flag}`);
-    throw new UsageError(`${where}: unknown argument '${tok.replace(/=.*$/s, "")}'${known.length ? ` (its arguments: ${known.join(", ")})` : " (it takes no arguments)"}`);
+    throw new UsageError(
+      `${where}: unknown argument '${tok.replace(/=.*$/s, "")}'${known.length ? ` (its arguments: ${known.join(", ")})` : " (it takes no arguments)"}`,
+    );
   }
   return { values, next: i };
 }
@@ -581,7 +725,10 @@ export function parseCall(spec: ModuleSpec, argv: string[]): CallPlan {
     throw new UsageError(`pipeline call: say which function to call (${spec.functions.map((f) => f.command).join(", ")})`);
   }
   const fn = spec.functions.find((f) => f.command === name || f.name === name);
-  if (!fn) throw new UsageError(`unknown function '${name}' of module ${spec.name} (its functions: ${spec.functions.map((f) => f.command).join(", ")})`);
+  if (!fn)
+    throw new UsageError(
+      `unknown function '${name}' of module ${spec.name} (its functions: ${spec.functions.map((f) => f.command).join(", ")})`,
+    );
   i++;
   const where = `call ${fn.command}`;
   const own = readFlags(argv, i, fn.args, where, options, () => ({ kind: "help", text: functionHelp(fn) }));
@@ -605,7 +752,10 @@ export function parseCall(spec: ModuleSpec, argv: string[]): CallPlan {
     }
     i++;
     const vwhere = `${where} ... ${verb.verb}`;
-    const vf = readFlags(argv, i, verb.args, vwhere, options, () => ({ kind: "help", text: `Usage: pipeline call ... ${[verb.verb, ...verb.args.map(flagUsage)].join(" ")}\n\n${verb.description}\n` }));
+    const vf = readFlags(argv, i, verb.args, vwhere, options, () => ({
+      kind: "help",
+      text: `Usage: pipeline call ... ${[verb.verb, ...verb.args.map(flagUsage)].join(" ")}\n\n${verb.description}\n`,
+    }));
     if (vf.help) return vf.help;
     requireArgs(verb.args, vf.values, vwhere);
     i = vf.next;
@@ -613,7 +763,8 @@ export function parseCall(spec: ModuleSpec, argv: string[]): CallPlan {
     result = verb.returns(on);
   }
   if (options.output !== undefined) {
-    if (result.kind !== "object" || !["Directory", "File"].includes(result.name)) throw new UsageError(`--output saves a Directory or File; this call returns ${typeName(result)}`);
+    if (result.kind !== "object" || !["Directory", "File"].includes(result.name))
+      throw new UsageError(`--output saves a Directory or File; this call returns ${typeName(result)}`);
     chain.push({ verb: "export", path: options.output });
   }
   return { kind: "call", options, constructorArgs: pre.values, fn, args: own.values, chain, result };

@@ -29,7 +29,9 @@ async function readAll(file: string): Promise<Maps> {
   try {
     data = JSON.parse(text);
   } catch (err) {
-    throw new UsageError(`${file}: not valid JSON (${(err as Error).message}); expected {"engines": {"ENGINE": {"image": "mirror image"}}}`);
+    throw new UsageError(
+      `${file}: not valid JSON (${(err as Error).message}); expected {"engines": {"ENGINE": {"image": "mirror image"}}}`,
+    );
   }
   const perEngine = PerEngine.safeParse(data);
   if (perEngine.success) return perEngine.data.engines;

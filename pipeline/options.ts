@@ -27,7 +27,8 @@ export function engineOptions<T>(y: Argv<T>): Argv<T & EngineArgs> {
     .option("progress", {
       choices: ["auto", "plain", "tty", "quiet"] as const,
       default: "auto" as ProgressMode,
-      describe: "Progress display: plain log lines, a compact live view, or quiet (a line per run) (auto: tty on a terminal, plain in CI)",
+      describe:
+        "Progress display: plain log lines, a compact live view, or quiet (a line per run) (auto: tty on a terminal, plain in CI)",
       group: "Engine:",
     }) as Argv<T & EngineArgs>;
 }

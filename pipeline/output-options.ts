@@ -12,7 +12,11 @@ export interface OutputArgs {
 
 export function outputOptions<T>(y: Argv<T>): Argv<T & OutputArgs> {
   return y
-    .option("export", { type: "string", describe: "Write a Directory or File result to this host path (atomically)", group: "Output:" })
+    .option("export", {
+      type: "string",
+      describe: "Write a Directory or File result to this host path (atomically)",
+      group: "Output:",
+    })
     .option("tag", { type: "string", describe: "Load a Container result into the engine as this image tag", group: "Output:" })
     .option("tarball", { type: "string", describe: "Save a Container result as an image tarball at this path", group: "Output:" })
     .option("force", forceOption)
@@ -55,7 +59,8 @@ export function badBoolean(names: string[], args: string[]): string | undefined 
     const m = /^--(no-)?([^=]+)=(.*)$/.exec(arg);
     if (!m || !names.includes(m[2]!)) continue;
     if (m[1]) return `--no-${m[2]} takes no value; got '${arg}'`;
-    if (m[3] !== "true" && m[3] !== "false") return `--${m[2]} is a switch: give --${m[2]}, --no-${m[2]}, --${m[2]}=true or --${m[2]}=false, not '${m[3]}'`;
+    if (m[3] !== "true" && m[3] !== "false")
+      return `--${m[2]} is a switch: give --${m[2]}, --no-${m[2]}, --${m[2]}=true or --${m[2]}=false, not '${m[3]}'`;
   }
   return undefined;
 }

@@ -77,11 +77,20 @@ export async function checkOutputPath(request: OutputRequest, opts: OutputCheckO
   const abs = resolve(cwd, request.path);
   const real = await realish(abs);
   const realCwd = await realish(cwd);
-  if (contains(real, realCwd)) throw refuse(real === realCwd ? "is the current folder" : "contains the current folder", "write the result to a new folder, such as out/NAME");
+  if (contains(real, realCwd))
+    throw refuse(
+      real === realCwd ? "is the current folder" : "contains the current folder",
+      "write the result to a new folder, such as out/NAME",
+    );
   for (const p of opts.protectedDirs ?? []) {
     const dir = await realish(resolve(cwd, p.path));
-    if (contains(real, dir)) throw refuse(real === dir ? `is ${p.what}` : `contains ${p.what} (${dir})`, "write the result outside it, such as out/NAME");
-    if (p.inside && contains(dir, real)) throw refuse(`is inside ${p.what} (${dir})`, "write the result outside it, such as out/NAME");
+    if (contains(real, dir))
+      throw refuse(
+        real === dir ? `is ${p.what}` : `contains ${p.what} (${dir})`,
+        "write the result outside it, such as out/NAME",
+      );
+    if (p.inside && contains(dir, real))
+      throw refuse(`is inside ${p.what} (${dir})`, "write the result outside it, such as out/NAME");
   }
   // Every existing folder on the way must be a folder: `--out FILE/sub` cannot be made.
   let nearest = dirname(abs);
@@ -115,12 +124,17 @@ async function whatIsThere(abs: string, st: Stats, shape: "directory" | "file", 
       if (names.length === 0) return "nothing";
       if (names.includes(MARKER)) return "output";
       if (force) return "forced";
-      return { why: "is a folder with files this tool did not write (it has no .pipeline-output marker)", todo: "choose another path, or pass --force to replace the folder and everything in it" };
+      return {
+        why: "is a folder with files this tool did not write (it has no .pipeline-output marker)",
+        todo: "choose another path, or pass --force to replace the folder and everything in it",
+      };
     }
-    if (st.isSymbolicLink()) return force ? "forced" : { why: "is a symbolic link", todo: "choose another path, or pass --force to replace the link" };
+    if (st.isSymbolicLink())
+      return force ? "forced" : { why: "is a symbolic link", todo: "choose another path, or pass --force to replace the link" };
     return { why: "is a file, and this result is a folder", todo: "choose another path, or remove the file first" };
   }
-  if (st.isDirectory()) return { why: "is a folder, and this result is a file", todo: "give a file path, such as " + join(abs, "NAME") };
+  if (st.isDirectory())
+    return { why: "is a folder, and this result is a file", todo: "give a file path, such as " + join(abs, "NAME") };
   if (st.isFile() && (await isOurFile(abs, st))) return "output";
   if (force) return "forced";
   return { why: "is a file this tool did not write", todo: "choose another path, or pass --force to replace it" };
@@ -139,7 +153,11 @@ async function isOurFile(abs: string, st: Stats): Promise<boolean> {
 async function cannotWrite(dir: string): Promise<string | undefined> {
   const why = (err: unknown) => {
     const code = (err as NodeJS.ErrnoException).code;
-    return code === "EROFS" ? "a read-only filesystem" : code === "EACCES" ? "no permission to write there" : (code ?? String(err));
+    return code === "EROFS"
+      ? "a read-only filesystem"
+      : code === "EACCES"
+        ? "no permission to write there"
+        : (code ?? String(err));
   };
   try {
     await fs.access(dir, constants.W_OK);
@@ -217,7 +235,16 @@ export async function atomicWrite(
     await replace(tmp, abs, made.isDirectory() ? "directory" : "file", opts.force);
     if (!made.isDirectory()) {
       const st = await fs.stat(abs);
-      await fs.writeFile(fileMarker(abs), JSON.stringify({ tool: "pipeline", command: opts.command ?? process.argv.slice(2), ino: st.ino, size: st.size, mtimeMs: st.mtimeMs }) + "\n");
+      await fs.writeFile(
+        fileMarker(abs),
+        JSON.stringify({
+          tool: "pipeline",
+          command: opts.command ?? process.argv.slice(2),
+          ino: st.ino,
+          size: st.size,
+          mtimeMs: st.mtimeMs,
+        }) + "\n",
+      );
     }
   } finally {
     await cleanup();
@@ -232,9 +259,11 @@ async function replace(tmp: string, dest: string, shape: "directory" | "file", f
     return;
   }
   // Defence in depth: whoever called, never replace the current folder, one of its ancestors, or what is not ours.
-  if (contains(await realish(dest), await realish(process.cwd()))) throw new UsageError(`${dest}: is or contains the current folder; nothing was replaced`);
+  if (contains(await realish(dest), await realish(process.cwd())))
+    throw new UsageError(`${dest}: is or contains the current folder; nothing was replaced`);
   const verdict = await whatIsThere(dest, old, shape, force || forcedOutputs.has(dest));
-  if (typeof verdict === "object") throw new UsageError(`${dest}: ${verdict.why}; nothing was replaced. ${verdict.todo ?? ""}`.trim());
+  if (typeof verdict === "object")
+    throw new UsageError(`${dest}: ${verdict.why}; nothing was replaced. ${verdict.todo ?? ""}`.trim());
   const aside = siblingTemp(dest, "-old");
   await fs.rename(dest, aside);
   try {

@@ -21,7 +21,18 @@ import { DIRECTORY } from "./plan/directory.ts";
 import { FILE } from "./plan/file.ts";
 import { result } from "./plan/output.ts";
 
-export type { BuildStage, ContextEntry, Mount, Output, PathFilter, Plan, PlanOptions, SecretSpec, Sharing, Step } from "./plan/state.ts";
+export type {
+  BuildStage,
+  ContextEntry,
+  Mount,
+  Output,
+  PathFilter,
+  Plan,
+  PlanOptions,
+  SecretSpec,
+  Sharing,
+  Step,
+} from "./plan/state.ts";
 export { withSyncTarget } from "./plan/output.ts";
 
 /** The operation table, by SDK object type. */
@@ -53,13 +64,20 @@ function interpret(build: BuildState, calls: GraphCall[]): Value {
 
 function apply(build: BuildState, value: Value, call: GraphCall): Value {
   switch (value.kind) {
-    case "query": return dispatch(QUERY, build, value, call);
-    case "host": return dispatch(HOST, build, value, call);
-    case "container": return dispatch(CONTAINER, build, value, call);
-    case "directory": return dispatch(DIRECTORY, build, value, call);
-    case "file": return dispatch(FILE, build, value, call);
-    case "cacheVolume": return dispatch(CACHE_VOLUME, build, value, call);
-    case "secret": return dispatch(SECRET, build, value, call);
+    case "query":
+      return dispatch(QUERY, build, value, call);
+    case "host":
+      return dispatch(HOST, build, value, call);
+    case "container":
+      return dispatch(CONTAINER, build, value, call);
+    case "directory":
+      return dispatch(DIRECTORY, build, value, call);
+    case "file":
+      return dispatch(FILE, build, value, call);
+    case "cacheVolume":
+      return dispatch(CACHE_VOLUME, build, value, call);
+    case "secret":
+      return dispatch(SECRET, build, value, call);
   }
 }
 

@@ -33,7 +33,10 @@ export async function gitRevision(dir: string): Promise<{ revision: string; epoc
 /** `cmake: false`: --source is not a CMake project (an application's program folder). */
 export async function loadProject(opts: { config?: string; source?: string; cmake?: boolean }): Promise<Project> {
   const file = opts.config ? resolve(opts.config) : CONFIG_FILES.map((f) => resolve(f)).find((f) => existsSync(f));
-  if (!file) throw new UsageError(`no project config here (${CONFIG_FILES.join(", ")}); create pipeline.yaml (see README) or pass --config FILE`);
+  if (!file)
+    throw new UsageError(
+      `no project config here (${CONFIG_FILES.join(", ")}); create pipeline.yaml (see README) or pass --config FILE`,
+    );
   if (!existsSync(file)) throw new UsageError(`${opts.config}: no such config file`);
   const dir = dirname(file);
   const text = readFileSync(file, "utf8");
@@ -48,7 +51,9 @@ export async function loadProject(opts: { config?: string; source?: string; cmak
   if (opts.source !== undefined && !existsSync(opts.source)) throw new UsageError(`--source ${opts.source}: no such directory`);
   const sourceDir = resolve(opts.source ?? join(dir, cfg.source));
   if (opts.cmake !== false && !existsSync(join(sourceDir, "CMakeLists.txt"))) {
-    throw new UsageError(`${opts.source ? `--source ${opts.source}` : `${file}: at 'source'`}: ${sourceDir} has no CMakeLists.txt; expected a CMake project`);
+    throw new UsageError(
+      `${opts.source ? `--source ${opts.source}` : `${file}: at 'source'`}: ${sourceDir} has no CMakeLists.txt; expected a CMake project`,
+    );
   }
   const { revision, epoch } = await gitRevision(dir);
   const pipeline = new Pipeline(dag.host().directory(dir), text, version, revision, epoch);

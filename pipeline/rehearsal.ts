@@ -44,7 +44,9 @@ interface K8sObject {
   spec?: {
     completionMode?: string;
     completions?: number;
-    template?: { spec?: { subdomain?: string; containers?: PodContainer[]; securityContext?: { runAsUser?: number; runAsGroup?: number } } };
+    template?: {
+      spec?: { subdomain?: string; containers?: PodContainer[]; securityContext?: { runAsUser?: number; runAsGroup?: number } };
+    };
   };
 }
 
@@ -105,12 +107,16 @@ export function rehearsalRuns(manifests: object[], opts: RehearsalOptions): Work
   const jobName = job.metadata?.name;
   if (!jobName) throw new UsageError("the Job has no metadata.name");
   const spec = job.spec ?? {};
-  if (spec.completionMode !== "Indexed") throw new UsageError(`the Job '${jobName}' is not an Indexed Job: workers would get no index`);
+  if (spec.completionMode !== "Indexed")
+    throw new UsageError(`the Job '${jobName}' is not an Indexed Job: workers would get no index`);
   const workers = spec.completions;
   if (!Number.isInteger(workers) || workers! < 1) throw new UsageError(`the Job '${jobName}' has no whole number of completions`);
   const pod = spec.template?.spec ?? {};
   const containers = pod.containers ?? [];
-  if (containers.length !== 1) throw new UsageError(`the Job '${jobName}' has ${containers.length} containers a pod; a rehearsal runs exactly one per worker`);
+  if (containers.length !== 1)
+    throw new UsageError(
+      `the Job '${jobName}' has ${containers.length} containers a pod; a rehearsal runs exactly one per worker`,
+    );
   const c = containers[0]!;
   if (!c.image) throw new UsageError(`the Job '${jobName}''s container has no image`);
   if (!Number.isInteger(opts.port) || opts.port < 1 || opts.port > 65535) throw new UsageError(`not a port: ${opts.port}`);
@@ -128,7 +134,10 @@ export function rehearsalRuns(manifests: object[], opts: RehearsalOptions): Work
   if (limits.cpu !== undefined) resources.push("--cpus", dockerCpus(limits.cpu));
   if (limits["nvidia.com/gpu"] !== undefined) resources.push("--gpus", String(limits["nvidia.com/gpu"]));
   const security = { ...pod.securityContext, ...c.securityContext };
-  const user = security.runAsUser !== undefined ? ["--user", `${security.runAsUser}${security.runAsGroup !== undefined ? `:${security.runAsGroup}` : ""}`] : [];
+  const user =
+    security.runAsUser !== undefined
+      ? ["--user", `${security.runAsUser}${security.runAsGroup !== undefined ? `:${security.runAsGroup}` : ""}`]
+      : [];
   const command = c.command ?? [];
   const entrypoint = command.length ? ["--entrypoint", command[0]!] : [];
   const tail = [...command.slice(1), ...(c.args ?? [])];
@@ -142,7 +151,10 @@ export function rehearsalRuns(manifests: object[], opts: RehearsalOptions): Work
       else if (e.value !== undefined) value = e.value;
       else if (e.valueFrom?.fieldRef?.fieldPath === INDEX_FIELD) value = String(i);
       else if (e.valueFrom === undefined) value = "";
-      else throw new UsageError(`the env variable ${e.name} comes from ${JSON.stringify(e.valueFrom)}, which a rehearsal cannot provide`);
+      else
+        throw new UsageError(
+          `the env variable ${e.name} comes from ${JSON.stringify(e.valueFrom)}, which a rehearsal cannot provide`,
+        );
       env.push("-e", `${e.name}=${value}`);
     }
     env.push("-e", `JOB_COMPLETION_INDEX=${i}`);

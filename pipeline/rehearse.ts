@@ -76,7 +76,10 @@ export async function rehearse(yaml: string, opts: RehearseOptions = {}): Promis
   const out = opts.out ?? ((s) => process.stdout.write(s));
   const err = opts.err ?? ((s) => process.stderr.write(s));
   const endpoint = await findBuildkit(opts);
-  if (endpoint.kind !== "docker") throw new UsageError(`a rehearsal runs containers with Docker; the engine found is ${endpoint.via} (buildkitd runs no containers)`);
+  if (endpoint.kind !== "docker")
+    throw new UsageError(
+      `a rehearsal runs containers with Docker; the engine found is ${endpoint.via} (buildkitd runs no containers)`,
+    );
   const env = dockerEnv(endpoint, opts.env ?? process.env);
   const docker = endpoint.client;
   const port = opts.port ?? (await freeLoopbackPort());
@@ -88,7 +91,10 @@ export async function rehearse(yaml: string, opts: RehearseOptions = {}): Promis
   if ((await capture(docker, ["image", "inspect", "--format", "{{.Id}}", image], { env, timeoutMs: 30_000 })).code !== 0) {
     err(`pipeline: ${image} is not on the engine; pulling it\n`);
     const pull = await capture(docker, ["pull", image], { env, signal: interrupted });
-    if (pull.code !== 0) throw new StepError(`the rehearsal's image ${image} is neither on the engine nor pullable: ${pull.stderr.trim().split("\n").pop()}`);
+    if (pull.code !== 0)
+      throw new StepError(
+        `the rehearsal's image ${image} is neither on the engine nor pullable: ${pull.stderr.trim().split("\n").pop()}`,
+      );
   }
 
   err(`pipeline: rehearsing ${runs.length} worker(s) of ${image} on the local engine (host network, MASTER_PORT ${port})\n`);

@@ -107,7 +107,5 @@ function describe(value: unknown): string {
 
 /** True when a plain graph value is a node (an SDK object that was read). */
 export function isNode(value: GraphValue | undefined): value is GraphNode {
-  return (
-    typeof value === "object" && value !== null && !Array.isArray(value) && "type" in value && "calls" in value
-  );
+  return typeof value === "object" && value !== null && !Array.isArray(value) && "type" in value && "calls" in value;
 }

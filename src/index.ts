@@ -125,7 +125,9 @@ export class Pipeline {
   async testReport(source?: Directory, gpu = false, avx = true, variant = "", emulate = true): Promise<Directory> {
     const { cfg, src } = await this.project(source);
     const v = selectVariant(cfg, { gpu, avx, variant });
-    return testResults(cfg, compile(cfg, devImage(cfg, v.cuda), buildSource(cfg, src), v, true), v, { emulate: emulate && cfg.checks.emulate.enabled });
+    return testResults(cfg, compile(cfg, devImage(cfg, v.cuda), buildSource(cfg, src), v, true), v, {
+      emulate: emulate && cfg.checks.emulate.enabled,
+    });
   }
 
   /**
@@ -262,7 +264,8 @@ export class Pipeline {
   async book(source?: Directory, variant = "cpu", port = 0): Promise<Container> {
     const { cfg, src } = await this.project(source);
     const v = variantByName(cfg, variant).name;
-    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ArgumentError(`--port must be a whole number from 1 to 65535, got ${port}`);
+    if (!Number.isInteger(port) || port < 0 || port > 65535)
+      throw new ArgumentError(`--port must be a whole number from 1 to 65535, got ${port}`);
     return bookImage(cfg, await this.image(source, v), src.directory(cfg.book.notebooks), port || cfg.book.port);
   }
 
@@ -284,7 +287,11 @@ export class Pipeline {
     const program = source ?? (cfg.app.source !== undefined ? this.root.directory(cfg.app.source) : undefined);
     if (!program) throw new ArgumentError("app needs the program folder: --source DIR, or app.source in the config");
     const appName = name || cfg.app.name || (cfg.app.source !== undefined ? appNameFromFolder(cfg.app.source) : "app");
-    return appImage(cfg, await this.image(undefined, v.name), program, { name: appName, entry: entry || cfg.app.entry, variant: v });
+    return appImage(cfg, await this.image(undefined, v.name), program, {
+      name: appName,
+      entry: entry || cfg.app.entry,
+      variant: v,
+    });
   }
 
   /**
@@ -338,4 +345,3 @@ export class Pipeline {
     return dag.directory().withNewFile(`${name}.yaml`, text).file(`${name}.yaml`);
   }
 }
-

@@ -19,18 +19,34 @@ import { type OutputRequest, projectProtectedDirs } from "../outputs.ts";
 import { readGraph, sdkTypeName } from "../sdk-adapter.ts";
 import { chooseEngine, dockerEnv, findBuildkit } from "../engines/detect.ts";
 import { capture } from "../proc.ts";
-import { type ArgSpec, type ArgValue, type CallPlan, findModule, loadModuleSpec, type ModuleLocation, parseCall, PROJECT_ARGS } from "../introspect.ts";
+import {
+  type ArgSpec,
+  type ArgValue,
+  type CallPlan,
+  findModule,
+  loadModuleSpec,
+  type ModuleLocation,
+  parseCall,
+  PROJECT_ARGS,
+} from "../introspect.ts";
 import { CONFIG_FILES } from "../../modules/config.ts";
 import { StepError, UsageError } from "../../modules/errors.ts";
 import { Pipeline } from "../../src/index.ts";
 
 export const command = "call [words..]";
-export const describe = "Call a function of the Dagger module as `dagger call` does (FUNCTION [ARGS] [export --path P | stdout | ...]); `call --help` lists them";
+export const describe =
+  "Call a function of the Dagger module as `dagger call` does (FUNCTION [ARGS] [export --path P | stdout | ...]); `call --help` lists them";
 
 export function builder(y: Argv): Argv {
   // The words are parsed here (introspect.ts), against the module's functions, not by yargs.
   return y
-    .parserConfiguration({ "unknown-options-as-args": true, "halt-at-non-option": true, "boolean-negation": false, "camel-case-expansion": false, "dot-notation": false })
+    .parserConfiguration({
+      "unknown-options-as-args": true,
+      "halt-at-non-option": true,
+      "boolean-negation": false,
+      "camel-case-expansion": false,
+      "dot-notation": false,
+    })
     .help(false)
     .version(false)
     .strict(false)
@@ -60,7 +76,10 @@ function modFlag(words: string[]): string | undefined {
 export async function runCall(words: string[], out: (text: string) => void = (t) => process.stdout.write(t)): Promise<void> {
   const modDir = modFlag(words);
   const mod = findModule(modDir ?? process.cwd());
-  if (!mod) throw new UsageError(`no Dagger module here: no dagger.json in ${resolve(modDir ?? ".")} or above (pass -m DIR, or run \`pipeline init\`)`);
+  if (!mod)
+    throw new UsageError(
+      `no Dagger module here: no dagger.json in ${resolve(modDir ?? ".")} or above (pass -m DIR, or run \`pipeline init\`)`,
+    );
   const spec = await loadModuleSpec(mod, { say: (l) => process.stderr.write(l + "\n") });
   const plan = parseCall(spec, words);
   if (plan.kind === "help") return out(plan.text);
@@ -68,13 +87,18 @@ export async function runCall(words: string[], out: (text: string) => void = (t)
   const project = await projectFor(mod, plan.options.config);
   const instance = await moduleObject(mod, spec.className, spec.constructorArgs, plan.constructorArgs, project);
   const fn = (instance as Record<string, unknown>)[plan.fn.name];
-  if (typeof fn !== "function") throw new UsageError(`the module's ${spec.className} has no method ${plan.fn.name} (is the scan stale? touch src/index.ts)`);
-  const args = plan.fn.args.map((a) => (plan.args[a.name] !== undefined ? materialize(plan.args[a.name]!) : defaultPathValue(a, mod)));
+  if (typeof fn !== "function")
+    throw new UsageError(`the module's ${spec.className} has no method ${plan.fn.name} (is the scan stale? touch src/index.ts)`);
+  const args = plan.fn.args.map((a) =>
+    plan.args[a.name] !== undefined ? materialize(plan.args[a.name]!) : defaultPathValue(a, mod),
+  );
   // Arguments left out trail as undefined: the method's own defaults apply, as on the Dagger engine.
   while (args.length && args[args.length - 1] === undefined) args.pop();
   let result: unknown = await (fn as (...a: unknown[]) => unknown).apply(instance, args);
 
-  const dirArgs = plan.fn.args.filter((a) => a.type.kind === "object" && (a.type.name === "Directory" || a.type.name === "File") && plan.args[a.name] !== undefined);
+  const dirArgs = plan.fn.args.filter(
+    (a) => a.type.kind === "object" && (a.type.name === "Directory" || a.type.name === "File") && plan.args[a.name] !== undefined,
+  );
   const sources = [
     ...(project.cfgSource ? [project.cfgSource] : []),
     ...dirArgs.map((a) => resolve((plan.args[a.name] as { path: string }).path)),
@@ -103,7 +127,10 @@ export async function runCall(words: string[], out: (text: string) => void = (t)
         result = (obj as Container).withExec(step.args);
         continue;
       case "export": {
-        const request: OutputRequest = sdkTypeName(obj) === "Container" ? { kind: "tarball", path: step.path, flag: "--path" } : { kind: "export", path: step.path, flag: "--path" };
+        const request: OutputRequest =
+          sdkTypeName(obj) === "Container"
+            ? { kind: "tarball", path: step.path, flag: "--path" }
+            : { kind: "export", path: step.path, flag: "--path" };
         await execute(obj, request, opts);
         out(`${resolve(step.path)}\n`);
         return;
@@ -129,7 +156,9 @@ export async function runCall(words: string[], out: (text: string) => void = (t)
   // No verb: print a value; build an object (as dagger call evaluates it) and say what it was.
   if (sdkTypeName(result) !== undefined) {
     await execute(result as Runnable, { kind: "sync" }, opts);
-    process.stderr.write(`pipeline: ${plan.fn.command} built a ${sdkTypeName(result)}; chain export --path PATH (or stdout, contents, entries, terminal) to use it\n`);
+    process.stderr.write(
+      `pipeline: ${plan.fn.command} built a ${sdkTypeName(result)}; chain export --path PATH (or stdout, contents, entries, terminal) to use it\n`,
+    );
     return;
   }
   if (result === undefined || result === null) return;
@@ -153,7 +182,13 @@ async function projectFor(mod: ModuleLocation, config?: string): Promise<CallPro
     const project = await loadProject({ config });
     return {
       dir: project.dir,
-      values: { root: dag.host().directory(project.dir), config: readFileSync(project.file, "utf8"), version: project.pipeline.version, revision: project.pipeline.revision, epoch: project.pipeline.epoch },
+      values: {
+        root: dag.host().directory(project.dir),
+        config: readFileSync(project.file, "utf8"),
+        version: project.pipeline.version,
+        revision: project.pipeline.revision,
+        epoch: project.pipeline.epoch,
+      },
       mirrors: project.cfg.mirrors,
       cfgSource: resolve(project.dir, project.cfg.source),
       project,
@@ -174,7 +209,13 @@ function ownRoot(): string | undefined {
 }
 
 /** The module's main object, constructed with the project's values and the module arguments given. */
-async function moduleObject(mod: ModuleLocation, className: string, ctor: ArgSpec[], given: Record<string, ArgValue>, project: CallProject): Promise<object> {
+async function moduleObject(
+  mod: ModuleLocation,
+  className: string,
+  ctor: ArgSpec[],
+  given: Record<string, ArgValue>,
+  project: CallProject,
+): Promise<object> {
   let Cls: new (...a: unknown[]) => object;
   const own = ownRoot();
   if (own && realpathSync(mod.dir) === realpathSync(own) && className === "Pipeline") Cls = Pipeline as unknown as typeof Cls;
@@ -221,10 +262,15 @@ function materialize(v: ArgValue): unknown {
     return v.host === "file" ? dag.host().file(path) : dag.host().directory(path);
   }
   const value =
-    v.secret === "env" ? process.env[v.ref]
-    : v.secret === "file" ? (existsSync(v.ref) ? readFileSync(v.ref, "utf8") : undefined)
-    : execSync(v.ref, { encoding: "utf8" }).replace(/\n$/, "");
-  if (value === undefined) throw new UsageError(`secret ${v.secret}:${v.ref}: ${v.secret === "env" ? "no such environment variable" : "no such file"}`);
+    v.secret === "env"
+      ? process.env[v.ref]
+      : v.secret === "file"
+        ? existsSync(v.ref)
+          ? readFileSync(v.ref, "utf8")
+          : undefined
+        : execSync(v.ref, { encoding: "utf8" }).replace(/\n$/, "");
+  if (value === undefined)
+    throw new UsageError(`secret ${v.secret}:${v.ref}: ${v.secret === "env" ? "no such environment variable" : "no such file"}`);
   return dag.setSecret(`call-${v.secret}-${v.ref.replace(/[^A-Za-z0-9_.-]/g, "_")}`, value);
 }
 
@@ -232,9 +278,12 @@ function materialize(v: ArgValue): unknown {
 async function onDagger<T>(fn: () => Promise<T>): Promise<T> {
   const { connection } = await import("@dagger.io/dagger");
   let value: T | undefined;
-  await connection(async () => {
-    value = await fn();
-  }, { LogOutput: process.stderr });
+  await connection(
+    async () => {
+      value = await fn();
+    },
+    { LogOutput: process.stderr },
+  );
   return value as T;
 }
 
@@ -273,10 +322,17 @@ async function entries(d: Directory, opts: ExecuteOptions): Promise<string[]> {
  * On BuildKit a container is run by Docker: the result is loaded under a temporary tag (removed after), then
  * `docker run` runs it. Returns the client, its environment and the tag.
  */
-async function loaded<T>(ctr: Container, opts: ExecuteOptions, fn: (docker: (args: string[]) => string[], client: string, env: NodeJS.ProcessEnv) => Promise<T>): Promise<T> {
+async function loaded<T>(
+  ctr: Container,
+  opts: ExecuteOptions,
+  fn: (docker: (args: string[]) => string[], client: string, env: NodeJS.ProcessEnv) => Promise<T>,
+): Promise<T> {
   await checkOutput(ctr, { kind: "tag", image: "x" });
   const endpoint = await findBuildkit(opts);
-  if (endpoint.kind !== "docker") throw new UsageError(`stdout and terminal run the container with Docker; ${endpoint.via} is a buildkitd (use a Docker engine, or --engine dagger)`);
+  if (endpoint.kind !== "docker")
+    throw new UsageError(
+      `stdout and terminal run the container with Docker; ${endpoint.via} is a buildkitd (use a Docker engine, or --engine dagger)`,
+    );
   const tag = `pipeline-call:${process.pid}-${Date.now().toString(36)}`;
   const env = dockerEnv(endpoint);
   await execute(ctr, { kind: "tag", image: tag }, opts);
@@ -297,9 +353,14 @@ async function stdout(ctr: Container, opts: ExecuteOptions): Promise<string> {
   const last = readGraph(ctr).calls.at(-1);
   const exec = last?.name === "withExec" && Array.isArray(last.args.args) ? (last.args.args as string[]) : undefined;
   return loaded(ctr, opts, async (withTag, client, env) => {
-    const args = exec ? ["run", "--rm", "--network", "host", "--entrypoint", exec[0]!, "IMAGE", ...exec.slice(1)] : ["run", "--rm", "--network", "host", "IMAGE"];
+    const args = exec
+      ? ["run", "--rm", "--network", "host", "--entrypoint", exec[0]!, "IMAGE", ...exec.slice(1)]
+      : ["run", "--rm", "--network", "host", "IMAGE"];
     const r = await capture(client, withTag(args), { env, signal: interrupted });
-    if (r.code !== 0) throw new StepError(`stdout: ${exec ? exec.join(" ") : "the container's default command"} exited with ${r.code}\n${r.stderr.trim().split("\n").slice(-20).join("\n")}`);
+    if (r.code !== 0)
+      throw new StepError(
+        `stdout: ${exec ? exec.join(" ") : "the container's default command"} exited with ${r.code}\n${r.stderr.trim().split("\n").slice(-20).join("\n")}`,
+      );
     if (r.stderr) process.stderr.write(r.stderr);
     return r.stdout;
   });
@@ -314,7 +375,10 @@ async function terminal(ctr: Container, opts: ExecuteOptions): Promise<void> {
   await loaded(ctr, opts, async (withTag, client, env) => {
     const tty = process.stdin.isTTY ? ["-it"] : ["-i"];
     const code = await new Promise<number>((done) => {
-      const child = spawn(client, withTag(["run", "--rm", ...tty, "--network", "host", "--entrypoint", "sh", "IMAGE"]), { env, stdio: "inherit" });
+      const child = spawn(client, withTag(["run", "--rm", ...tty, "--network", "host", "--entrypoint", "sh", "IMAGE"]), {
+        env,
+        stdio: "inherit",
+      });
       child.on("close", (c) => done(c ?? 1));
       child.on("error", () => done(127));
     });

@@ -16,7 +16,8 @@ interface Args {
 }
 
 export const command = "init";
-export const describe = "Write a commented pipeline.yaml (name, version, variants from the CMake project's options), dagger.json and a starter module here";
+export const describe =
+  "Write a commented pipeline.yaml (name, version, variants from the CMake project's options), dagger.json and a starter module here";
 
 export function builder(y: Argv): Argv<Args> {
   return y
@@ -50,7 +51,8 @@ export function readCMake(texts: string[]): CMakeProject {
   for (const text of texts.map(strip)) {
     for (const m of text.matchAll(/\boption\s*\(\s*([A-Za-z_][A-Za-z0-9_]*)\s+"([^"]*)"\s*([A-Za-z0-9_${}]*)\s*\)/gi)) {
       const def = (m[3] ?? "").toUpperCase();
-      if (!options.has(m[1]!)) options.set(m[1]!, { name: m[1]!, help: m[2]!, default: def === "ON" || def === "OFF" ? def : "" });
+      if (!options.has(m[1]!))
+        options.set(m[1]!, { name: m[1]!, help: m[2]!, default: def === "ON" || def === "OFF" ? def : "" });
     }
   }
   return { name: project[1]!, version, options: [...options.values()] };
@@ -63,7 +65,8 @@ const V3 = /AVX|FMA|F16C|BMI|LZCNT|MOVBE/i;
 
 /** Which options look like the GPU, ISA and test switches. */
 export function classify(options: CMakeOption[]) {
-  const isIsa = (o: CMakeOption) => /(^|_)(AVX\w*|SSE\w*|FMA|F16C|BMI\d?|XOP|SIMD|AMX|VNNI)($|_)/i.test(o.name) || /\bAVX|\bSIMD\b/i.test(o.help);
+  const isIsa = (o: CMakeOption) =>
+    /(^|_)(AVX\w*|SSE\w*|FMA|F16C|BMI\d?|XOP|SIMD|AMX|VNNI)($|_)/i.test(o.name) || /\bAVX|\bSIMD\b/i.test(o.help);
   return {
     cuda: options.filter((o) => /CUDA/i.test(o.name) || /\bCUDA\b/.test(o.help)),
     otherGpu: options.filter((o) => !/CUDA/i.test(o.name) && /GPU|VULKAN|OPENCL|ROCM|HIP|METAL/i.test(o.name)),
@@ -78,22 +81,38 @@ const yamlList = (words: string[]) => `[${words.join(", ")}]`;
 /** The commented pipeline.yaml for a CMake project (pure). */
 export function configText(p: CMakeProject, source = "."): string {
   const c = classify(p.options);
-  const name = p.name.toLowerCase().replace(/[^a-z0-9.+-]+/g, "-").replace(/^[^a-z0-9]+/, "") || "project";
+  const name =
+    p.name
+      .toLowerCase()
+      .replace(/[^a-z0-9.+-]+/g, "-")
+      .replace(/^[^a-z0-9]+/, "") || "project";
   const cpuArgs = [...c.cuda, ...c.otherGpu].map((o) => `-D${o.name}=OFF`);
   const dispatchOff = c.dispatch.map((o) => `-D${o.name}=OFF`);
-  const avxArgs = [...dispatchOff, ...c.isa.map((o) => `-D${o.name}=${ABOVE_V3.test(o.name) ? "OFF" : V3.test(o.name) || /SSE|SIMD/i.test(o.name) ? "ON" : "OFF"}`)];
-  const noavxArgs = [...dispatchOff, ...c.isa.map((o) => `-D${o.name}=${ABOVE_V3.test(o.name) || V3.test(o.name) ? "OFF" : "ON"}`)];
+  const avxArgs = [
+    ...dispatchOff,
+    ...c.isa.map(
+      (o) => `-D${o.name}=${ABOVE_V3.test(o.name) ? "OFF" : V3.test(o.name) || /SSE|SIMD/i.test(o.name) ? "ON" : "OFF"}`,
+    ),
+  ];
+  const noavxArgs = [
+    ...dispatchOff,
+    ...c.isa.map((o) => `-D${o.name}=${ABOVE_V3.test(o.name) || V3.test(o.name) ? "OFF" : "ON"}`),
+  ];
   const found = (os: CMakeOption[]) => (os.length ? os.map((o) => o.name).join(", ") : "none");
   const lines = [
     `# pipeline.yaml for ${p.name}, written by \`pipeline init\` from its CMake project. Every key is documented in`,
     "# the pipeline README (Usage, Variants); check the variants below against the project's own build docs.",
     `name: ${name}`,
-    p.version ? `version: "${p.version}"           # from project(VERSION); remove it to use git describe` : "# version: 1.0.0               # none in project(): git describe decides (else 0.0.0)",
+    p.version
+      ? `version: "${p.version}"           # from project(VERSION); remove it to use git describe`
+      : "# version: 1.0.0               # none in project(): git describe decides (else 0.0.0)",
     `source: ${source}`,
     "",
     "cmake:",
     "  options:",
-    c.test ? `    test: ${c.test.name}   # the option TEST=ON (\`pipeline test\`, \`build --test\`) sets` : "    # test: BUILD_TESTING   # no option that looks like a test switch was found",
+    c.test
+      ? `    test: ${c.test.name}   # the option TEST=ON (\`pipeline test\`, \`build --test\`) sets`
+      : "    # test: BUILD_TESTING   # no option that looks like a test switch was found",
     "  args: []                      # configure arguments common to every variant",
     "",
     "# Variants: each value carries its own CMake arguments. Options that look like switches:",
@@ -104,7 +123,9 @@ export function configText(p: CMakeProject, source = "."): string {
     "variants:",
     "  accel:",
     `    cpu: { cmake: ${yamlList(cpuArgs)} }`,
-    c.cuda.length ? `    gpu: { cmake: ${yamlList(c.cuda.map((o) => `-D${o.name}=ON`))} }` : "    gpu: false                  # no CUDA option found",
+    c.cuda.length
+      ? `    gpu: { cmake: ${yamlList(c.cuda.map((o) => `-D${o.name}=ON`))} }`
+      : "    gpu: false                  # no CUDA option found",
     "  isa:",
     `    avx: { cmake: ${yamlList(avxArgs)} }`,
     `    noavx: { cmake: ${yamlList(noavxArgs)} }`,
@@ -118,7 +139,13 @@ export function configText(p: CMakeProject, source = "."): string {
 
 /** The module's main object's class name: the module name in PascalCase, as Dagger names it. */
 export function className(name: string): string {
-  return name.split(/[^A-Za-z0-9]+/).filter(Boolean).map((w) => w[0]!.toUpperCase() + w.slice(1)).join("") || "Project";
+  return (
+    name
+      .split(/[^A-Za-z0-9]+/)
+      .filter(Boolean)
+      .map((w) => w[0]!.toUpperCase() + w.slice(1))
+      .join("") || "Project"
+  );
 }
 
 /** A starter module: functions of its own that compose the building blocks; `pipeline call` and `dagger call` run them. */
@@ -192,7 +219,9 @@ export async function handler(argv: ArgumentsCamelCase<Args>): Promise<void> {
   const root = resolve(".");
   const src = resolve(argv.source ?? ".");
   if (!existsSync(join(src, "CMakeLists.txt"))) {
-    throw new UsageError(`${argv.source ? `--source ${argv.source}` : root}: no CMakeLists.txt; run init at the top of a CMake project or pass --source DIR`);
+    throw new UsageError(
+      `${argv.source ? `--source ${argv.source}` : root}: no CMakeLists.txt; run init at the top of a CMake project or pass --source DIR`,
+    );
   }
   const project = readCMake(cmakeTexts(src));
   const name = configText(project).match(/^name: (.*)$/m)![1]!;
@@ -206,7 +235,10 @@ export async function handler(argv: ArgumentsCamelCase<Args>): Promise<void> {
     [join("src", "package.json"), JSON.stringify({ type: "module" }, null, 2) + "\n"],
   ];
   const existing = files.map(([f]) => f).filter((f) => existsSync(join(root, f)));
-  if (existing.length && !argv.force) throw new UsageError(`init: ${existing.join(", ")} already exist${existing.length === 1 ? "s" : ""} here; nothing written (--force overwrites)`);
+  if (existing.length && !argv.force)
+    throw new UsageError(
+      `init: ${existing.join(", ")} already exist${existing.length === 1 ? "s" : ""} here; nothing written (--force overwrites)`,
+    );
   for (const [f, text] of files) {
     await fs.mkdir(join(root, f, ".."), { recursive: true });
     await fs.writeFile(join(root, f), text);

@@ -39,25 +39,40 @@ export function builder(y: Argv): Argv<Args> {
     .option("config", { type: "string", describe: "The project config (default: ./pipeline.yaml)" })
     .option("image", { type: "string", demandOption: true, describe: "The image reference the workers run" })
     .option("workers", { type: "number", demandOption: true, describe: "How many workers (pods), 1 to 1000" })
-    .option("variant", { type: "string", describe: `The image's variant (${STANDARD_VARIANTS.join(", ")}, or one the config adds) (default: read from its tag); GPU variants get a GPU limit` })
+    .option("variant", {
+      type: "string",
+      describe: `The image's variant (${STANDARD_VARIANTS.join(", ")}, or one the config adds) (default: read from its tag); GPU variants get a GPU limit`,
+    })
     .option("out", { type: "string", describe: "Write the YAML here (default: out/k8s/NAME.yaml)" })
     .option("print", { type: "boolean", default: false, describe: "Print the YAML on stdout instead of writing a file" })
-    .option("app", { type: "boolean", default: false, describe: "The image is an application image (pipeline app): each worker runs its program; the job is named after the image" })
+    .option("app", {
+      type: "boolean",
+      default: false,
+      describe:
+        "The image is an application image (pipeline app): each worker runs its program; the job is named after the image",
+    })
     .option("rehearse", {
       type: "boolean",
       default: false,
-      describe: "Run the job here first: one container per worker on the local engine (host network), with the env Kubernetes gives; exits 1 naming failed workers",
+      describe:
+        "Run the job here first: one container per worker on the local engine (host network), with the env Kubernetes gives; exits 1 naming failed workers",
     })
     .option("force", forceOption)
     .check(booleanValues(["print", "force", "app", "rehearse"]))
     .example("$0 k8s --image 127.0.0.1:5000/minipaddle:0.1.0-gpu --workers 4", "out/k8s/minipaddle.yaml: 4 GPU workers")
     .example("$0 k8s --image minipaddle:0.1.0 --workers 2 --print | kubectl apply -f -", "apply 2 CPU workers")
-    .example("$0 k8s --image linear:0.1.0 --app --workers 3 --rehearse", "run the application's 3 workers here, as the cluster would") as Argv<Args>;
+    .example(
+      "$0 k8s --image linear:0.1.0 --app --workers 3 --rehearse",
+      "run the application's 3 workers here, as the cluster would",
+    ) as Argv<Args>;
 }
 
 export async function handler(argv: ArgumentsCamelCase<Args>): Promise<void> {
   if (argv.print && argv.out !== undefined) throw new UsageError("--print and --out both say where the YAML goes; give one");
-  if (argv.print && argv.rehearse) throw new UsageError("--print writes the YAML on stdout, where a rehearsal streams its workers' logs; give one (--out FILE keeps the YAML)");
+  if (argv.print && argv.rehearse)
+    throw new UsageError(
+      "--print writes the YAML on stdout, where a rehearsal streams its workers' logs; give one (--out FILE keeps the YAML)",
+    );
   // Refused before the project loads or anything runs.
   const bad = checkImageRef(argv.image);
   if (bad) throw new UsageError(`--image '${argv.image}': not an image reference (${bad})`);
@@ -76,7 +91,8 @@ export async function handler(argv: ArgumentsCamelCase<Args>): Promise<void> {
     rmSync(fileMarker(path), { force: true });
   }
   if (toStdout) process.stdout.write(yaml);
-  else if (!temporary) process.stderr.write(`pipeline: k8s manifests for ${argv.workers} worker(s) of ${argv.image} written to ${path}\n`);
+  else if (!temporary)
+    process.stderr.write(`pipeline: k8s manifests for ${argv.workers} worker(s) of ${argv.image} written to ${path}\n`);
   // The rehearsal runs what the manifests say: the YAML just written is its only input.
   if (argv.rehearse) await rehearse(yaml, { engine: argv.engine, buildkitAddr: argv["buildkit-addr"] });
 }

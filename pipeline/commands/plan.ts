@@ -42,7 +42,10 @@ export function builder(y: Argv): Argv<Args> {
   b = stageOptions(b, { ...STAGES[0]!, flags: ["source", "gpu", "avx", "test", "variant", "emulate"] }) as typeof b;
   return b
     .example("$0 plan build --no-avx", "the Dockerfile of the no-AVX build")
-    .example("$0 plan graph.ts --context ctx/ && DOCKER_BUILDKIT=1 docker build --network host ctx/", "eject a graph and build it with Docker") as Argv<Args>;
+    .example(
+      "$0 plan graph.ts --context ctx/ && DOCKER_BUILDKIT=1 docker build --network host ctx/",
+      "eject a graph and build it with Docker",
+    ) as Argv<Args>;
 }
 
 export async function handler(argv: ArgumentsCamelCase<Args>): Promise<void> {

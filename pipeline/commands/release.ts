@@ -37,13 +37,20 @@ export function builder(y: Argv): Argv<Args> {
     .option("config", { type: "string", describe: "The project config (default: ./pipeline.yaml)" })
     .option("source", { type: "string", describe: "The source tree to build (default: the config's source)" })
     .option("publish", { type: "string", describe: "Push each image to this registry (host[:port][/path]) as REGISTRY/NAME:TAG" })
-    .option("variant", { type: "string", array: true, describe: `Release only these variants (${STANDARD_VARIANTS.join(", ")}, or ones the config adds; default: the config's image.variants)` })
+    .option("variant", {
+      type: "string",
+      array: true,
+      describe: `Release only these variants (${STANDARD_VARIANTS.join(", ")}, or ones the config adds; default: the config's image.variants)`,
+    })
     .option("out", { type: "string", default: "out/release", describe: "Where the SBOMs go (NAME_TAG.cdx.json)" })
     .option("force", forceOption)
     .check(booleanValues(["force"]))
     .example("$0 release", "build and load all four variants; SBOMs in out/release/")
     .example("$0 release --variant cpu --variant cpu-noavx", "only the CPU variants")
-    .example("$0 release --publish registry.example.org:5000/ml", "push each as registry.example.org:5000/ml/minipaddle:TAG") as Argv<Args>;
+    .example(
+      "$0 release --publish registry.example.org:5000/ml",
+      "push each as registry.example.org:5000/ml/minipaddle:TAG",
+    ) as Argv<Args>;
 }
 
 export interface Released {
@@ -59,16 +66,28 @@ export async function handler(argv: ArgumentsCamelCase<Args>): Promise<void> {
   if (registry !== undefined) {
     const bad = checkImageRef(`${registry}/probe:tag`);
     if (bad || !/^[^/]*[.:]|^localhost(\/|$)/.test(registry)) {
-      throw new UsageError(`--publish '${argv.publish}': expected a registry such as 127.0.0.1:5000 or registry.example.org/team${bad ? ` (${bad})` : ""}`);
+      throw new UsageError(
+        `--publish '${argv.publish}': expected a registry such as 127.0.0.1:5000 or registry.example.org/team${bad ? ` (${bad})` : ""}`,
+      );
     }
   }
   const project = await loadProject({ config: argv.config, source: argv.source });
-  const variants = (argv.variant?.length ? [...new Set(argv.variant)] : project.cfg.image.variants).map((n): Variant => variantByName(project.cfg, n));
+  const variants = (argv.variant?.length ? [...new Set(argv.variant)] : project.cfg.image.variants).map((n): Variant =>
+    variantByName(project.cfg, n),
+  );
   const sources = [resolve(project.dir, project.cfg.source), ...(argv.source !== undefined ? [resolve(argv.source)] : [])];
-  const base = { ...executeOptions(argv), mirrors: project.cfg.mirrors, protectedDirs: projectProtectedDirs(project.dir, sources), force: argv.force };
+  const base = {
+    ...executeOptions(argv),
+    mirrors: project.cfg.mirrors,
+    protectedDirs: projectProtectedDirs(project.dir, sources),
+    force: argv.force,
+  };
   // The SBOMs are written after minutes of building: their paths are checked before anything builds.
   for (const variant of variants) {
-    await checkOutputPath({ kind: "export", path: `${argv.out}/${sbomFileName(imageRef(project.cfg, variant))}`, flag: "--out" }, { shape: "file", ...base });
+    await checkOutputPath(
+      { kind: "export", path: `${argv.out}/${sbomFileName(imageRef(project.cfg, variant))}`, flag: "--out" },
+      { shape: "file", ...base },
+    );
   }
   // Parallel builds share the terminal: each reports a line when it starts and ends, unless asked for logs.
   const progress = argv.progress === "plain" || argv.progress === "tty" ? argv.progress : "quiet";
@@ -79,19 +98,32 @@ export async function handler(argv: ArgumentsCamelCase<Args>): Promise<void> {
   // when the engine runs on this machine, so that what answers here is what the engine's push reaches.
   if (registry !== undefined && endpoint?.kind === "docker" && endpoint.host.startsWith("unix://")) {
     const why = await unreachable(registry);
-    if (why) throw new StepError(`--publish ${registry}: the registry does not answer (${why}); nothing was built. Start it, or check the address`);
+    if (why)
+      throw new StepError(
+        `--publish ${registry}: the registry does not answer (${why}); nothing was built. Start it, or check the address`,
+      );
   }
-  say(`release: ${variants.length} variant(s) in parallel: ${variants.map((v) => v.name).join(", ")}${registry ? `; publishing to ${registry}` : ""}`);
+  say(
+    `release: ${variants.length} variant(s) in parallel: ${variants.map((v) => v.name).join(", ")}${registry ? `; publishing to ${registry}` : ""}`,
+  );
 
   const results = await Promise.all(
     variants.map(async (variant): Promise<Released> => {
       const tag = imageRef(project.cfg, variant);
       const ref = registry ? `${registry}/${tag}` : tag;
-      const opts = { ...base, progress: variants.length > 1 ? progress : argv.progress, say: (l: string) => say(l.replace(/^pipeline:/, `release ${tag}:`)) };
+      const opts = {
+        ...base,
+        progress: variants.length > 1 ? progress : argv.progress,
+        say: (l: string) => say(l.replace(/^pipeline:/, `release ${tag}:`)),
+      };
       const image = await project.pipeline.image(project.source, variant.name);
       const run = await execute(image, registry ? { kind: "publish", ref } : { kind: "tag", image: tag }, opts);
       const sbom = `${argv.out}/${sbomFileName(tag)}`;
-      await execute(await project.pipeline.sbom(project.source, variant.name), { kind: "export", path: sbom }, { ...opts, say: () => {} });
+      await execute(
+        await project.pipeline.sbom(project.source, variant.name),
+        { kind: "export", path: sbom },
+        { ...opts, say: () => {} },
+      );
       say(`release: ${ref} ${registry ? "pushed" : "built"}; SBOM ${sbom}`);
       const local = endpoint?.kind === "docker" ? await inspectImage(ref, endpoint) : undefined;
       return { variant: variant.name, tag: ref, digest: run?.digest ?? local?.id, seconds: run?.seconds ?? 0, size: local?.size };
@@ -122,8 +154,13 @@ export function unreachable(registry: string, timeoutMs = 5_000): Promise<string
 }
 
 /** The image's size and ID in a Docker engine's image store. */
-async function inspectImage(ref: string, endpoint: BuildkitEndpoint & { kind: "docker" }): Promise<{ size: number; id: string } | undefined> {
-  const r = await capture(endpoint.client, ["image", "inspect", "--format", "{{.Size}} {{.Id}}", ref], { env: dockerEnv(endpoint) });
+async function inspectImage(
+  ref: string,
+  endpoint: BuildkitEndpoint & { kind: "docker" },
+): Promise<{ size: number; id: string } | undefined> {
+  const r = await capture(endpoint.client, ["image", "inspect", "--format", "{{.Size}} {{.Id}}", ref], {
+    env: dockerEnv(endpoint),
+  });
   const [size, id] = r.stdout.trim().split(" ");
   return r.code === 0 && id ? { size: Number(size), id } : undefined;
 }
@@ -138,5 +175,14 @@ export function table(rows: Released[], published: boolean): string {
   const head = ["TAG", "SIZE", published ? "DIGEST (pushed)" : "DIGEST (image ID)"];
   const body = rows.map((r) => [r.tag, human(r.size), r.digest ?? "-"]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-  return [head, ...body].map((cols) => cols.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd()).join("\n") + "\n";
+  return (
+    [head, ...body]
+      .map((cols) =>
+        cols
+          .map((c, i) => c.padEnd(widths[i]!))
+          .join("  ")
+          .trimEnd(),
+      )
+      .join("\n") + "\n"
+  );
 }

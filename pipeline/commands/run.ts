@@ -9,7 +9,8 @@ interface Args extends EngineArgs, OutputArgs {
 }
 
 export const command = "run <file>";
-export const describe = "Run the Dagger object built by a TypeScript file's default export, (dag) => Container | Directory | File";
+export const describe =
+  "Run the Dagger object built by a TypeScript file's default export, (dag) => Container | Directory | File";
 
 export function builder(y: Argv): Argv<Args> {
   return outputOptions(engineOptions(y))

@@ -47,7 +47,9 @@ interface StageArgs extends EngineArgs, StageFlags {
 export interface StageCommand {
   name: string;
   describe: string;
-  flags: Array<"source" | "gpu" | "avx" | "test" | "variant" | "emulate" | "sbom" | "port" | "entry" | "name" | "strict" | "serve">;
+  flags: Array<
+    "source" | "gpu" | "avx" | "test" | "variant" | "emulate" | "sbom" | "port" | "entry" | "name" | "strict" | "serve"
+  >;
   /** What --source is: a CMake project (the default), or a program folder (app). */
   sourceKind?: "cmake" | "program";
   output: "container" | "directory" | "file";
@@ -59,7 +61,11 @@ export interface StageCommand {
   /** Where the result goes when no output flag is given. */
   defaultOutput?(project: Project, a: StageFlags): OutputRequest;
   /** What runs after the main result was written: the test stage's verdict, an image's SBOM. */
-  after?(project: Project, a: StageFlags, main: OutputRequest): Promise<Array<{ run: Runnable; to: OutputRequest; what: string }>>;
+  after?(
+    project: Project,
+    a: StageFlags,
+    main: OutputRequest,
+  ): Promise<Array<{ run: Runnable; to: OutputRequest; what: string }>>;
 }
 
 /** Where an image's SBOM goes: --sbom, else next to its tarball, else out/sbom/NAME_TAG.cdx.json. */
@@ -77,7 +83,8 @@ export function sbomFileName(ref: string): string {
 export const STAGES: StageCommand[] = [
   {
     name: "dev-image",
-    describe: "Build the development image (toolchain, Sphinx, code browser, sshd; CUDA with --gpu) and load it as NAME-dev:VERSION[-gpu]",
+    describe:
+      "Build the development image (toolchain, Sphinx, code browser, sshd; CUDA with --gpu) and load it as NAME-dev:VERSION[-gpu]",
     flags: ["gpu"],
     output: "container",
     examples: [
@@ -110,11 +117,14 @@ export const STAGES: StageCommand[] = [
     ],
     call: (p, a) => p.pipeline.testReport(p.source, a.gpu, a.avx, a.variant, a.emulate),
     defaultOutput: (p, a) => ({ kind: "export", path: `out/test-${selectVariant(p.cfg, a).name}` }),
-    after: async (p, a) => [{ run: await p.pipeline.test(p.source, a.gpu, a.avx, a.variant, a.emulate), to: { kind: "sync" }, what: "test verdict" }],
+    after: async (p, a) => [
+      { run: await p.pipeline.test(p.source, a.gpu, a.avx, a.variant, a.emulate), to: { kind: "sync" }, what: "test verdict" },
+    ],
   },
   {
     name: "docs",
-    describe: "Build the documentation site (furo): API from Doxygen comments and docstrings, pages, notebooks, the code browser (browse/)",
+    describe:
+      "Build the documentation site (furo): API from Doxygen comments and docstrings, pages, notebooks, the code browser (browse/)",
     flags: ["source", "strict", "serve", "port"],
     output: "directory",
     examples: [
@@ -141,21 +151,32 @@ export const STAGES: StageCommand[] = [
   },
   {
     name: "image",
-    describe: "Build a production image (runtime base + the package; no compilers; non-root) and load it as NAME:TAG; its SBOM goes next to it",
+    describe:
+      "Build a production image (runtime base + the package; no compilers; non-root) and load it as NAME:TAG; its SBOM goes next to it",
     flags: ["source", "variant", "sbom"],
     output: "container",
     examples: [
       ["$0 image", "load minipaddle:0.1.0; SBOM in out/sbom/minipaddle_0.1.0.cdx.json"],
-      ["$0 image --variant gpu-noavx --tarball out/gpu-noavx.tar", "save minipaddle:0.1.0-gpu-noavx as a tarball, SBOM next to it"],
+      [
+        "$0 image --variant gpu-noavx --tarball out/gpu-noavx.tar",
+        "save minipaddle:0.1.0-gpu-noavx as a tarball, SBOM next to it",
+      ],
       ["docker run --rm -v $PWD:/work minipaddle:0.1.0 /work/a.py", "then run a Python program with minipaddle importable"],
     ],
     call: (p, a) => p.pipeline.image(p.source, a.variant || "cpu"),
     defaultOutput: (p, a) => ({ kind: "tag", image: imageRef(p.cfg, variantByName(p.cfg, a.variant || "cpu")) }),
-    after: async (p, a, main) => [{ run: await p.pipeline.sbom(p.source, a.variant || "cpu"), to: { kind: "export", path: sbomPath(p, a, main) }, what: "SBOM" }],
+    after: async (p, a, main) => [
+      {
+        run: await p.pipeline.sbom(p.source, a.variant || "cpu"),
+        to: { kind: "export", path: sbomPath(p, a, main) },
+        what: "SBOM",
+      },
+    ],
   },
   {
     name: "sbom",
-    describe: "Write a production image's software bill of materials (CycloneDX 1.5 JSON: Debian packages inside, the project's files)",
+    describe:
+      "Write a production image's software bill of materials (CycloneDX 1.5 JSON: Debian packages inside, the project's files)",
     flags: ["source", "variant"],
     output: "file",
     examples: [["$0 sbom --variant gpu --out gpu.cdx.json", "the SBOM of minipaddle:0.1.0-gpu"]],
@@ -170,14 +191,18 @@ export const STAGES: StageCommand[] = [
     examples: [
       ["$0 book", "load minipaddle-book:0.1.0"],
       ["$0 book --variant gpu --port 9999", "minipaddle-book:0.1.0-gpu, on port 9999"],
-      ["docker run --rm --network host -e JUPYTER_TOKEN=secret minipaddle-book:0.1.0", "then open http://127.0.0.1:8888/?token=secret"],
+      [
+        "docker run --rm --network host -e JUPYTER_TOKEN=secret minipaddle-book:0.1.0",
+        "then open http://127.0.0.1:8888/?token=secret",
+      ],
     ],
     call: (p, a) => p.pipeline.book(p.source, a.variant || "cpu", a.port ?? 0),
     defaultOutput: (p, a) => ({ kind: "tag", image: bookRef(p, a.variant) }),
   },
   {
     name: "app",
-    describe: "Build an application image: a program folder (entry program, data, the Debian packages it lists) on a production image, loaded as APP:TAG",
+    describe:
+      "Build an application image: a program folder (entry program, data, the Debian packages it lists) on a production image, loaded as APP:TAG",
     flags: ["source", "entry", "variant", "name", "sbom"],
     sourceKind: "program",
     output: "container",
@@ -193,7 +218,11 @@ export const STAGES: StageCommand[] = [
     },
     defaultOutput: (p, a) => ({ kind: "tag", image: appRef(p.cfg, variantByName(p.cfg, a.variant || "cpu"), appName(p, a)) }),
     after: async (p, a, main) => [
-      { run: await p.pipeline.appSbom(p.source, a.entry ?? "", a.variant || "cpu", appName(p, a)), to: { kind: "export", path: sbomPath(p, a, main) }, what: "SBOM" },
+      {
+        run: await p.pipeline.appSbom(p.source, a.entry ?? "", a.variant || "cpu", appName(p, a)),
+        to: { kind: "export", path: sbomPath(p, a, main) },
+        what: "SBOM",
+      },
     ],
   },
 ];
@@ -204,7 +233,6 @@ export function bookRef(p: Project, v: string): string {
   return `${name}-book:${tag}`;
 }
 
-
 /** The options every stage command shares, for `plan STAGE` too. */
 export function stageOptions<T>(y: Argv<T>, stage: StageCommand): Argv<T & StageArgs> {
   // options are added by a table
@@ -212,12 +240,22 @@ export function stageOptions<T>(y: Argv<T>, stage: StageCommand): Argv<T & Stage
   if (stage.flags.includes("source")) {
     out = out.option("source", {
       type: "string",
-      describe: stage.sourceKind === "program" ? "The program folder (default: the config's app.source)" : "The source tree to build (default: the config's source)",
+      describe:
+        stage.sourceKind === "program"
+          ? "The program folder (default: the config's app.source)"
+          : "The source tree to build (default: the config's source)",
     });
   }
-  if (stage.flags.includes("gpu")) out = out.option("gpu", { type: "boolean", default: false, describe: "GPU=ON: build the CUDA code" });
-  if (stage.flags.includes("avx")) out = out.option("avx", { type: "boolean", default: true, describe: "AVX=ON; --no-avx builds code with no AVX instructions" });
-  if (stage.flags.includes("test")) out = out.option("test", { type: "boolean", default: false, describe: "TEST=ON: build the tests too" });
+  if (stage.flags.includes("gpu"))
+    out = out.option("gpu", { type: "boolean", default: false, describe: "GPU=ON: build the CUDA code" });
+  if (stage.flags.includes("avx"))
+    out = out.option("avx", {
+      type: "boolean",
+      default: true,
+      describe: "AVX=ON; --no-avx builds code with no AVX instructions",
+    });
+  if (stage.flags.includes("test"))
+    out = out.option("test", { type: "boolean", default: false, describe: "TEST=ON: build the tests too" });
   if (stage.flags.includes("variant")) {
     // Stages that build take the variant from --gpu/--avx unless it is named; image stages default to cpu.
     const fromSwitches = stage.flags.includes("avx");
@@ -230,14 +268,42 @@ export function stageOptions<T>(y: Argv<T>, stage: StageCommand): Argv<T & Stage
     });
   }
   if (stage.flags.includes("emulate")) {
-    out = out.option("emulate", { type: "boolean", default: true, describe: "Also run the tests on an emulated CPU at the variant's ISA floor (qemu-user); --no-emulate skips it" });
+    out = out.option("emulate", {
+      type: "boolean",
+      default: true,
+      describe: "Also run the tests on an emulated CPU at the variant's ISA floor (qemu-user); --no-emulate skips it",
+    });
   }
-  if (stage.flags.includes("entry")) out = out.option("entry", { type: "string", describe: "The program the image runs, relative to the folder: a .py or .sh file (default: the config's app.entry, main.py)" });
-  if (stage.flags.includes("name")) out = out.option("name", { type: "string", describe: "The application's name, its image's name (default: the config's app.name, else the program folder's name)" });
-  if (stage.flags.includes("port")) out = out.option("port", { type: "number", describe: "The port it serves on (default: the config's)" });
-  if (stage.flags.includes("strict")) out = out.option("strict", { type: "boolean", default: false, describe: "Warnings are errors (sphinx -W --keep-going; undocumented public symbols from Doxygen)" });
-  if (stage.flags.includes("serve")) out = out.option("serve", { type: "boolean", default: false, describe: "Serve a live preview (sphinx-autobuild in the dev image) on --port (default 8000) instead of building" });
-  if (stage.flags.includes("sbom")) out = out.option("sbom", { type: "string", describe: "Write the image's SBOM here (default: next to the tarball, else out/sbom/)" });
+  if (stage.flags.includes("entry"))
+    out = out.option("entry", {
+      type: "string",
+      describe:
+        "The program the image runs, relative to the folder: a .py or .sh file (default: the config's app.entry, main.py)",
+    });
+  if (stage.flags.includes("name"))
+    out = out.option("name", {
+      type: "string",
+      describe: "The application's name, its image's name (default: the config's app.name, else the program folder's name)",
+    });
+  if (stage.flags.includes("port"))
+    out = out.option("port", { type: "number", describe: "The port it serves on (default: the config's)" });
+  if (stage.flags.includes("strict"))
+    out = out.option("strict", {
+      type: "boolean",
+      default: false,
+      describe: "Warnings are errors (sphinx -W --keep-going; undocumented public symbols from Doxygen)",
+    });
+  if (stage.flags.includes("serve"))
+    out = out.option("serve", {
+      type: "boolean",
+      default: false,
+      describe: "Serve a live preview (sphinx-autobuild in the dev image) on --port (default 8000) instead of building",
+    });
+  if (stage.flags.includes("sbom"))
+    out = out.option("sbom", {
+      type: "string",
+      describe: "Write the image's SBOM here (default: next to the tarball, else out/sbom/)",
+    });
   // yargs takes `--avx=maybe` as false: a switch given any value but true/false is refused instead.
   out = out.check(booleanValues(["gpu", "avx", "test", "force", "strict", "serve"]));
   return out as Argv<T & StageArgs>;
@@ -249,7 +315,11 @@ function commandFor(stage: StageCommand): CommandModule<object, StageArgs> {
     describe: stage.describe,
     builder: (y: Argv) => {
       let b = engineOptions(stageOptions(y, stage));
-      if (stage.output !== "container") b = b.option("out", { type: "string", describe: `Write the result to this ${stage.output === "file" ? "file" : "folder"} (atomically)` });
+      if (stage.output !== "container")
+        b = b.option("out", {
+          type: "string",
+          describe: `Write the result to this ${stage.output === "file" ? "file" : "folder"} (atomically)`,
+        });
       else {
         b = b
           .option("tag", { type: "string", describe: "Load the image into the engine under this tag" })
@@ -264,13 +334,21 @@ function commandFor(stage: StageCommand): CommandModule<object, StageArgs> {
       const project = await loadProject({ config: argv.config, source: argv.source, cmake: stage.sourceKind !== "program" });
       if (argv.serve && stage.serve) return stage.serve(project, argv, executeOptions(argv));
       const request: OutputRequest =
-        argv.out !== undefined ? { kind: "export", path: argv.out, flag: "--out" }
-        : argv.tag !== undefined ? { kind: "tag", image: argv.tag }
-        : argv.tarball !== undefined ? { kind: "tarball", path: argv.tarball, flag: "--tarball" }
-        : stage.defaultOutput?.(project, argv) ?? { kind: "sync" };
+        argv.out !== undefined
+          ? { kind: "export", path: argv.out, flag: "--out" }
+          : argv.tag !== undefined
+            ? { kind: "tag", image: argv.tag }
+            : argv.tarball !== undefined
+              ? { kind: "tarball", path: argv.tarball, flag: "--tarball" }
+              : (stage.defaultOutput?.(project, argv) ?? { kind: "sync" });
       // Outputs keep away from the project folder and its source trees (the config's and --source).
       const sources = [resolve(project.dir, project.cfg.source), ...(argv.source !== undefined ? [resolve(argv.source)] : [])];
-      const opts = { ...executeOptions(argv), mirrors: project.cfg.mirrors, protectedDirs: projectProtectedDirs(project.dir, sources), force: argv.force };
+      const opts = {
+        ...executeOptions(argv),
+        mirrors: project.cfg.mirrors,
+        protectedDirs: projectProtectedDirs(project.dir, sources),
+        force: argv.force,
+      };
       const main = await stage.call(project, argv);
       // Every output path is checked before anything builds, the later ones (an SBOM) too.
       const later = (await stage.after?.(project, argv, request)) ?? [];

@@ -36,7 +36,10 @@ export interface RunResult {
 /** The run was stopped by a signal: exit 130 for SIGINT, 143 for SIGTERM (the abort reason names the signal). */
 export class Interrupted extends PipelineError {
   constructor(signal?: AbortSignal) {
-    super("interrupted: the build was stopped and nothing was written", signal?.reason === "SIGTERM" ? EXIT_TERMINATED : EXIT_INTERRUPTED);
+    super(
+      "interrupted: the build was stopped and nothing was written",
+      signal?.reason === "SIGTERM" ? EXIT_TERMINATED : EXIT_INTERRUPTED,
+    );
   }
 }
 
@@ -61,7 +64,12 @@ export interface SolveOptions {
   extraArgs?: string[];
 }
 
-export async function runPlan(requested: Plan, endpoint: BuildkitEndpoint, request: OutputRequest, opts: RunOptions): Promise<RunResult> {
+export async function runPlan(
+  requested: Plan,
+  endpoint: BuildkitEndpoint,
+  request: OutputRequest,
+  opts: RunOptions,
+): Promise<RunResult> {
   const started = Date.now();
   // Docker's builder exports every build: with no output it would leave an unnamed image of the result in the
   // image store on each run. Its sync builds the plan's sync target instead (a last build stage that exports
@@ -122,7 +130,8 @@ export async function runPlan(requested: Plan, endpoint: BuildkitEndpoint, reque
         const pushed = await capture(endpoint.client, ["push", request.ref], { env: dockerEnv(endpoint), signal: opts.signal });
         if (pushed.code !== 0) throw new StepError(`pushing ${request.ref} failed: ${(pushed.stderr || pushed.stdout).trim()}`);
         const digest = /digest: (sha256:[0-9a-f]{64})/.exec(pushed.stdout)?.[1];
-        if (!digest) throw new StepError(`pushed ${request.ref}, but the registry's answer named no digest:\n${pushed.stdout.trim()}`);
+        if (!digest)
+          throw new StepError(`pushed ${request.ref}, but the registry's answer named no digest:\n${pushed.stdout.trim()}`);
         return { ...tracker.summary(), seconds: (Date.now() - started) / 1000, digest };
       }
       case "tarball":
@@ -180,7 +189,8 @@ function solvePlan(solve: SolveOptions): Promise<void> {
   const solved = solveCommand(solve);
   const { cmd, env } = solved;
   // Extra client flags go before the context argument (docker) or anywhere after `build` (buildctl).
-  const args = endpoint.kind === "buildctl" ? [...solved.args, ...extra] : [...solved.args.slice(0, -1), ...extra, ...solved.args.slice(-1)];
+  const args =
+    endpoint.kind === "buildctl" ? [...solved.args, ...extra] : [...solved.args.slice(0, -1), ...extra, ...solved.args.slice(-1)];
   if (opts.signal?.aborted) return Promise.reject(new Interrupted(opts.signal));
   return new Promise((resolvePromise, reject) => {
     const view = createView(opts.progress, tracker);
@@ -213,7 +223,12 @@ function solvePlan(solve: SolveOptions): Promise<void> {
       if (opts.signal?.aborted) return reject(new Interrupted(opts.signal));
       if (code === 0) return resolvePromise();
       engineLost(endpoint, tracker).then(
-        (lost) => reject(lost ? new EngineUnavailable(describeEngineLoss(plan, endpoint, tracker)) : new StepError(describeFailure(plan, tracker))),
+        (lost) =>
+          reject(
+            lost
+              ? new EngineUnavailable(describeEngineLoss(plan, endpoint, tracker))
+              : new StepError(describeFailure(plan, tracker)),
+          ),
         reject,
       );
     });

@@ -80,7 +80,10 @@ export function owner(value: GraphValue | undefined, op: string): { uid?: number
 /** Cache and secret ids go into `--mount` options: keep them to a safe alphabet, distinct per input. */
 export function sanitizeId(name: string): string {
   if (/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(name)) return name;
-  const safe = name.replace(/[^A-Za-z0-9._-]/g, "_").replace(/^[^A-Za-z0-9]+/, "").slice(0, 60);
+  const safe = name
+    .replace(/[^A-Za-z0-9._-]/g, "_")
+    .replace(/^[^A-Za-z0-9]+/, "")
+    .slice(0, 60);
   return `${safe || "id"}-${createHash("sha256").update(name).digest("hex").slice(0, 8)}`;
 }
 

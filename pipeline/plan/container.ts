@@ -38,7 +38,13 @@ export const CONTAINER: ObjectOperations<ContainerValue> = {
     },
     withEnvVariable: {
       options: { name: true, value: true, expand: true },
-      apply: (_, c, call) => step(c, { kind: "env", name: envName(call, "withEnvVariable"), value: str(call, "value"), expand: call.args.expand === true }),
+      apply: (_, c, call) =>
+        step(c, {
+          kind: "env",
+          name: envName(call, "withEnvVariable"),
+          value: str(call, "value"),
+          expand: call.args.expand === true,
+        }),
     },
     withWorkdir: {
       options: { path: true, expand: false },
@@ -62,7 +68,8 @@ export const CONTAINER: ObjectOperations<ContainerValue> = {
     },
     withExposedPort: {
       options: { port: true, protocol: true, description: true, experimentalSkipHealthcheck: true },
-      apply: (_, c, call) => step(c, { kind: "expose", port: port(call.args.port), protocol: call.args.protocol === "UDP" ? "udp" : "tcp" }),
+      apply: (_, c, call) =>
+        step(c, { kind: "expose", port: port(call.args.port), protocol: call.args.protocol === "UDP" ? "udp" : "tcp" }),
     },
     withMountedCache: {
       options: { path: true, cache: true, sharing: true, owner: true, source: null, expand: false },
@@ -93,7 +100,13 @@ export const CONTAINER: ObjectOperations<ContainerValue> = {
         const target = at(c.state)(str(call, "path"));
         const id = b.secretId(node(call, "source", "Secret"));
         const mode = typeof call.args.mode === "number" ? call.args.mode : undefined;
-        return mount(c, { kind: "secret", target, id, ...(mode === undefined ? {} : { mode }), ...owner(call.args.owner, "withMountedSecret") });
+        return mount(c, {
+          kind: "secret",
+          target,
+          id,
+          ...(mode === undefined ? {} : { mode }),
+          ...owner(call.args.owner, "withMountedSecret"),
+        });
       },
     },
     withMountedTemp: {
@@ -139,13 +152,22 @@ export const CONTAINER: ObjectOperations<ContainerValue> = {
     },
     directory: {
       options: { path: true, expand: false },
-      apply: (_, c, call) => ({ kind: "directory", ref: { kind: "stage", stage: c.state.stage.name, path: at(c.state)(str(call, "path")) } }),
+      apply: (_, c, call) => ({
+        kind: "directory",
+        ref: { kind: "stage", stage: c.state.stage.name, path: at(c.state)(str(call, "path")) },
+      }),
     },
     file: {
       options: { path: true, expand: false },
-      apply: (_, c, call) => ({ kind: "file", ref: { kind: "stage", stage: c.state.stage.name, path: at(c.state)(str(call, "path")) } }),
+      apply: (_, c, call) => ({
+        kind: "file",
+        ref: { kind: "stage", stage: c.state.stage.name, path: at(c.state)(str(call, "path")) },
+      }),
     },
-    rootfs: { options: {}, apply: (_, c) => ({ kind: "directory", ref: { kind: "stage", stage: c.state.stage.name, path: "/" } }) },
+    rootfs: {
+      options: {},
+      apply: (_, c) => ({ kind: "directory", ref: { kind: "stage", stage: c.state.stage.name, path: "/" } }),
+    },
   },
 };
 

@@ -9,7 +9,15 @@ import { type BuildState, copyFrom, isEmptyFilter, type Step } from "./state.ts"
 
 export const WITH_NEW_FILE: OptionRules = { path: true, contents: true, permissions: true, owner: true, expand: false };
 export const WITH_FILE: OptionRules = { path: true, source: true, permissions: true, owner: true, expand: false };
-export const WITH_DIRECTORY: OptionRules = { path: true, source: true, include: true, exclude: true, owner: true, expand: false, gitignore: false };
+export const WITH_DIRECTORY: OptionRules = {
+  path: true,
+  source: true,
+  include: true,
+  exclude: true,
+  owner: true,
+  expand: false,
+  gitignore: false,
+};
 
 /** Where a copy writes: a path as the call gives it, resolved (from a container's workdir, a directory's root). */
 export type At = (path: string) => string;

@@ -8,7 +8,16 @@ import type { GraphCall } from "../sdk-adapter.ts";
 import { UsageError } from "../../modules/errors.ts";
 import { chmod, node, str, strList } from "./args.ts";
 import { type At, copyDirectory, copyFile, copyNewFile, WITH_DIRECTORY, WITH_FILE, WITH_NEW_FILE } from "./copy.ts";
-import { type BuildStage, type BuildState, copyFrom, type DirectoryValue, isEmptyFilter, type ObjectOperations, type Step, type Value } from "./state.ts";
+import {
+  type BuildStage,
+  type BuildState,
+  copyFrom,
+  type DirectoryValue,
+  isEmptyFilter,
+  type ObjectOperations,
+  type Step,
+  type Value,
+} from "./state.ts";
 
 /** A directory path as the call gives it, resolved from the directory's root. */
 const atRoot: At = (p) => posix.resolve("/", p);
@@ -19,14 +28,20 @@ export const DIRECTORY: ObjectOperations<DirectoryValue> = {
     withNewFile: { options: WITH_NEW_FILE, apply: (b, d, call) => edit(b, d, (steps) => copyNewFile(b, steps, call, atRoot)) },
     withDirectory: {
       options: WITH_DIRECTORY,
-      apply: (b, d, call) => wholeDirectory(b, d, call) ?? edit(b, d, (steps) => copyDirectory(b, steps, call, atRoot, "Directory.withDirectory")),
+      apply: (b, d, call) =>
+        wholeDirectory(b, d, call) ?? edit(b, d, (steps) => copyDirectory(b, steps, call, atRoot, "Directory.withDirectory")),
     },
     withFile: { options: WITH_FILE, apply: (b, d, call) => edit(b, d, (steps) => copyFile(b, steps, call, atRoot)) },
     withNewDirectory: {
       options: { path: true, permissions: true },
       apply: (b, d, call) =>
         edit(b, d, (steps) => {
-          steps.push({ kind: "copy", src: `${b.emptyDir()}/`, dest: atRoot(str(call, "path")) + "/", ...chmod(call.args.permissions) });
+          steps.push({
+            kind: "copy",
+            src: `${b.emptyDir()}/`,
+            dest: atRoot(str(call, "path")) + "/",
+            ...chmod(call.args.permissions),
+          });
         }),
     },
     directory: { options: { path: true }, apply: subdirectory },
@@ -39,7 +54,8 @@ function subdirectory(build: BuildState, d: DirectoryValue, call: GraphCall): Va
   const { ref } = d;
   const sub = str(call, "path");
   if (ref.kind === "empty") throw new UsageError(`Directory.directory('${sub}'): the directory is empty`);
-  if (ref.kind === "host" && ref.filters.length === 0) return { kind: "directory", ref: { ...ref, path: posix.join(ref.path, sub) } };
+  if (ref.kind === "host" && ref.filters.length === 0)
+    return { kind: "directory", ref: { ...ref, path: posix.join(ref.path, sub) } };
   const at = build.located(ref);
   return { kind: "directory", ref: { ...at, path: posix.join(at.path, sub) } };
 }

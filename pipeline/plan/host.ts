@@ -16,6 +16,9 @@ export const HOST: ObjectOperations<HostValue> = {
         return { kind: "directory", ref: { kind: "host", path, filters: isEmptyFilter(filter) ? [] : [filter] } };
       },
     },
-    file: { options: { path: true, noCache: true }, apply: (b, _, call) => ({ kind: "file", ref: b.hostFile(str(call, "path")) }) },
+    file: {
+      options: { path: true, noCache: true },
+      apply: (b, _, call) => ({ kind: "file", ref: b.hostFile(str(call, "path")) }),
+    },
   },
 };

@@ -11,7 +11,10 @@ export const QUERY: ObjectOperations<QueryValue> = {
     container: { options: {}, apply: (b) => ({ kind: "container", state: b.newContainer("scratch", "scratch") }) },
     directory: { options: {}, apply: () => ({ kind: "directory", ref: { kind: "empty" } }) },
     host: { options: {}, apply: () => ({ kind: "host" }) },
-    cacheVolume: { options: { key: true, namespace: null }, apply: (_, __, call) => ({ kind: "cacheVolume", id: sanitizeId(str(call, "key")) }) },
+    cacheVolume: {
+      options: { key: true, namespace: null },
+      apply: (_, __, call) => ({ kind: "cacheVolume", id: sanitizeId(str(call, "key")) }),
+    },
     setSecret: {
       options: { name: true, plaintext: true },
       apply: (b, _, call) => {

@@ -26,7 +26,12 @@ const repo = (() => {
 
 /** The tool as the adopting repository runs it: its own node_modules/.bin/pipeline. */
 function pipeline(args: string[]) {
-  const r = spawnSync(join(repo!, "node_modules", ".bin", "pipeline"), args, { cwd: repo, encoding: "utf8", env: { ...process.env, CI: "1" }, maxBuffer: 1 << 28 });
+  const r = spawnSync(join(repo!, "node_modules", ".bin", "pipeline"), args, {
+    cwd: repo,
+    encoding: "utf8",
+    env: { ...process.env, CI: "1" },
+    maxBuffer: 1 << 28,
+  });
   return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -42,15 +47,19 @@ test("pipeline init reads the CMake project: name, test switch, and ISA options 
   if (!repo) return;
   const r = pipeline(["init"]);
   assert.is(r.code, 0, explain(r));
-  for (const f of ["pipeline.yaml", "dagger.json", "tsconfig.json", "src/index.ts", "src/package.json"]) assert.ok(existsSync(join(repo, f)), f);
+  for (const f of ["pipeline.yaml", "dagger.json", "tsconfig.json", "src/index.ts", "src/package.json"])
+    assert.ok(existsSync(join(repo, f)), f);
   const cfg = parseConfig(readFileSync(join(repo, "pipeline.yaml"), "utf8"), "pipeline.yaml");
   assert.is(cfg.name, "ncnn");
   assert.is(cfg.cmake.options.test, "NCNN_BUILD_TESTS");
   const avx = variantByName(cfg, "cpu").cmake;
   const noavx = variantByName(cfg, "cpu-noavx").cmake;
-  for (const on of ["-DNCNN_AVX=ON", "-DNCNN_AVX2=ON", "-DNCNN_FMA=ON", "-DNCNN_F16C=ON"]) assert.ok(avx.includes(on), `avx: ${on}`);
-  for (const off of ["-DNCNN_AVX512=OFF", "-DNCNN_XOP=OFF", "-DNCNN_AVXVNNI=OFF", "-DNCNN_RUNTIME_CPU=OFF", "-DNCNN_VULKAN=OFF"]) assert.ok(avx.includes(off), `avx: ${off}`);
-  for (const off of ["-DNCNN_AVX=OFF", "-DNCNN_AVX2=OFF", "-DNCNN_FMA=OFF", "-DNCNN_AVX512=OFF"]) assert.ok(noavx.includes(off), `noavx: ${off}`);
+  for (const on of ["-DNCNN_AVX=ON", "-DNCNN_AVX2=ON", "-DNCNN_FMA=ON", "-DNCNN_F16C=ON"])
+    assert.ok(avx.includes(on), `avx: ${on}`);
+  for (const off of ["-DNCNN_AVX512=OFF", "-DNCNN_XOP=OFF", "-DNCNN_AVXVNNI=OFF", "-DNCNN_RUNTIME_CPU=OFF", "-DNCNN_VULKAN=OFF"])
+    assert.ok(avx.includes(off), `avx: ${off}`);
+  for (const off of ["-DNCNN_AVX=OFF", "-DNCNN_AVX2=OFF", "-DNCNN_FMA=OFF", "-DNCNN_AVX512=OFF"])
+    assert.ok(noavx.includes(off), `noavx: ${off}`);
   assert.throws(() => variantByName(cfg, "gpu"), /not|must be one of/, "no CUDA option: no gpu variant");
   // A second init changes nothing.
   const again = pipeline(["init"]);

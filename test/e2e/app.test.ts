@@ -36,7 +36,9 @@ function parseResult(text: string, worker?: number): Result {
 function assertClose(got: Result, want: Result, what: string): void {
   assert.ok(Math.abs(got.finalLoss - want.finalLoss) <= TOLERANCE, `${what}: final_loss ${got.finalLoss} vs ${want.finalLoss}`);
   assert.is(got.params.length, 4, what);
-  got.params.forEach((p, i) => assert.ok(Math.abs(p - want.params[i]!) <= TOLERANCE, `${what}: parameter ${i}: ${p} vs ${want.params[i]}`));
+  got.params.forEach((p, i) =>
+    assert.ok(Math.abs(p - want.params[i]!) <= TOLERANCE, `${what}: parameter ${i}: ${p} vs ${want.params[i]}`),
+  );
 }
 
 let single: Result | undefined;
@@ -48,7 +50,10 @@ test("app builds an image of the sample program that runs it: one worker trains 
   assert.match(r.stderr, `app image loaded as ${IMAGE}`);
   const doc = JSON.parse(readFileSync(sbom, "utf8"));
   assert.is(doc.bomFormat, "CycloneDX");
-  assert.ok(doc.components.some((c: { name: string }) => c.name === "minipaddle"), "the SBOM lists the framework's package");
+  assert.ok(
+    doc.components.some((c: { name: string }) => c.name === "minipaddle"),
+    "the SBOM lists the framework's package",
+  );
   const docker = await dockerOnEngine();
   const run = docker(["run", "--rm", IMAGE]);
   assert.is(run.status, 0, run.stderr);
@@ -56,7 +61,13 @@ test("app builds an image of the sample program that runs it: one worker trains 
   single = parseResult(run.stdout);
   assert.ok(single.finalLoss < 1e-3, run.stdout);
   [2, -3, 0.5, 1].forEach((t, i) => assert.ok(Math.abs(single!.params[i]! - t) < 0.01, run.stdout));
-  const user = docker(["image", "inspect", "--format", "{{.Config.User}} {{.Config.WorkingDir}} {{json .Config.Entrypoint}}", IMAGE]);
+  const user = docker([
+    "image",
+    "inspect",
+    "--format",
+    "{{.Config.User}} {{.Config.WorkingDir}} {{json .Config.Entrypoint}}",
+    IMAGE,
+  ]);
   assert.is(user.stdout.trim(), '1000:1000 /app ["/usr/local/bin/entrypoint","/app/main.py"]');
 });
 
@@ -74,7 +85,11 @@ test("an edit to the program rebuilds one layer", async () => {
   const edited = await build();
   assert.is(edited.code, 0, explain(edited));
   // The program's packages step stays cached; its layer (the COPY to /app) is what the edit re-runs.
-  assert.match(edited.stderr, /#(\d+) \[[^\]\n]*\] RUN [^\n]*"app-packages"\]\n(?:#\1 sha256:[^\n]*\n)?#\1 CACHED/, "the packages step re-ran");
+  assert.match(
+    edited.stderr,
+    /#(\d+) \[[^\]\n]*\] RUN [^\n]*"app-packages"\]\n(?:#\1 sha256:[^\n]*\n)?#\1 CACHED/,
+    "the packages step re-ran",
+  );
   assert.match(edited.stderr, /COPY --chown=1000:1000 \[h\d+\/,\/app\/\]/);
   // The first summary is the image's; the SBOM's build follows it. When nothing else changed meanwhile (others
   // editing the framework in the same checkout re-run its steps), the edit re-ran exactly that one step.
@@ -108,7 +123,11 @@ test("k8s --rehearse --workers 3 runs the job here and its workers end where one
   }
   assert.match(r.stderr, /all 3 worker\(s\) succeeded/);
   const docker = await dockerOnEngine();
-  assert.is(docker(["ps", "-aq", "--filter", `label=${REHEARSAL_LABEL}`]).stdout.trim(), "", "the rehearsal removed its containers");
+  assert.is(
+    docker(["ps", "-aq", "--filter", `label=${REHEARSAL_LABEL}`]).stdout.trim(),
+    "",
+    "the rehearsal removed its containers",
+  );
 });
 
 test("a rehearsal whose worker 2 fails exits 1 naming it, stops the others and removes every container", async () => {
@@ -135,13 +154,21 @@ test("a rehearsal whose worker 2 fails exits 1 naming it, stops the others and r
   assert.match(r.stderr, /the job failed: worker-2 exited with 1/);
   assert.not.match(r.stderr, /worker-[01] exited/);
   const docker = await dockerOnEngine();
-  assert.is(docker(["ps", "-aq", "--filter", `label=${REHEARSAL_LABEL}`]).stdout.trim(), "", "the rehearsal removed its containers");
+  assert.is(
+    docker(["ps", "-aq", "--filter", `label=${REHEARSAL_LABEL}`]).stdout.trim(),
+    "",
+    "the rehearsal removed its containers",
+  );
 });
 
 for (const [what, args, message] of [
   ["a program folder that does not exist", ["--source", "no/such/folder"], /--source no\/such\/folder: no such/],
   ["an entry the folder lacks", ["--source", SAMPLE, "--entry", "nope.py"], /--entry nope.py: no such file/],
-  ["an entry that is neither Python nor shell", ["--source", SAMPLE, "--entry", "params.json"], /must be a Python \(\.py\) or shell \(\.sh\) file/],
+  [
+    "an entry that is neither Python nor shell",
+    ["--source", SAMPLE, "--entry", "params.json"],
+    /must be a Python \(\.py\) or shell \(\.sh\) file/,
+  ],
   ["a bad application name", ["--source", SAMPLE, "--name", "Bad_Name"], /--name 'Bad_Name'/],
 ] as const) {
   test(`app refuses ${what} with exit 2 before anything builds`, async () => {

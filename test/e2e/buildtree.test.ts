@@ -47,10 +47,11 @@ function project(opts: { ballast: boolean }): { config: string; src: string; mar
   writeFileSync(join(src, markerName), `${ID}\n`);
   writeFileSync(join(src, ODD), "first\n");
   // A large file in the build tree, so that saving the tree takes long enough to be cut off.
-  if (opts.ballast) appendFileSync(
-    join(src, "CMakeLists.txt"),
-    `\nif(NOT EXISTS \${CMAKE_BINARY_DIR}/ballast.bin)\n  execute_process(COMMAND dd if=/dev/zero of=\${CMAKE_BINARY_DIR}/ballast.bin bs=1M count=256 status=none)\nendif()\n`,
-  );
+  if (opts.ballast)
+    appendFileSync(
+      join(src, "CMakeLists.txt"),
+      `\nif(NOT EXISTS \${CMAKE_BINARY_DIR}/ballast.bin)\n  execute_process(COMMAND dd if=/dev/zero of=\${CMAKE_BINARY_DIR}/ballast.bin bs=1M count=256 status=none)\nendif()\n`,
+    );
   const config = join(dir, "pipeline.yaml");
   writeFileSync(config, `name: buildtree-e2e\nversion: 0.1.0\nsource: minipaddle\n`);
   return { config, src, marker: `/src/${markerName}` };
@@ -92,7 +93,13 @@ test("a save killed half-way is never trusted: the next build restores the last 
   setVersion(src, `edited-${ID}`);
   writeFileSync(join(src, ODD), "second\n");
   const cmake = readFileSync(join(src, "CMakeLists.txt"), "utf8");
-  writeFileSync(join(src, "CMakeLists.txt"), cmake.replace(/\nif\(NOT EXISTS \$\{CMAKE_BINARY_DIR\}\/ballast\.bin\)[\s\S]*$/, "\nfile(REMOVE ${CMAKE_BINARY_DIR}/ballast.bin)\n"));
+  writeFileSync(
+    join(src, "CMakeLists.txt"),
+    cmake.replace(
+      /\nif\(NOT EXISTS \$\{CMAKE_BINARY_DIR\}\/ballast\.bin\)[\s\S]*$/,
+      "\nfile(REMOVE ${CMAKE_BINARY_DIR}/ballast.bin)\n",
+    ),
+  );
   const out = join(scratch(), "c");
   const again = await cli(["build", "--config", config, "--out", out]);
   assert.is(again.code, 0, explain(again));
@@ -115,7 +122,10 @@ test("a source file whose name holds a newline: the manifest round-trips it and 
   const m = manifest(join(out, ".pipeline-sources.sha256"));
   assert.is(m.get(`./${ODD}`), sha256("first\n"));
   assert.ok(m.has("./src/nn.cc") && m.has("./CMakeLists.txt"), [...m.keys()].join(", "));
-  assert.not.ok([...m.keys()].some((k) => k === "./odd" || k === "name.txt"), "the name is not split at its newline");
+  assert.not.ok(
+    [...m.keys()].some((k) => k === "./odd" || k === "name.txt"),
+    "the name is not split at its newline",
+  );
   writeFileSync(join(src, ODD), "edited\n");
   const out2 = join(scratch(), "b");
   const again = await cli(["build", "--config", config, "--out", out2]);
@@ -123,7 +133,11 @@ test("a source file whose name holds a newline: the manifest round-trips it and 
   const m2 = manifest(join(out2, ".pipeline-sources.sha256"));
   assert.is(m2.get(`./${ODD}`), sha256("edited\n"));
   assert.is(m2.size, m.size);
-  assert.equal(again.stderr.split("\n").filter((l) => /Building CXX object/.test(l)), [], "no source file recompiled");
+  assert.equal(
+    again.stderr.split("\n").filter((l) => /Building CXX object/.test(l)),
+    [],
+    "no source file recompiled",
+  );
 });
 
 test.run();

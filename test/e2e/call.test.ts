@@ -51,8 +51,13 @@ test("call image-tag --variant gpu prints the tag", async () => {
 test("call k8s --image X --workers 2 contents prints the manifests' YAML", async () => {
   const r = await cli(["call", "k8s", "--image", "registry.example.org/minipaddle:0.1.0", "--workers", "2", "contents"]);
   assert.is(r.code, 0, explain(r));
-  const docs = parseAllDocuments(r.stdout).map((d) => d.toJS() as { kind: string; spec: { parallelism?: number; completions?: number } });
-  assert.equal(docs.map((d) => d.kind), ["Service", "Job"]);
+  const docs = parseAllDocuments(r.stdout).map(
+    (d) => d.toJS() as { kind: string; spec: { parallelism?: number; completions?: number } },
+  );
+  assert.equal(
+    docs.map((d) => d.kind),
+    ["Service", "Job"],
+  );
   assert.is(docs[1]!.spec.completions, 2);
 });
 

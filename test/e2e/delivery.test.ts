@@ -16,7 +16,12 @@ import { vexInstructions } from "../support/isa.ts";
 const docker = await dockerOnEngine();
 const cfg = parseConfig(readFileSync(join(ROOT, "pipeline.yaml"), "utf8"), "pipeline.yaml");
 const ID = randomBytes(3).toString("hex");
-const TAGS = { cpu: `pipeline-e2e/minipaddle:${ID}`, noavx: `pipeline-e2e/minipaddle:${ID}-noavx`, gpu: `pipeline-e2e/minipaddle:${ID}-gpu`, book: `pipeline-e2e/book:${ID}` };
+const TAGS = {
+  cpu: `pipeline-e2e/minipaddle:${ID}`,
+  noavx: `pipeline-e2e/minipaddle:${ID}-noavx`,
+  gpu: `pipeline-e2e/minipaddle:${ID}-gpu`,
+  book: `pipeline-e2e/book:${ID}`,
+};
 const RUNTIME_BASE = (await readMirrors())[cfg.images.runtime] ?? cfg.images.runtime;
 const HEAD = execFileSync("git", ["-C", ROOT, "rev-parse", "HEAD"]).toString().trim();
 
@@ -66,20 +71,32 @@ test("package: a .deb with the config's fields and real Depends, no lintian erro
   const arch = execFileSync("dpkg", ["--print-architecture"]).toString().trim();
   const deb = `${cfg.name}_${cfg.version}_${arch}.deb`;
   assert.ok(existsSync(join(out, deb)), `expected ${deb} in ${readdirSync(out).join(", ")}`);
-  const field = (f: string) => execFileSync("dpkg-deb", ["-f", join(out, deb), f]).toString().trim();
+  const field = (f: string) =>
+    execFileSync("dpkg-deb", ["-f", join(out, deb), f])
+      .toString()
+      .trim();
   assert.is(field("Package"), cfg.name);
   assert.is(field("Version"), cfg.version);
   assert.is(field("Architecture"), arch);
   assert.is(field("Maintainer"), cfg.package.maintainer);
   assert.is(field("Description").split("\n")[0], cfg.package.summary);
-  for (const dep of ["libc6", "libstdc++6", "python3"]) assert.match(field("Depends"), new RegExp(`(^|, )${dep.replace("+", "\\+")} \\(`), `Depends: ${field("Depends")}`);
+  for (const dep of ["libc6", "libstdc++6", "python3"])
+    assert.match(field("Depends"), new RegExp(`(^|, )${dep.replace("+", "\\+")} \\(`), `Depends: ${field("Depends")}`);
   const contents = execFileSync("dpkg-deb", ["-c", join(out, deb)]).toString();
   assert.not.match(contents, /usr\/include|\.a$|CMakeCache/m, "a runtime package: no headers, static libraries or build files");
   const lintian = readFileSync(join(out, deb.replace(/\.deb$/, ".lintian.txt")), "utf8");
   assert.not.match(lintian, /^E: /m, lintian);
 
   const installed = docker([
-    "run", "--rm", "--network", "host", "-v", `${out}:/debs:ro`, RUNTIME_BASE, "sh", "-c",
+    "run",
+    "--rm",
+    "--network",
+    "host",
+    "-v",
+    `${out}:/debs:ro`,
+    RUNTIME_BASE,
+    "sh",
+    "-c",
     `apt-get update -qq && apt-get install -y -qq --no-install-recommends /debs/${deb} >/dev/null 2>&1 && ` +
       `dpkg-query -W -f '\${Status}\\n' ${cfg.name} && minipaddle --version && python3 -c 'import minipaddle as mp; print(mp.dot([1, 2], [3, 4]))'`,
   ]);
@@ -95,9 +112,23 @@ test("image --variant cpu: runs as non-root, has no compilers, headers or build 
   assert.is(r.code, 0, explain(r));
   assert.match(ok(["run", "--rm", TAGS.cpu, "--version"]), `minipaddle ${cfg.version} (kernel: avx, gpu: off)`);
   assert.is(ok(["run", "--rm", TAGS.cpu, "sh", "-c", "id -u"]).trim(), "1000");
-  const tools = docker(["run", "--rm", TAGS.cpu, "sh", "-c", "for c in cc gcc g++ c++ clang cmake ninja nvcc; do command -v $c; done; true"]);
+  const tools = docker([
+    "run",
+    "--rm",
+    TAGS.cpu,
+    "sh",
+    "-c",
+    "for c in cc gcc g++ c++ clang cmake ninja nvcc; do command -v $c; done; true",
+  ]);
   assert.is(tools.stdout.trim(), "", `compilers in the production image: ${tools.stdout}`);
-  const stray = ok(["run", "--rm", TAGS.cpu, "sh", "-c", "find / -xdev \\( -name '*.h' -o -name '*.hpp' -o -name CMakeCache.txt -o -name '*.o' \\) -print 2>/dev/null | head -5"]);
+  const stray = ok([
+    "run",
+    "--rm",
+    TAGS.cpu,
+    "sh",
+    "-c",
+    "find / -xdev \\( -name '*.h' -o -name '*.hpp' -o -name CMakeCache.txt -o -name '*.o' \\) -print 2>/dev/null | head -5",
+  ]);
   assert.is(stray.trim(), "", `headers or build files in the production image: ${stray}`);
   const work = userProgram(PROGRAM);
   assert.is(ok(["run", "--rm", "-v", `${work}:/work`, TAGS.cpu, "/work/a.py"]).trim(), "dot=34.00 kernel=avx");
@@ -113,11 +144,18 @@ test("image --variant cpu: no setuid/setgid file, no trace of the install, and t
   // As root, so that find sees every folder.
   const privileged = ok(["run", "--rm", "--user", "0", "--entrypoint", "sh", TAGS.cpu, "-c", "find / -xdev -perm /6000 -type f"]);
   assert.is(privileged.trim(), "", `setuid/setgid files in the production image:\n${privileged}`);
-  assert.is(docker(["run", "--rm", "--entrypoint", "sh", TAGS.cpu, "-c", "test -e /tmp/pipeline-debs"]).status, 1, "/tmp/pipeline-debs is gone");
+  assert.is(
+    docker(["run", "--rm", "--entrypoint", "sh", TAGS.cpu, "-c", "test -e /tmp/pipeline-debs"]).status,
+    1,
+    "/tmp/pipeline-debs is gone",
+  );
   for (const file of filesOf(TAGS.cpu, ["/usr/bin/minipaddle", pythonExtension(TAGS.cpu)])) {
     const dynamic = execFileSync("readelf", ["-d", file]).toString();
     const runpath = /\((?:RUNPATH|RPATH)\)\s+Library r(?:un)?path: \[(.*)\]/.exec(dynamic)?.[1] ?? "";
-    assert.ok((runpath ? runpath.split(":") : []).every((e) => e.startsWith("$ORIGIN/")), `${file}: run path '${runpath}'`);
+    assert.ok(
+      (runpath ? runpath.split(":") : []).every((e) => e.startsWith("$ORIGIN/")),
+      `${file}: run path '${runpath}'`,
+    );
   }
 });
 
@@ -128,16 +166,38 @@ test("the SBOM lists exactly the Debian packages installed in the image, and the
   const doc = JSON.parse(readFileSync(sbom, "utf8")) as {
     bomFormat: string;
     specVersion: string;
-    components: Array<{ name: string; version: string; purl: string; components?: Array<{ name: string; hashes: Array<{ content: string }> }> }>;
+    components: Array<{
+      name: string;
+      version: string;
+      purl: string;
+      components?: Array<{ name: string; hashes: Array<{ content: string }> }>;
+    }>;
   };
   assert.is(doc.bomFormat, "CycloneDX");
   assert.is(doc.specVersion, "1.5");
-  const inImage = ok(["run", "--rm", TAGS.cpu, "sh", "-c", "dpkg-query -W -f '${db:Status-Abbrev} ${Package} ${Version}\\n' | awk '$1 == \"ii\" {print $2, $3}' | sort"]);
+  const inImage = ok([
+    "run",
+    "--rm",
+    TAGS.cpu,
+    "sh",
+    "-c",
+    "dpkg-query -W -f '${db:Status-Abbrev} ${Package} ${Version}\\n' | awk '$1 == \"ii\" {print $2, $3}' | sort",
+  ]);
   const listed = doc.components.map((c) => `${c.name} ${c.version}`).sort();
   assert.equal(listed, inImage.trim().split("\n").sort());
-  assert.ok(doc.components.every((c) => c.purl.startsWith("pkg:deb/")), "package URLs");
+  assert.ok(
+    doc.components.every((c) => c.purl.startsWith("pkg:deb/")),
+    "package URLs",
+  );
   const own = doc.components.find((c) => c.name === cfg.name);
-  const hashes = ok(["run", "--rm", TAGS.cpu, "sh", "-c", `sha256sum ${PROJECT_FILES.map((f) => `$(readlink -f ${f})`).join(" ")}`]);
+  const hashes = ok([
+    "run",
+    "--rm",
+    TAGS.cpu,
+    "sh",
+    "-c",
+    `sha256sum ${PROJECT_FILES.map((f) => `$(readlink -f ${f})`).join(" ")}`,
+  ]);
   for (const line of hashes.trim().split("\n")) {
     const [hash, path] = line.split(/\s+/);
     const file = own?.components?.find((f) => f.name === path);
@@ -163,7 +223,14 @@ test("image --variant gpu: CUDA runtime libraries and the NVIDIA variables, no d
   const r = await cli(["image", "--variant", "gpu", "--tag", TAGS.gpu]);
   assert.is(r.code, 0, explain(r));
   assert.match(ok(["run", "--rm", TAGS.gpu, "--version"]), `minipaddle ${cfg.version} (kernel: avx, gpu: on)`);
-  const libs = ok(["run", "--rm", TAGS.gpu, "sh", "-c", "ldd /usr/lib/x86_64-linux-gnu/libminipaddle.so.0 | grep -o 'libcudart[^ ]*'; ls /usr/lib/x86_64-linux-gnu/ | grep -E '^lib(cuda|nvidia-)' || true"]);
+  const libs = ok([
+    "run",
+    "--rm",
+    TAGS.gpu,
+    "sh",
+    "-c",
+    "ldd /usr/lib/x86_64-linux-gnu/libminipaddle.so.0 | grep -o 'libcudart[^ ]*'; ls /usr/lib/x86_64-linux-gnu/ | grep -E '^lib(cuda|nvidia-)' || true",
+  ]);
   assert.match(libs, /^libcudart\.so\.11/m, libs);
   assert.not.match(libs, /^libcuda\.so|^libnvidia-/m, `driver libraries in the image:\n${libs}`);
   const tools = docker(["run", "--rm", TAGS.gpu, "sh", "-c", "for c in cc gcc g++ nvcc; do command -v $c; done; true"]);
@@ -191,7 +258,11 @@ test("release --publish pushes every variant to a real registry; each pulls back
     const sboms = join(dir, "sbom");
     const r = await cli(["release", "--publish", `127.0.0.1:${port}`, "--out", sboms]);
     assert.is(r.code, 0, explain(r));
-    const rows = r.stdout.trim().split("\n").slice(1).map((l) => l.split(/\s{2,}/));
+    const rows = r.stdout
+      .trim()
+      .split("\n")
+      .slice(1)
+      .map((l) => l.split(/\s{2,}/));
     assert.is(rows.length, cfg.image.variants.length, r.stdout);
     for (const variant of cfg.image.variants) {
       const suffix = variant === "cpu" ? "" : `-${variant.replace(/^cpu-/, "")}`;
@@ -221,7 +292,11 @@ test("release --publish pushes every variant to a real registry; each pulls back
 });
 
 test("release refuses a registry that is not host[:port][/path], and an unknown variant, with exit 2", async () => {
-  for (const args of [["--publish", "not a registry"], ["--publish", "team/repo"], ["--variant", "tpu"]]) {
+  for (const args of [
+    ["--publish", "not a registry"],
+    ["--publish", "team/repo"],
+    ["--variant", "tpu"],
+  ]) {
     const r = await cli(["release", ...args]);
     assert.is(r.code, 2, explain(r));
     assert.match(r.stderr, args[0] === "--publish" ? /--publish '.*': expected a registry/ : /--variant|Invalid values/);
@@ -251,7 +326,11 @@ test("book: Jupyter serves the notebooks on the chosen port, asks for the token,
     const listing = (await res!.json()) as { content: Array<{ name: string; type: string }> };
     const notebooks = readdirSync(join(ROOT, cfg.source, cfg.book.notebooks)).filter((n) => n.endsWith(".ipynb"));
     assert.ok(notebooks.length > 0);
-    for (const nb of notebooks) assert.ok(listing.content.some((c) => c.name === nb && c.type === "notebook"), `${nb} listed`);
+    for (const nb of notebooks)
+      assert.ok(
+        listing.content.some((c) => c.name === nb && c.type === "notebook"),
+        `${nb} listed`,
+      );
     const tree = await fetch(`http://127.0.0.1:${port}/tree?token=${token}`);
     assert.is(tree.status, 200);
     const anonymous = await fetch(`http://127.0.0.1:${port}/api/contents`);
@@ -260,13 +339,25 @@ test("book: Jupyter serves the notebooks on the chosen port, asks for the token,
     docker(["rm", "-f", name]);
   }
   const nb = readdirSync(join(ROOT, cfg.source, cfg.book.notebooks)).find((n) => n.endsWith(".ipynb"))!;
-  const executed = docker(["run", "--rm", "--entrypoint", "sh", TAGS.book, "-c", `python3 -m nbconvert --to notebook --execute --stdout /book/${nb}`]);
+  const executed = docker([
+    "run",
+    "--rm",
+    "--entrypoint",
+    "sh",
+    TAGS.book,
+    "-c",
+    `python3 -m nbconvert --to notebook --execute --stdout /book/${nb}`,
+  ]);
   assert.is(executed.status, 0, executed.stderr.slice(-3000));
   const outputs = (JSON.parse(executed.stdout) as { cells: Array<{ outputs?: Array<{ text?: string[] }> }> }).cells
     .flatMap((c) => c.outputs ?? [])
     .flatMap((o) => o.text ?? [])
     .join("");
-  assert.match(outputs, `'version': '${cfg.version}'`, `the notebook ran against the installed framework:\n${outputs.slice(0, 2000)}`);
+  assert.match(
+    outputs,
+    `'version': '${cfg.version}'`,
+    `the notebook ran against the installed framework:\n${outputs.slice(0, 2000)}`,
+  );
   assert.match(outputs, /TrainResult\(steps=\d+, final_loss=0\.0000\d+/, "its training cell converged");
 });
 

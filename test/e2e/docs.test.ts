@@ -27,14 +27,22 @@ function exampleCopy(): string {
 
 /** Headless Chromium: the page's DOM after it loaded. */
 function dumpDom(url: string): string {
-  const r = spawnSync("chromium", ["--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", url], { encoding: "utf8", timeout: 60_000, maxBuffer: 1 << 28 });
+  const r = spawnSync("chromium", ["--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", url], {
+    encoding: "utf8",
+    timeout: 60_000,
+    maxBuffer: 1 << 28,
+  });
   assert.is(r.status, 0, r.stderr);
   return r.stdout;
 }
 
 /** The text of a DOM, tags gone and whitespace folded. */
 function text(dom: string): string {
-  return dom.replace(/<script[\s\S]*?<\/script>/g, "").replace(/<[^>]+>/g, " ").replace(/&amp;/g, "&").replace(/\s+/g, " ");
+  return dom
+    .replace(/<script[\s\S]*?<\/script>/g, "")
+    .replace(/<[^>]+>/g, " ")
+    .replace(/&amp;/g, "&")
+    .replace(/\s+/g, " ");
 }
 
 function hashes(dir: string): Map<string, string> {
@@ -62,10 +70,34 @@ test("the site opens in Chromium: API from header comments, Python docstrings, a
 
   // The landing page is a Sphinx page in the site's theme, with the version, linking the code browser.
   const shot = join(OUT, "landing.png");
-  const s = spawnSync("chromium", ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", `--screenshot=${shot}`, "--window-size=1200,900", `file://${site}/index.html`], { encoding: "utf8", timeout: 60_000 });
+  const s = spawnSync(
+    "chromium",
+    [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--hide-scrollbars",
+      `--screenshot=${shot}`,
+      "--window-size=1200,900",
+      `file://${site}/index.html`,
+    ],
+    { encoding: "utf8", timeout: 60_000 },
+  );
   assert.is(s.status, 0, s.stderr);
   assert.ok(statSync(shot).size > 20_000, "the screenshot shows a rendered page");
-  spawnSync("chromium", ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", `--screenshot=${join(OUT, "api.png")}`, "--window-size=1200,900", `file://${site}/api.html`], { timeout: 60_000 });
+  spawnSync(
+    "chromium",
+    [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--hide-scrollbars",
+      `--screenshot=${join(OUT, "api.png")}`,
+      "--window-size=1200,900",
+      `file://${site}/api.html`,
+    ],
+    { timeout: 60_000 },
+  );
   const landing = dumpDom(`file://${site}/index.html`);
   assert.match(landing, /furo/, "the furo theme");
   assert.match(text(landing), "minipaddle 0.1.0");
@@ -82,7 +114,7 @@ test("the site opens in Chromium: API from header comments, Python docstrings, a
   const links = [...api.matchAll(/href="(browse\/[^"#]+)(#L\d+)?"/g)].map((m) => m[1]!);
   assert.ok(links.length > 0, "the API page links the code browser");
   for (const link of new Set(links)) assert.ok(existsSync(join(site, link)), `${link} exists`);
-  assert.ok(api.includes('#L'), "an API entry links its declaration's line");
+  assert.ok(api.includes("#L"), "an API entry links its declaration's line");
 
   // The Python page: docstrings of the built module (pure Python and the pybind11 binding's).
   const py = text(dumpDom(`file://${site}/python.html`));
@@ -122,7 +154,10 @@ test("--strict fails on a broken reference, naming the file and line", async () 
   appendFileSync(join(broken, "docs", "getting_started.rst"), "\nSee :doc:`no_such_page_anywhere`.\n");
   const r = await cli(["docs", "--strict", "--source", broken, "--out", join(scratch(), "site")]);
   assert.is(r.code, 1, explain(r));
-  assert.match(r.stderr, new RegExp(`docs/getting_started\\.rst:${lines + 1}: WARNING: unknown document: '?no_such_page_anywhere`));
+  assert.match(
+    r.stderr,
+    new RegExp(`docs/getting_started\\.rst:${lines + 1}: WARNING: unknown document: '?no_such_page_anywhere`),
+  );
   // Without --strict the same source builds.
   const lax = await cli(["docs", "--source", broken, "--out", join(scratch(), "site")]);
   assert.is(lax.code, 0, explain(lax));
@@ -142,7 +177,9 @@ test("docs --serve answers HTTP 200, shows a .rst edit within seconds, and Ctrl-
     let seen = false;
     while (!seen && Date.now() - t0 < 20_000) {
       await new Promise((r) => setTimeout(r, 500));
-      const page = await fetch(`http://127.0.0.1:${port}/index.html`).then((x) => x.text()).catch(() => "");
+      const page = await fetch(`http://127.0.0.1:${port}/index.html`)
+        .then((x) => x.text())
+        .catch(() => "");
       seen = page.includes(word);
     }
     assert.ok(seen, "the served page shows the edit");

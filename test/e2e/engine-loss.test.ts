@@ -30,7 +30,8 @@ function processesMatching(needle: string): number[] {
   const out: number[] = [];
   for (const pid of readdirSync("/proc").filter((n) => /^\d+$/.test(n))) {
     try {
-      if (readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ").includes(needle) && Number(pid) !== process.pid) out.push(Number(pid));
+      if (readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ").includes(needle) && Number(pid) !== process.pid)
+        out.push(Number(pid));
     } catch {
       // ended while we looked
     }
@@ -90,14 +91,21 @@ test("a build whose engine is killed exits 3 naming the step it was running and 
 test("engine up after a killed engine removes the mounts and step processes it left, then starts a clean one", async () => {
   assert.ok(stepsOfKilledEngine.some(alive), "precondition: the killed engine left its step running");
   const left = mountsUnder(roots);
-  assert.ok(left.some((m) => m.includes("/buildkit/executor/")), `the dead engine left its step's mounts: ${left}`);
+  assert.ok(
+    left.some((m) => m.includes("/buildkit/executor/")),
+    `the dead engine left its step's mounts: ${left}`,
+  );
   const up = await cli(["engine", "up", "--timeout", "180"], env);
   assert.is(up.code, 0, explain(up));
   assert.match(up.stdout, /removed \d+ mount\(s\) a stopped engine left/);
   assert.match(up.stdout, "stopped 1 build step process(es)");
   assert.match(up.stdout, "engine up: Docker");
   // The new dockerd mounts its data root again (a bind mount onto itself), and nothing else while idle.
-  assert.equal(mountsUnder(roots).filter((m) => m !== dataRoot), [], "no mount the dead engine left remains");
+  assert.equal(
+    mountsUnder(roots).filter((m) => m !== dataRoot),
+    [],
+    "no mount the dead engine left remains",
+  );
   const gone = Date.now() + 5000;
   while (stepsOfKilledEngine.some(alive) && Date.now() < gone) await sleep(100);
   assert.equal(orphanSteps(dataRoot), []);

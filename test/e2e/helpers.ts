@@ -103,5 +103,8 @@ export async function waitForHttp(url: string, ms: number): Promise<Response | u
 
 /** Fails with the install command when a Debian-packaged tool a test drives is missing (the README's set-up installs it). */
 export async function needTool(command: string, debianPackage: string): Promise<void> {
-  if (!(await which(command))) throw new Error(`${command} is not installed; run: apt-get install -y ${debianPackage} (the README's set-up command installs it)`);
+  if (!(await which(command)))
+    throw new Error(
+      `${command} is not installed; run: apt-get install -y ${debianPackage} (the README's set-up command installs it)`,
+    );
 }

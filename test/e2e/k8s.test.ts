@@ -31,7 +31,9 @@ test("k8s writes an Indexed Job and a headless Service that validate against the
 test("k8s --print writes the YAML to stdout; a CPU image gets no GPU limit", async () => {
   const r = await cli(["k8s", "--image", "minipaddle:0.1.0-noavx", "--workers", "2", "--print"]);
   assert.is(r.code, 0, explain(r));
-  const job = parseAllDocuments(r.stdout).map((d) => d.toJS()).find((d) => d.kind === "Job");
+  const job = parseAllDocuments(r.stdout)
+    .map((d) => d.toJS())
+    .find((d) => d.kind === "Job");
   assert.is(job.spec.parallelism, 2);
   assert.is(job.spec.template.spec.containers[0].resources.limits["nvidia.com/gpu"], undefined);
 });

@@ -119,7 +119,8 @@ function processesMatching(needle: string): number[] {
   const out: number[] = [];
   for (const pid of readdirSync("/proc").filter((n) => /^\d+$/.test(n))) {
     try {
-      if (readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ").includes(needle) && Number(pid) !== process.pid) out.push(Number(pid));
+      if (readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ").includes(needle) && Number(pid) !== process.pid)
+        out.push(Number(pid));
     } catch {
       // gone while we looked
     }

@@ -43,7 +43,11 @@ test("a run with no output builds the whole graph and leaves no image behind in 
   assert.is(r.code, 0, explain(r));
   assert.ok(summary(r.stderr).run > 0, "the graph was built");
   assert.match(r.stderr, "sha256sum");
-  assert.equal([...images()].filter((id) => !before.has(id)), [], "no new image (not even an unnamed one)");
+  assert.equal(
+    [...images()].filter((id) => !before.has(id)),
+    [],
+    "no new image (not even an unnamed one)",
+  );
 });
 
 test("a failing withExec exits 1, names the step and its log, and leaves nothing at the export path", async () => {
@@ -83,7 +87,10 @@ test("a secret given with withSecretVariable reaches the step and appears in no 
   mkdirSync(extracted);
   execFileSync("tar", ["-xf", tarball, "-C", extracted]);
   const files = execFileSync("find", [extracted, "-type", "f"]).toString().trim().split("\n");
-  assert.ok(files.some((f) => f.endsWith("layer.tar")), "the tarball has layers");
+  assert.ok(
+    files.some((f) => f.endsWith("layer.tar")),
+    "the tarball has layers",
+  );
   let proofSeen = false;
   for (const f of files) {
     const bytes = readFileSync(f);

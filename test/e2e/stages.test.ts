@@ -26,7 +26,16 @@ function exampleCopy(): string {
 test("dev-image builds and holds the toolchain, Sphinx, pybind11 and a valid sshd config, but no host keys", async () => {
   const r = await cli(["dev-image", "--tag", DEV]);
   assert.is(r.code, 0, explain(r));
-  for (const cmd of ["gcc --version", "clang --version", "cmake --version", "ninja --version", "ccache --version", "sphinx-build --version", "htags --version", 'python3 -c "import pybind11"']) {
+  for (const cmd of [
+    "gcc --version",
+    "clang --version",
+    "cmake --version",
+    "ninja --version",
+    "ccache --version",
+    "sphinx-build --version",
+    "htags --version",
+    'python3 -c "import pybind11"',
+  ]) {
     const out = docker(["run", "--rm", "--network", "host", DEV, "sh", "-c", cmd]);
     assert.is(out.status, 0, `${cmd}: ${out.stderr}`);
   }
@@ -46,11 +55,44 @@ test("a container from the dev image accepts a key over ssh, refuses a password,
   const names = ports.map((p) => `pipeline-e2e-sshd-${p}`);
   try {
     for (const [i, port] of ports.entries()) {
-      const run = docker(["run", "-d", "--rm", "--name", names[i]!, "--network", "host", "-e", `SSH_PORT=${port}`, "-e", `SSH_AUTHORIZED_KEYS=${pub}`, DEV, "sshd"]);
+      const run = docker([
+        "run",
+        "-d",
+        "--rm",
+        "--name",
+        names[i]!,
+        "--network",
+        "host",
+        "-e",
+        `SSH_PORT=${port}`,
+        "-e",
+        `SSH_AUTHORIZED_KEYS=${pub}`,
+        DEV,
+        "sshd",
+      ]);
       assert.is(run.status, 0, run.stderr);
     }
     const ssh = (port: number, extra: string[]) =>
-      spawnSync("ssh", ["-p", String(port), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", ...extra, "root@127.0.0.1", "echo", "hello-from-dev"], { encoding: "utf8" });
+      spawnSync(
+        "ssh",
+        [
+          "-p",
+          String(port),
+          "-o",
+          "StrictHostKeyChecking=no",
+          "-o",
+          "UserKnownHostsFile=/dev/null",
+          "-o",
+          "BatchMode=yes",
+          "-o",
+          "ConnectTimeout=5",
+          ...extra,
+          "root@127.0.0.1",
+          "echo",
+          "hello-from-dev",
+        ],
+        { encoding: "utf8" },
+      );
     let ok = ssh(ports[0]!, ["-i", key]);
     for (let i = 0; i < 50 && ok.status !== 0; i++) {
       await new Promise((r) => setTimeout(r, 200));
@@ -59,7 +101,12 @@ test("a container from the dev image accepts a key over ssh, refuses a password,
     assert.is(ok.stdout.trim(), "hello-from-dev", ok.stderr);
     // With host networking, sshd serves this machine only unless SSH_LISTEN says otherwise.
     assert.match(docker(["logs", names[0]!]).stderr, `Server listening on 127.0.0.1 port ${ports[0]}.`);
-    const password = ssh(ports[0]!, ["-o", "PubkeyAuthentication=no", "-o", "PreferredAuthentications=password,keyboard-interactive"]);
+    const password = ssh(ports[0]!, [
+      "-o",
+      "PubkeyAuthentication=no",
+      "-o",
+      "PreferredAuthentications=password,keyboard-interactive",
+    ]);
     assert.is(password.status, 255);
     assert.match(password.stderr, "Permission denied (publickey)");
     const hostKey = (port: number) => {
@@ -79,11 +126,28 @@ test("a container from the dev image accepts a key over ssh, refuses a password,
 
 test("the dev image's default entrypoint builds and tests a mounted source tree into ./build", () => {
   const src = exampleCopy();
-  const r = docker(["run", "--rm", "--network", "host", "-v", `${src}:/src`, "-e", "GPU=OFF", "-e", "AVX=OFF", "-e", "TEST=ON", DEV]);
+  const r = docker([
+    "run",
+    "--rm",
+    "--network",
+    "host",
+    "-v",
+    `${src}:/src`,
+    "-e",
+    "GPU=OFF",
+    "-e",
+    "AVX=OFF",
+    "-e",
+    "TEST=ON",
+    DEV,
+  ]);
   assert.is(r.status, 0, r.stdout.slice(-3000) + r.stderr.slice(-2000));
   assert.match(r.stdout, "100% tests passed");
   assert.ok(existsSync(join(src, "build", "minipaddle")));
-  assert.match(execFileSync(join(src, "build", "minipaddle"), ["--version"], { env: { LD_LIBRARY_PATH: join(src, "build") } }).toString(), "kernel: scalar");
+  assert.match(
+    execFileSync(join(src, "build", "minipaddle"), ["--version"], { env: { LD_LIBRARY_PATH: join(src, "build") } }).toString(),
+    "kernel: scalar",
+  );
 });
 
 for (const avx of [true, false]) {
@@ -94,9 +158,19 @@ for (const avx of [true, false]) {
     assert.is(b.code, 0, explain(b));
     const lib = join(out, "libminipaddle.so");
     const bin = join(out, "minipaddle");
-    const ext = execFileSync("sh", ["-c", `ls ${out}/python/minipaddle/_core*.so`]).toString().trim();
-    assert.match(execFileSync(bin, ["--version"], { env: { LD_LIBRARY_PATH: out } }).toString(), `kernel: ${avx ? "avx" : "scalar"}`);
-    assert.is(execFileSync(bin, ["dot", "1,2,3", "4,5,6"], { env: { LD_LIBRARY_PATH: out } }).toString().trim(), "32");
+    const ext = execFileSync("sh", ["-c", `ls ${out}/python/minipaddle/_core*.so`])
+      .toString()
+      .trim();
+    assert.match(
+      execFileSync(bin, ["--version"], { env: { LD_LIBRARY_PATH: out } }).toString(),
+      `kernel: ${avx ? "avx" : "scalar"}`,
+    );
+    assert.is(
+      execFileSync(bin, ["dot", "1,2,3", "4,5,6"], { env: { LD_LIBRARY_PATH: out } })
+        .toString()
+        .trim(),
+      "32",
+    );
     if (avx) {
       assert.ok(vexInstructions(lib).length > 0, "the AVX library has VEX-encoded instructions");
     } else {
@@ -123,10 +197,15 @@ test("build --out DIR: binaries carry only $ORIGIN-relative run paths with no em
   const out = join(scratch(), "build");
   const b = await cli(["build", "--out", out]);
   assert.is(b.code, 0, explain(b));
-  const ext = execFileSync("sh", ["-c", `ls ${out}/python/minipaddle/_core*.so`]).toString().trim();
+  const ext = execFileSync("sh", ["-c", `ls ${out}/python/minipaddle/_core*.so`])
+    .toString()
+    .trim();
   for (const f of [join(out, "minipaddle"), join(out, "libminipaddle.so"), ext]) {
     const entries = runpath(f);
-    assert.ok(entries.every((e) => e.startsWith("$ORIGIN")), `${f}: RUNPATH ${entries.join(":")}`);
+    assert.ok(
+      entries.every((e) => e.startsWith("$ORIGIN")),
+      `${f}: RUNPATH ${entries.join(":")}`,
+    );
   }
   assert.ok(runpath(join(out, "minipaddle")).length > 0, "the CLI finds the library through its run path");
   // No LD_LIBRARY_PATH, another working folder, and the tree moved elsewhere.
@@ -134,13 +213,19 @@ test("build --out DIR: binaries carry only $ORIGIN-relative run paths with no em
   const moved = join(scratch(), "moved");
   cpSync(out, moved, { recursive: true, verbatimSymlinks: true });
   assert.is(execFileSync(join(moved, "minipaddle"), ["dot", "1,2,3", "4,5,6"], { cwd: "/", env: {} }).toString().trim(), "32");
-  const py = execFileSync("python3", ["-c", "import minipaddle; print(minipaddle.dot([1, 2], [3, 4]))"], { cwd: "/", env: { PYTHONPATH: join(moved, "python") } });
+  const py = execFileSync("python3", ["-c", "import minipaddle; print(minipaddle.dot([1, 2], [3, 4]))"], {
+    cwd: "/",
+    env: { PYTHONPATH: join(moved, "python") },
+  });
   assert.match(py.toString(), /^11(\.0)?$/m);
 });
 
 test("a failing test makes test exit 1, naming the test, with the JUnit report still written", async () => {
   const src = exampleCopy();
-  appendFileSync(join(src, "tests", "test_tensor.cc"), "\nTEST(Injected, FailsOnPurpose) { EXPECT_EQ(1, 2) << \"injected failure\"; }\n");
+  appendFileSync(
+    join(src, "tests", "test_tensor.cc"),
+    '\nTEST(Injected, FailsOnPurpose) { EXPECT_EQ(1, 2) << "injected failure"; }\n',
+  );
   const report = join(scratch(), "report");
   const r = await cli(["test", "--source", src, "--out", report]);
   assert.is(r.code, 1, explain(r));
@@ -177,15 +262,26 @@ test("after a full build, editing a docs file re-runs only the docs steps, and e
   const site = join(scratch(), "docs");
   const redocs = await cli(["docs", "--source", src, "--out", site]);
   assert.is(redocs.code, 0, explain(redocs));
-  const ran = redocs.stderr.split("\n").filter((l) => /^#\d+ \[\S+ +\d+\/\d+\] RUN/.test(l)).map((l) => /^#(\d+)/.exec(l)![1]);
-  const cached = new Set(redocs.stderr.split("\n").filter((l) => / CACHED$/.test(l)).map((l) => /^#(\d+)/.exec(l)![1]));
+  const ran = redocs.stderr
+    .split("\n")
+    .filter((l) => /^#\d+ \[\S+ +\d+\/\d+\] RUN/.test(l))
+    .map((l) => /^#(\d+)/.exec(l)![1]);
+  const cached = new Set(
+    redocs.stderr
+      .split("\n")
+      .filter((l) => / CACHED$/.test(l))
+      .map((l) => /^#(\d+)/.exec(l)![1]),
+  );
   const runLine = (id: string) => redocs.stderr.split("\n").find((l) => l.startsWith(`#${id} [`))!;
   const executed = ran.filter((id) => !cached.has(id)).map(runLine);
   assert.equal(executed.length, 1, executed.join("\n"));
   assert.match(executed[0]!, "sphinx-build");
   assert.match(readFileSync(join(site, "index.html"), "utf8"), "Edited");
 
-  appendFileSync(join(src, "src", "nn.cc"), `\nnamespace { [[maybe_unused]] const int edited_${randomBytes(4).toString("hex")} = 1; }\n`);
+  appendFileSync(
+    join(src, "src", "nn.cc"),
+    `\nnamespace { [[maybe_unused]] const int edited_${randomBytes(4).toString("hex")} = 1; }\n`,
+  );
   const again = await cli(["build", "--source", src]);
   assert.is(again.code, 0, explain(again));
   const compiled = again.stderr.split("\n").filter((l) => /Building CXX object/.test(l));

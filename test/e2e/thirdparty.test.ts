@@ -17,8 +17,16 @@ import { cli, explain, ROOT, scratch, type CliResult } from "./helpers.ts";
 import { vexInstructions } from "../support/isa.ts";
 
 const TARBALLS = join(ROOT, "..", "shared", "thirdparty");
-const NCNN = { tarball: join(TARBALLS, "ncnn-a4d2ea1.tar.gz"), top: "ncnn-a4d2ea1", config: join(ROOT, "examples", "thirdparty", "ncnn", "pipeline.yaml") };
-const FAISS = { tarball: join(TARBALLS, "faiss-02dbb4e.tar.gz"), top: "faiss-02dbb4e", config: join(ROOT, "examples", "thirdparty", "faiss", "pipeline.yaml") };
+const NCNN = {
+  tarball: join(TARBALLS, "ncnn-a4d2ea1.tar.gz"),
+  top: "ncnn-a4d2ea1",
+  config: join(ROOT, "examples", "thirdparty", "ncnn", "pipeline.yaml"),
+};
+const FAISS = {
+  tarball: join(TARBALLS, "faiss-02dbb4e.tar.gz"),
+  top: "faiss-02dbb4e",
+  config: join(ROOT, "examples", "thirdparty", "faiss", "pipeline.yaml"),
+};
 const NCNN_INCOMPLETE = join(ROOT, "test", "fixtures", "thirdparty", "ncnn-incomplete.yaml");
 /** ncnn's suite without test_squeezenet (its model is not part of the pinned source); faiss's gtest cases. */
 const NCNN_TESTS = 175;
@@ -77,7 +85,11 @@ const AVX2 =
 
 function vexSummary(file: string): { vex: number; avx2: number; evex: string[] } {
   const lines = vexInstructions(file);
-  return { vex: lines.length, avx2: lines.filter((l) => AVX2.test(l)).length, evex: lines.filter((l) => EVEX.test(l)).slice(0, 3) };
+  return {
+    vex: lines.length,
+    avx2: lines.filter((l) => AVX2.test(l)).length,
+    evex: lines.filter((l) => EVEX.test(l)).slice(0, 3),
+  };
 }
 
 function skipAll(name: string, tarball: string): void {
@@ -95,16 +107,31 @@ if (!existsSync(NCNN.tarball)) {
       const src = source(NCNN);
       const sw = avx ? [] : ["--no-avx"];
       const tree = join(scratch(), "build");
-      const b = await timed(`ncnn ${variant} build --test`, ["build", "--test", ...sw, "--config", NCNN.config, "--source", src, "--out", tree]);
+      const b = await timed(`ncnn ${variant} build --test`, [
+        "build",
+        "--test",
+        ...sw,
+        "--config",
+        NCNN.config,
+        "--source",
+        src,
+        "--out",
+        tree,
+      ]);
       assert.is(b.code, 0, explain(b));
       // The pipeline's own check ran on the build tree, at this variant's floor.
       const verdict = isaVerdict(b);
-      assert.ok(verdict.some((l) => l.includes(`nothing above ${floor}`)), `no isa-check verdict at ${floor} in the build's output:\n${b.stderr.slice(-3000)}`);
+      assert.ok(
+        verdict.some((l) => l.includes(`nothing above ${floor}`)),
+        `no isa-check verdict at ${floor} in the build's output:\n${b.stderr.slice(-3000)}`,
+      );
 
       // And independently: objdump of the exported library and a test program linked with it.
       for (const file of [join(tree, "src", "libncnn.a"), join(tree, "tests", "test_convolution")]) {
         const s = vexSummary(file);
-        console.log(`  thirdparty: ncnn ${variant} ${file.slice(tree.length + 1)}: ${s.vex} VEX, ${s.avx2} AVX2/FMA, ${s.evex.length ? "EVEX!" : "no EVEX"}`);
+        console.log(
+          `  thirdparty: ncnn ${variant} ${file.slice(tree.length + 1)}: ${s.vex} VEX, ${s.avx2} AVX2/FMA, ${s.evex.length ? "EVEX!" : "no EVEX"}`,
+        );
         if (avx) {
           assert.ok(s.avx2 > 0, `${file}: no AVX2/FMA instructions in the avx variant`);
           assert.equal(s.evex, [], `${file}: EVEX (AVX-512) instructions above x86-64-v3`);
@@ -146,19 +173,43 @@ if (!existsSync(FAISS.tarball)) {
   test(`faiss cpu-noavx (FAISS_OPT_LEVEL=generic): builds at the x86-64-v2 floor, its ${FAISS_GENERIC_TESTS} gtest cases pass, and the subset on an emulated Nehalem`, async () => {
     const src = source(FAISS);
     const tree = join(scratch(), "build");
-    const b = await timed("faiss cpu-noavx build --test", ["build", "--test", "--no-avx", "--config", FAISS.config, "--source", src, "--out", tree]);
+    const b = await timed("faiss cpu-noavx build --test", [
+      "build",
+      "--test",
+      "--no-avx",
+      "--config",
+      FAISS.config,
+      "--source",
+      src,
+      "--out",
+      tree,
+    ]);
     assert.is(b.code, 0, explain(b));
-    assert.ok(isaVerdict(b).some((l) => l.includes("nothing above x86-64-v2")), `no isa-check verdict at x86-64-v2:\n${b.stderr.slice(-3000)}`);
+    assert.ok(
+      isaVerdict(b).some((l) => l.includes("nothing above x86-64-v2")),
+      `no isa-check verdict at x86-64-v2:\n${b.stderr.slice(-3000)}`,
+    );
     for (const file of [join(tree, "faiss", "libfaiss.so"), join(tree, "tests", "faiss_test")]) {
       const n = vexInstructions(file).length;
       console.log(`  thirdparty: faiss cpu-noavx ${file.slice(tree.length + 1)}: ${n} VEX`);
       assert.is(n, 0, `${file} has VEX instructions`);
     }
     const report = join(scratch(), "report");
-    const t = await timed("faiss cpu-noavx test", ["test", "--no-avx", "--config", FAISS.config, "--source", src, "--out", report]);
+    const t = await timed("faiss cpu-noavx test", [
+      "test",
+      "--no-avx",
+      "--config",
+      FAISS.config,
+      "--source",
+      src,
+      "--out",
+      report,
+    ]);
     assert.is(t.code, 0, explain(t));
     const c = testCounts(report);
-    console.log(`  thirdparty: faiss cpu-noavx: ${c.passedLine} (junit: ${c.tests} tests, ${c.failures} failures, ${c.skipped} skipped)`);
+    console.log(
+      `  thirdparty: faiss cpu-noavx: ${c.passedLine} (junit: ${c.tests} tests, ${c.failures} failures, ${c.skipped} skipped)`,
+    );
     assert.is(c.failures, 0);
     assert.is(c.passedLine, `100% tests passed, 0 tests failed out of ${FAISS_GENERIC_TESTS}`);
     const e = emulated(report);
@@ -170,14 +221,30 @@ if (!existsSync(FAISS.tarball)) {
     test("faiss cpu (FAISS_OPT_LEVEL=avx2): build --test holds the x86-64-v3 floor; libfaiss_avx2.so has AVX2/FMA and no AVX-512", async () => {
       const src = source(FAISS);
       const tree = join(scratch(), "build");
-      const b = await timed("faiss cpu build --test", ["build", "--test", "--config", FAISS.config, "--source", src, "--out", tree]);
+      const b = await timed("faiss cpu build --test", [
+        "build",
+        "--test",
+        "--config",
+        FAISS.config,
+        "--source",
+        src,
+        "--out",
+        tree,
+      ]);
       assert.is(b.code, 0, explain(b));
-      assert.ok(isaVerdict(b).some((l) => l.includes("nothing above x86-64-v3")), `no isa-check verdict at x86-64-v3:\n${b.stderr.slice(-3000)}`);
+      assert.ok(
+        isaVerdict(b).some((l) => l.includes("nothing above x86-64-v3")),
+        `no isa-check verdict at x86-64-v3:\n${b.stderr.slice(-3000)}`,
+      );
       const s = vexSummary(join(tree, "faiss", "libfaiss_avx2.so"));
       console.log(`  thirdparty: faiss cpu libfaiss_avx2.so: ${s.vex} VEX, ${s.avx2} AVX2/FMA`);
       assert.ok(s.avx2 > 0, "libfaiss_avx2.so has no AVX2/FMA instructions");
       assert.equal(s.evex, [], "libfaiss_avx2.so has EVEX (AVX-512) instructions");
-      assert.is(vexInstructions(join(tree, "faiss", "libfaiss.so")).length, 0, "the generic libfaiss.so of the avx2 build has VEX instructions");
+      assert.is(
+        vexInstructions(join(tree, "faiss", "libfaiss.so")).length,
+        0,
+        "the generic libfaiss.so of the avx2 build has VEX instructions",
+      );
     });
   } else {
     test.skip("faiss cpu (avx2) build at the x86-64-v3 floor (a 7-minute cold build: set PIPELINE_E2E_FAISS_AVX2=1)", () => {});

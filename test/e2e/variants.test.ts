@@ -53,7 +53,15 @@ test("code above the floor fails build --no-avx, naming the file, the feature an
 });
 
 test("image --variant cpu-noavx fails on the same code: the package's files are checked before it is installed", async () => {
-  const r = await cli(["image", "--source", src, "--variant", "cpu-noavx", "--tag", `pipeline-e2e/floor:${randomBytes(3).toString("hex")}`]);
+  const r = await cli([
+    "image",
+    "--source",
+    src,
+    "--variant",
+    "cpu-noavx",
+    "--tag",
+    `pipeline-e2e/floor:${randomBytes(3).toString("hex")}`,
+  ]);
   assert.is(r.code, 1, explain(r));
   assert.match(r.stderr, /usr\/lib\/minipaddle-noavx\/bin\/avx2_probe/);
   assert.match(r.stderr, /AVX2/);
@@ -74,7 +82,10 @@ test("test --no-avx passes natively but fails on the emulated floor CPU, naming 
 });
 
 test("the example's own tests pass on the emulated floor CPU of each CPU variant", async () => {
-  for (const [flags, cpu] of [[["--no-avx"], "Nehalem"], [[], "Haswell-noTSX"]] as const) {
+  for (const [flags, cpu] of [
+    [["--no-avx"], "Nehalem"],
+    [[], "Haswell-noTSX"],
+  ] as const) {
     const report = join(scratch(), "report");
     const r = await cli(["test", ...flags, "--out", report]);
     assert.is(r.code, 0, explain(r));
@@ -110,10 +121,14 @@ test("the production image's entrypoint and its packaged program refuse an emula
     assert.match(old.stderr, /needs an x86-64 CPU with at least x86-64-v3; this CPU lacks AVX, AVX2/);
     assert.match(old.stderr, /minipaddle:0\.1\.0-noavx/);
     assert.match(old.stderr, /minipaddle-noavx/);
-    const ok = spawnSync("qemu-x86_64", ["-cpu", "Haswell-noTSX", "-L", root, join(root, program), "--version"], { encoding: "utf8" });
+    const ok = spawnSync("qemu-x86_64", ["-cpu", "Haswell-noTSX", "-L", root, join(root, program), "--version"], {
+      encoding: "utf8",
+    });
     assert.not.match(ok.stderr, /this CPU lacks/, `${program} on Haswell`);
   }
-  const report = JSON.parse(docker(["run", "--rm", "--entrypoint", "cat", tag, "/usr/share/doc/minipaddle/isa-check.json"]).stdout);
+  const report = JSON.parse(
+    docker(["run", "--rm", "--entrypoint", "cat", tag, "/usr/share/doc/minipaddle/isa-check.json"]).stdout,
+  );
   assert.is(report.floor, "x86-64-v3");
   assert.ok(report.files.length >= 3, "the package's ELF files and the guard were checked");
   docker(["rmi", tag]);

@@ -23,9 +23,14 @@ test("the bundle is built, and records the CLI's own sources (not node_modules) 
   assert.ok(url, "the bundle was built");
   assert.is(fileURLToPath(url!), OUT);
   const inputs = Object.keys(JSON.parse(readFileSync(STAMP, "utf8")).inputs);
-  for (const f of ["pipeline/cli.ts", "src/index.ts", "modules/image.ts", "package-lock.json"]) assert.ok(inputs.includes(f), `${f} is an input`);
+  for (const f of ["pipeline/cli.ts", "src/index.ts", "modules/image.ts", "package-lock.json"])
+    assert.ok(inputs.includes(f), `${f} is an input`);
   assert.ok(!inputs.some((f) => f.includes("node_modules")), "no dependency file is stat'ed on start-up");
-  assert.not.match(readFileSync(OUT, "utf8"), /\bfrom "@dagger\.io\/dagger"/, "the SDK is imported as the light module, outside the bundle");
+  assert.not.match(
+    readFileSync(OUT, "utf8"),
+    /\bfrom "@dagger\.io\/dagger"/,
+    "the SDK is imported as the light module, outside the bundle",
+  );
 });
 
 test("a changed source makes the next run rebuild the bundle; an unchanged one reuses it", async () => {

@@ -12,7 +12,8 @@ import { fileURLToPath } from "node:url";
 
 // The scan cache goes to a folder of this test's own.
 process.env.PIPELINE_HOME = mkdtempSync(join(tmpdir(), "pipeline-call-unit-"));
-const { camel, findModule, functionHelp, kebab, loadModuleSpec, moduleHelp, parseCall, scanCacheFile, splitList } = await import("../../pipeline/introspect.ts");
+const { camel, findModule, functionHelp, kebab, loadModuleSpec, moduleHelp, parseCall, scanCacheFile, splitList } =
+  await import("../../pipeline/introspect.ts");
 const { UsageError } = await import("../../modules/errors.ts");
 type ModuleSpec = Awaited<ReturnType<typeof loadModuleSpec>>;
 
@@ -53,19 +54,34 @@ test("names convert between the source's camelCase and the command line's kebab-
 test("the scan finds the fixture's main object, its functions in kebab-case, their arguments, types and defaults", async () => {
   const s = await fixture();
   assert.is(s.className, "CallFixture");
-  assert.equal(s.functions.map((f) => f.command), ["greet", "join", "bundle", "say", "note", "here"]);
+  assert.equal(
+    s.functions.map((f) => f.command),
+    ["greet", "join", "bundle", "say", "note", "here"],
+  );
   const greet = s.functions.find((f) => f.name === "greet")!;
-  assert.equal(greet.args.map((a) => [a.flag, a.type.kind, a.optional, a.default]), [
-    ["name", "string", false, undefined],
-    ["times", "integer", true, 1],
-    ["shout", "boolean", true, false],
-    ["polite", "boolean", true, true],
-  ]);
+  assert.equal(
+    greet.args.map((a) => [a.flag, a.type.kind, a.optional, a.default]),
+    [
+      ["name", "string", false, undefined],
+      ["times", "integer", true, 1],
+      ["shout", "boolean", true, false],
+      ["polite", "boolean", true, true],
+    ],
+  );
   assert.equal(s.functions.find((f) => f.name === "join")!.args[0]!.type, { kind: "list", of: { kind: "string" } });
-  assert.equal(s.functions.find((f) => f.name === "bundle")!.args.map((a) => [a.type, a.optional]), [[{ kind: "object", name: "Directory" }, false], [{ kind: "object", name: "File" }, true]]);
+  assert.equal(
+    s.functions.find((f) => f.name === "bundle")!.args.map((a) => [a.type, a.optional]),
+    [
+      [{ kind: "object", name: "Directory" }, false],
+      [{ kind: "object", name: "File" }, true],
+    ],
+  );
   assert.equal(s.functions.find((f) => f.name === "say")!.returns, { kind: "object", name: "Container" });
   assert.is(s.functions.find((f) => f.name === "here")!.args[0]!.defaultPath, "/");
-  assert.equal(s.constructorArgs.map((a) => [a.name, a.default]), [["greeting", "hello"]]);
+  assert.equal(
+    s.constructorArgs.map((a) => [a.name, a.default]),
+    [["greeting", "hello"]],
+  );
 });
 
 test("the scan is kept keyed by the source files' stats: a second load reads the cache, a touched source scans again", async () => {
@@ -100,7 +116,10 @@ test("list arguments: comma-separated, and a repeated flag adds to the list", as
 
 test("Directory and File arguments are host paths; Secret arguments name env:, file: or cmd:", async () => {
   const s = await fixture();
-  assert.equal(call(s, "bundle --src some/dir --extra notes.txt").args, { src: { host: "directory", path: "some/dir" }, extra: { host: "file", path: "notes.txt" } });
+  assert.equal(call(s, "bundle --src some/dir --extra notes.txt").args, {
+    src: { host: "directory", path: "some/dir" },
+    extra: { host: "file", path: "notes.txt" },
+  });
   assert.equal(call(s, "say --token env:TOKEN").args, { token: { secret: "env", ref: "TOKEN" } });
 });
 
@@ -118,8 +137,13 @@ test("chain verbs: export --path, contents, entries, stdout, publish --address, 
   assert.equal(call(s, "note --text hi contents").chain, [{ verb: "contents" }]);
   assert.equal(call(s, "bundle --src . entries").chain, [{ verb: "entries" }]);
   assert.equal(call(s, "say stdout").chain, [{ verb: "stdout" }]);
-  assert.equal(call(s, "say publish --address 127.0.0.1:5000/say:1").chain, [{ verb: "publish", address: "127.0.0.1:5000/say:1" }]);
-  assert.equal(call(s, "say with-exec --args=ls,-l stdout").chain, [{ verb: "with-exec", args: ["ls", "-l"] }, { verb: "stdout" }]);
+  assert.equal(call(s, "say publish --address 127.0.0.1:5000/say:1").chain, [
+    { verb: "publish", address: "127.0.0.1:5000/say:1" },
+  ]);
+  assert.equal(call(s, "say with-exec --args=ls,-l stdout").chain, [
+    { verb: "with-exec", args: ["ls", "-l"] },
+    { verb: "stdout" },
+  ]);
   const p = call(s, "bundle --src . file --path src/a.txt contents");
   assert.equal(p.chain, [{ verb: "file", path: "src/a.txt" }, { verb: "contents" }]);
   assert.equal(p.result, { kind: "string" });
@@ -159,12 +183,19 @@ test("--help lists the functions with their first sentence; FUNCTION --help its 
   assert.match(g, /--times int\s+How many times to say it \(default 1\)/);
   assert.match(g, /--polite\s+Add please \(true unless --polite=false\) \(default true\)/);
   assert.match(functionHelp(s.functions.find((f) => f.name === "join")!), /--words string\[\]/);
-  assert.match(functionHelp(s.functions.find((f) => f.name === "say")!), /Chain on the result:[\s\S]*publish --address string[\s\S]*stdout/);
+  assert.match(
+    functionHelp(s.functions.find((f) => f.name === "say")!),
+    /Chain on the result:[\s\S]*publish --address string[\s\S]*stdout/,
+  );
 });
 
 test("the CLI exits 2 naming an unknown function, argument or a wrong type; a new function needs no CLI change", async () => {
   const run = (...args: string[]) =>
-    spawnSync(process.execPath, [join(ROOT, "pipeline", "bin.mjs"), "call", "-m", FIXTURE, ...args], { encoding: "utf8", env: { ...process.env }, cwd: tmpdir() });
+    spawnSync(process.execPath, [join(ROOT, "pipeline", "bin.mjs"), "call", "-m", FIXTURE, ...args], {
+      encoding: "utf8",
+      env: { ...process.env },
+      cwd: tmpdir(),
+    });
   const unknown = run("nope");
   assert.is(unknown.status, 2, unknown.stderr);
   assert.match(unknown.stderr, /^pipeline: unknown function 'nope'/m);

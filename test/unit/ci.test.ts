@@ -26,19 +26,28 @@ function shellLines(node: unknown, key = ""): string[] {
 }
 
 /** The commands of a shell line (split at ;, &&, ||, then, else), each as words; quotes and $VARS kept as written. */
-const commands = (line: string) => line.split(/;|&&|\|\||\bthen\b|\belse\b/).map((c) => c.trim().split(/\s+/).filter(Boolean)).filter((c) => c.length);
+const commands = (line: string) =>
+  line
+    .split(/;|&&|\|\||\bthen\b|\belse\b/)
+    .map((c) => c.trim().split(/\s+/).filter(Boolean))
+    .filter((c) => c.length);
 
 function pipelineCommands(file: string): string[][] {
   const doc = parse(readFileSync(join(ROOT, file), "utf8"));
-  return shellLines(doc).flatMap(commands).flatMap((words) => {
-    const at = words[0] === "npx" && words[1] === "pipeline" ? 2 : words[0] === "pipeline" ? 1 : -1;
-    return at < 0 ? [] : [words.slice(at)];
-  });
+  return shellLines(doc)
+    .flatMap(commands)
+    .flatMap((words) => {
+      const at = words[0] === "npx" && words[1] === "pipeline" ? 2 : words[0] === "pipeline" ? 1 : -1;
+      return at < 0 ? [] : [words.slice(at)];
+    });
 }
 
 function daggerCalls(file: string): string[][] {
   const doc = parse(readFileSync(join(ROOT, file), "utf8"));
-  return shellLines(doc).flatMap(commands).filter((w) => w[0] === "dagger" && w[1] === "call").map((w) => w.slice(2));
+  return shellLines(doc)
+    .flatMap(commands)
+    .filter((w) => w[0] === "dagger" && w[1] === "call")
+    .map((w) => w.slice(2));
 }
 
 const name = (args: string[]) => (GROUPS.includes(args[0]!) ? args.slice(0, 2) : args.slice(0, 1));
@@ -50,7 +59,10 @@ for (const file of FILES) {
     for (const args of cmds) {
       const words = name(args);
       assert.ok(README.includes(`pipeline ${words.join(" ")}`), `${file}: 'pipeline ${words.join(" ")}' is not in the README`);
-      const r = spawnSync(process.execPath, [join(ROOT, "pipeline", "bin.mjs"), ...words, "--help"], { cwd: ROOT, encoding: "utf8" });
+      const r = spawnSync(process.execPath, [join(ROOT, "pipeline", "bin.mjs"), ...words, "--help"], {
+        cwd: ROOT,
+        encoding: "utf8",
+      });
       assert.is(r.status, 0, `${file}: pipeline ${words.join(" ")} --help exited ${r.status}: ${r.stderr}`);
     }
   });
@@ -60,7 +72,10 @@ for (const file of FILES) {
     const calls = daggerCalls(file);
     assert.ok(calls.length >= 2);
     for (const args of calls) {
-      const plan = parseCall(spec, args.map((a) => a.replace(/^"\$(\w+)"$/, "$1")));
+      const plan = parseCall(
+        spec,
+        args.map((a) => a.replace(/^"\$(\w+)"$/, "$1")),
+      );
       assert.is(plan.kind, "call", args.join(" "));
       assert.ok(README.includes(`call ${args[0]}`), `${file}: 'dagger call ${args[0]}' is not in the README`);
     }

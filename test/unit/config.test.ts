@@ -41,7 +41,10 @@ test("the schema accepts a config for a different CMake project, and the build s
 test("the CPU commands carry no CUDA options", () => {
   const cfg = parseConfig("name: x\n", "p.yaml");
   const [configure] = commandsFor(cfg, variantFromSwitches(cfg, { gpu: false, avx: true }), false);
-  assert.not.ok(configure!.some((w) => w.includes("CUDA")), configure!.join(" "));
+  assert.not.ok(
+    configure!.some((w) => w.includes("CUDA")),
+    configure!.join(" "),
+  );
   assert.ok(configure!.includes("-DWITH_GPU=OFF") && configure!.includes("-DWITH_AVX=ON"));
 });
 
@@ -53,18 +56,31 @@ test("a config's exclude adds to the default exclusions, which stay", () => {
 });
 
 test("build-tree run paths are $ORIGIN-relative by default (one configure argument), and cmake.originRpath: false drops it", () => {
-  const configureOf = (text: string) => buildSteps(parseConfig(text, "p.yaml")).configure.argv.filter((w): w is string => typeof w === "string");
+  const configureOf = (text: string) =>
+    buildSteps(parseConfig(text, "p.yaml")).configure.argv.filter((w): w is string => typeof w === "string");
   assert.ok(configureOf("name: x\n").includes("-DCMAKE_BUILD_RPATH_USE_ORIGIN=ON"));
   assert.is(parseConfig("name: x\n", "p.yaml").cmake.originRpath, true);
   assert.not.ok(configureOf("name: x\ncmake:\n  originRpath: false\n").some((w) => w.includes("RPATH")));
 });
 
 const errors: Array<[string, string, RegExp]> = [
-  ["a wrong type names the key path", "name: x\ncmake:\n  options:\n    gpu: 3\n", /^p\.yaml: at 'cmake\.options\.gpu': expected string$/],
+  [
+    "a wrong type names the key path",
+    "name: x\ncmake:\n  options:\n    gpu: 3\n",
+    /^p\.yaml: at 'cmake\.options\.gpu': expected string$/,
+  ],
   ["an unknown key is named", "name: x\ncmake:\n  optoins: {}\n", /^p\.yaml: at 'cmake': unknown key 'optoins'$/],
   ["a missing name is reported", "version: 1.0\n", /^p\.yaml: at 'name': expected string$/],
-  ["a bad package name says what is expected", "name: x\ntoolchain:\n  packages: ['Bad Pkg']\n", /^p\.yaml: at 'toolchain\.packages\.0': a Debian package name$/],
-  ["a path leaving the project is refused", "name: x\nsource: ../elsewhere\n", /^p\.yaml: at 'source': a path inside the project/],
+  [
+    "a bad package name says what is expected",
+    "name: x\ntoolchain:\n  packages: ['Bad Pkg']\n",
+    /^p\.yaml: at 'toolchain\.packages\.0': a Debian package name$/,
+  ],
+  [
+    "a path leaving the project is refused",
+    "name: x\nsource: ../elsewhere\n",
+    /^p\.yaml: at 'source': a path inside the project/,
+  ],
   ["a bad variant is refused", "name: x\nimage:\n  variants: [tpu]\n", /^p\.yaml: at 'image\.variants\.0': /],
   ["YAML syntax errors name the file", "name: [x\n", /^p\.yaml: not valid YAML: /],
 ];

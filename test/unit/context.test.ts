@@ -23,7 +23,10 @@ test("globs follow Dagger's relative-path semantics, dotfiles included", () => {
 });
 
 test("every filter of an entry must keep a path", () => {
-  const keep = compileFilters([{ include: ["src"], exclude: [] }, { include: [], exclude: ["**/*.md"] }]);
+  const keep = compileFilters([
+    { include: ["src"], exclude: [] },
+    { include: [], exclude: ["**/*.md"] },
+  ]);
   assert.is(keep("src/a.cc"), "keep");
   assert.is(keep("src/notes.md"), "drop");
   assert.is(keep("other.cc"), "look-inside");

@@ -14,13 +14,19 @@ import { table } from "../../pipeline/commands/release.ts";
 const cfg = (extra = "") => parseConfig(`name: minipaddle\nversion: 0.1.0\n${extra}`, "pipeline.yaml");
 
 test("the four variants get the tags NAME:VERSION, -noavx, -gpu and -gpu-noavx", () => {
-  assert.equal(VARIANTS.map((v) => imageRef(cfg(), variantByName(cfg(), v))), ["minipaddle:0.1.0", "minipaddle:0.1.0-noavx", "minipaddle:0.1.0-gpu", "minipaddle:0.1.0-gpu-noavx"]);
+  assert.equal(
+    VARIANTS.map((v) => imageRef(cfg(), variantByName(cfg(), v))),
+    ["minipaddle:0.1.0", "minipaddle:0.1.0-noavx", "minipaddle:0.1.0-gpu", "minipaddle:0.1.0-gpu-noavx"],
+  );
 });
 
 test("the tag scheme and the image name come from the config", () => {
   const c = cfg("image:\n  name: registry.example.org/ml/mp\n  tag: v{version}{variant}\n");
   assert.is(imageRef(c, variantByName(c, "gpu-noavx")), "registry.example.org/ml/mp:v0.1.0-gpu-noavx");
-  assert.throws(() => cfg("image:\n  tag: 'has space'\n"), (e: Error) => e instanceof ConfigError && e.message.includes("image.tag"));
+  assert.throws(
+    () => cfg("image:\n  tag: 'has space'\n"),
+    (e: Error) => e instanceof ConfigError && e.message.includes("image.tag"),
+  );
 });
 
 test("variants map to the build switches, and an unknown one is an argument error (exit 2)", () => {
@@ -46,12 +52,18 @@ test("each variant's package has its own name", () => {
 });
 
 test("a maintainer without an address is a config error naming the key", () => {
-  assert.throws(() => cfg("package:\n  maintainer: nobody\n"), (e: Error) => e instanceof ConfigError && e.message.includes("package.maintainer"));
+  assert.throws(
+    () => cfg("package:\n  maintainer: nobody\n"),
+    (e: Error) => e instanceof ConfigError && e.message.includes("package.maintainer"),
+  );
 });
 
 test("the book's port is a whole number in range", () => {
   assert.is(cfg().book.port, 8888);
-  assert.throws(() => cfg("book:\n  port: 70000\n"), (e: Error) => e.message.includes("book.port"));
+  assert.throws(
+    () => cfg("book:\n  port: 70000\n"),
+    (e: Error) => e.message.includes("book.port"),
+  );
 });
 
 test("the production entrypoint runs the program, and hands .py files and python to Python", () => {
@@ -62,7 +74,10 @@ test("the production entrypoint runs the program, and hands .py files and python
     chmodSync(join(dir, name), 0o755);
   }
   writeFileSync(join(dir, "entry"), entrypointScript(cfg()));
-  const run = (...args: string[]) => execFileSync("sh", [join(dir, "entry"), ...args], { env: { PATH: `${dir}:/usr/bin:/bin` } }).toString().trim();
+  const run = (...args: string[]) =>
+    execFileSync("sh", [join(dir, "entry"), ...args], { env: { PATH: `${dir}:/usr/bin:/bin` } })
+      .toString()
+      .trim();
   assert.is(run("--version"), "minipaddle --version");
   assert.is(run("/work/a.py", "--steps", "3"), "python3 /work/a.py --steps 3");
   assert.is(run("python", "-c", "print(1)"), "python3 -c print(1)");

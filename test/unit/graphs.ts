@@ -20,7 +20,7 @@ export const graphs = {
       .container()
       .from("debian:bookworm")
       .withWorkdir("/src")
-      .withNewFile("hello.c", 'int main(void) { return 0; }\n')
+      .withNewFile("hello.c", "int main(void) { return 0; }\n")
       .withExec(["cc", "-o", "hello", "hello.c"]);
     return dag
       .container()
@@ -34,7 +34,10 @@ export const graphs = {
     dag
       .container()
       .from("debian:bookworm")
-      .withDirectory("/src", dag.host().directory("examples", { include: ["**/*.cc", "**/CMakeLists.txt"], exclude: ["**/build"] }))
+      .withDirectory(
+        "/src",
+        dag.host().directory("examples", { include: ["**/*.cc", "**/CMakeLists.txt"], exclude: ["**/build"] }),
+      )
       .withMountedDirectory("/docs", dag.host().directory("docs"))
       .withDirectory("/more", dag.host().directory("examples"), { exclude: ["**/*.md"] })
       .withExec(["ls", "-R", "/src", "/docs"]),

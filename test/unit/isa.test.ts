@@ -26,10 +26,14 @@ function isaCheck(args: string[], opts: { input?: string; env?: NodeJS.ProcessEn
 function classify(text: string): Array<[string, string, string]> {
   const r = isaCheck(["--classify"], { input: text });
   assert.is(r.code, 0, r.err);
-  return r.out.trim().split("\n").filter(Boolean).map((l) => {
-    const [level, feature, mn] = l.split(" ");
-    return [mn!, level!, feature!];
-  });
+  return r.out
+    .trim()
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => {
+      const [level, feature, mn] = l.split(" ");
+      return [mn!, level!, feature!];
+    });
 }
 const above = (rows: Array<[string, string, string]>) => rows.filter(([, level]) => level !== "x86-64");
 
@@ -51,8 +55,12 @@ test("isIsaLevel accepts the four level names only", () => {
 test("each level's guard features include the level below's, and the right new ones", () => {
   assert.equal(featuresOf("x86-64"), []);
   for (let i = 1; i < ISA_LEVELS.length; i++) {
-    const lower = featuresOf(ISA_LEVELS[i - 1]!), upper = featuresOf(ISA_LEVELS[i]!);
-    assert.ok(lower.every((f) => upper.includes(f)), ISA_LEVELS[i]);
+    const lower = featuresOf(ISA_LEVELS[i - 1]!),
+      upper = featuresOf(ISA_LEVELS[i]!);
+    assert.ok(
+      lower.every((f) => upper.includes(f)),
+      ISA_LEVELS[i],
+    );
     assert.ok(upper.length > lower.length);
   }
   assert.ok(["SSE4.2", "POPCNT", "SSSE3", "CX16"].every((f) => featuresOf("x86-64-v2").includes(f)));
@@ -95,9 +103,15 @@ test("-mavx2 -mfma code is x86-64-v3: AVX, AVX2 for ymm integer ops, FMA, and no
 test("AVX-512 is recognised by zmm, mask registers, {z}, {1to16}, {rn-sae} and EVEX-only mnemonics", () => {
   const rows = above(classify(fixture("avx512.txt")));
   assert.ok(rows.length >= 9);
-  assert.ok(rows.every(([, level, f]) => level === "x86-64-v4" && f === "AVX-512"), JSON.stringify(rows));
+  assert.ok(
+    rows.every(([, level, f]) => level === "x86-64-v4" && f === "AVX-512"),
+    JSON.stringify(rows),
+  );
   for (const mn of ["kmovw", "vpternlogd", "vrndscaleps", "vaddps", "vpcmpeqd", "vpmovdb"]) {
-    assert.ok(rows.some(([m]) => m === mn), mn);
+    assert.ok(
+      rows.some(([m]) => m === mn),
+      mn,
+    );
   }
 });
 
@@ -111,7 +125,10 @@ test("SSE4.2 and POPCNT are x86-64-v2", () => {
 test("BMI1, BMI2 and LZCNT are x86-64-v3", () => {
   const rows = above(classify(fixture("bmi2-lzcnt.txt")));
   assert.equal(rows.map(([mn, l, f]) => `${mn} ${l} ${f}`).sort(), [
-    "andn x86-64-v3 BMI1", "lzcnt x86-64-v3 LZCNT", "pext x86-64-v3 BMI2", "shrx x86-64-v3 BMI2",
+    "andn x86-64-v3 BMI1",
+    "lzcnt x86-64-v3 LZCNT",
+    "pext x86-64-v3 BMI2",
+    "shrx x86-64-v3 BMI2",
   ]);
 });
 
@@ -147,7 +164,9 @@ const hasGcc = x86 && spawnSync("gcc", ["--version"]).status === 0;
 const hasObjdump = spawnSync("objdump", ["--version"]).status === 0;
 const hasQemu = spawnSync("qemu-x86_64", ["--version"]).status === 0;
 if (!hasGcc || !hasObjdump) {
-  console.log(`isa.test.ts: skipping the tests on compiled ELF files: ${!x86 ? "the host is not x86-64" : !hasGcc ? "no gcc" : "no objdump (binutils)"}`);
+  console.log(
+    `isa.test.ts: skipping the tests on compiled ELF files: ${!x86 ? "the host is not x86-64" : !hasGcc ? "no gcc" : "no objdump (binutils)"}`,
+  );
 }
 if (hasGcc && !hasQemu) console.log("isa.test.ts: skipping the cpu_guard.c test under qemu: no qemu-x86_64 (qemu-user)");
 
@@ -269,17 +288,26 @@ const onQemu = hasGcc && hasObjdump && hasQemu ? test : test.skip;
 onQemu("cpu_guard refuses an x86-64-v3 variant on an emulated Nehalem with exit 132, and runs on Haswell", () => {
   const guard = join(dir, "cpu-guard");
   gcc([
-    "-O2", "-march=x86-64", "-mtune=generic", GUARD, "-o", guard,
-    `-DGUARD_FLOOR="x86-64-v3"`, `-DGUARD_VARIANT="cpu-avx"`,
-    `-DGUARD_HINT="use the image minipaddle:0.1.0-noavx"`, `-DGUARD_EXEC="/bin/echo"`,
+    "-O2",
+    "-march=x86-64",
+    "-mtune=generic",
+    GUARD,
+    "-o",
+    guard,
+    `-DGUARD_FLOOR="x86-64-v3"`,
+    `-DGUARD_VARIANT="cpu-avx"`,
+    `-DGUARD_HINT="use the image minipaddle:0.1.0-noavx"`,
+    `-DGUARD_EXEC="/bin/echo"`,
   ]);
   const run = (cpu: string, env: NodeJS.ProcessEnv = process.env) =>
     spawnSync("qemu-x86_64", ["-cpu", cpu, guard, "hello", "there"], { encoding: "utf8", env });
   const low = run("Nehalem");
   assert.is(low.status, 132, low.stderr);
-  assert.match(low.stderr,
+  assert.match(
+    low.stderr,
     "cpu-avx needs an x86-64 CPU with at least x86-64-v3; this CPU lacks AVX, AVX2, BMI1, BMI2, FMA, F16C, LZCNT, " +
-    "MOVBE, OSXSAVE. use the image minipaddle:0.1.0-noavx.");
+      "MOVBE, OSXSAVE. use the image minipaddle:0.1.0-noavx.",
+  );
   const ok = run(qemuCpuFor("x86-64-v3")!);
   assert.is(ok.status, 0, ok.stderr);
   assert.is(ok.stdout, "hello there\n");

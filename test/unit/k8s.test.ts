@@ -144,7 +144,10 @@ test("checkImageRef rejects spaces, an empty tag, uppercase paths, and the empty
 
 for (const workers of [0, -1, 2.5, 1001]) {
   test(`workers ${workers} is refused with exit code 2`, () => {
-    throwsArgumentError({ name: "minipaddle", image: CPU_IMAGE, workers }, /^--workers must be a whole number from 1 to 1000, got /);
+    throwsArgumentError(
+      { name: "minipaddle", image: CPU_IMAGE, workers },
+      /^--workers must be a whole number from 1 to 1000, got /,
+    );
   });
 }
 
@@ -280,7 +283,10 @@ test("a rehearsal refuses what it cannot run faithfully, with a usage error", ()
       assert.match((err as Error).message, expected);
     }
   };
-  refused(docs().filter((d) => d.kind !== "Job"), /no Job/);
+  refused(
+    docs().filter((d) => d.kind !== "Job"),
+    /no Job/,
+  );
   const notIndexed = docs();
   notIndexed.find((d) => d.kind === "Job")!.spec.completionMode = "NonIndexed";
   refused(notIndexed, /not an Indexed Job/);
@@ -289,12 +295,20 @@ test("a rehearsal refuses what it cannot run faithfully, with a usage error", ()
   pod.containers.push({ ...pod.containers[0], name: "sidecar" });
   refused(twoContainers, /2 containers/);
   const podName = docs();
-  podName.find((d) => d.kind === "Job")!.spec.template.spec.containers[0].env.push({ name: "POD", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } });
+  podName
+    .find((d) => d.kind === "Job")!
+    .spec.template.spec.containers[0].env.push({ name: "POD", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } });
   refused(podName, /POD comes from/);
 });
 
 test("the job's verdict names the failed workers with their exit codes and the ones stopped", () => {
-  assert.is(verdict([{ index: 0, code: 0, stopped: false }, { index: 1, code: 0, stopped: false }]), undefined);
+  assert.is(
+    verdict([
+      { index: 0, code: 0, stopped: false },
+      { index: 1, code: 0, stopped: false },
+    ]),
+    undefined,
+  );
   assert.is(
     verdict([
       { index: 0, code: 137, stopped: true },

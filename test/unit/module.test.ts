@@ -17,7 +17,10 @@ const moduleFile = fileURLToPath(new URL("../../src/index.ts", import.meta.url))
 function clientGenStandIn(): string {
   const dir = mkdtempSync(join(tmpdir(), "pipeline-scan-"));
   const file = join(dir, "client.gen.ts");
-  copyFileSync(fileURLToPath(new URL("../../node_modules/@dagger.io/dagger/dist/src/api/client.gen.d.ts", import.meta.url)), file);
+  copyFileSync(
+    fileURLToPath(new URL("../../node_modules/@dagger.io/dagger/dist/src/api/client.gen.d.ts", import.meta.url)),
+    file,
+  );
   return file;
 }
 
@@ -40,11 +43,16 @@ test("the SDK finds the main object Pipeline with a description", async () => {
 
 test("every function and argument of the module has a description for --help", async () => {
   const m = await scanModule();
-  const fns = Object.values(m.objects.Pipeline.methods) as Array<{ name: string; description: string; arguments: Record<string, { name: string; description: string }> }>;
+  const fns = Object.values(m.objects.Pipeline.methods) as Array<{
+    name: string;
+    description: string;
+    arguments: Record<string, { name: string; description: string }>;
+  }>;
   assert.ok(fns.length >= 2);
   for (const fn of fns) {
     assert.ok(fn.description.length > 10, `function ${fn.name} has no description`);
-    for (const arg of Object.values(fn.arguments)) assert.ok(arg.description.length > 5, `${fn.name}(${arg.name}) has no description`);
+    for (const arg of Object.values(fn.arguments))
+      assert.ok(arg.description.length > 5, `${fn.name}(${arg.name}) has no description`);
   }
 });
 
@@ -76,7 +84,8 @@ test("the delivery functions take the flags of their CLI commands", async () => 
   const release = await import("../../pipeline/commands/release.ts");
   const k8s = await import("../../pipeline/commands/k8s.ts");
   const commands = [...STAGES.map((s: { name: string }) => s.name), release.command, k8s.command];
-  for (const fn of ["package", "image", "sbom", "release", "book", "app", "k8s"]) assert.ok(commands.includes(fn), `a CLI command named ${fn}`);
+  for (const fn of ["package", "image", "sbom", "release", "book", "app", "k8s"])
+    assert.ok(commands.includes(fn), `a CLI command named ${fn}`);
 });
 
 test.run();

@@ -9,7 +9,13 @@ import { UnsupportedOperation } from "../../modules/errors.ts";
 const tableOperations = OPERATIONS.flatMap((o) => Object.keys(o.operations).map((name) => `${o.object}.${name}`)).sort();
 
 /** How the README's "Supported on BuildKit:" paragraph names each group of operations. */
-const README_OBJECTS: Record<string, string> = { dag: "Query", "dag.host()": "Host", Container: "Container", Directory: "Directory", File: "File" };
+const README_OBJECTS: Record<string, string> = {
+  dag: "Query",
+  "dag.host()": "Host",
+  Container: "Container",
+  Directory: "Directory",
+  File: "File",
+};
 
 /**
  * The README's list: "Supported on BuildKit: on `dag`: `a`, `b`; on a Container: `c` (a note), ...". Notes in

@@ -1,7 +1,17 @@
 /** Where an output may land: checkOutputPath's refusals, atomicWrite's markers and modes, stale leftovers. */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { spawnSync } from "node:child_process";
@@ -27,7 +37,11 @@ function tmp(): string {
 }
 
 /** The UsageError message checkOutputPath refuses with, or undefined when it accepts. */
-async function refusal(path: string, opts: Partial<OutputCheckOptions> & { cwd: string }, kind: "export" | "tarball" = "export"): Promise<string | undefined> {
+async function refusal(
+  path: string,
+  opts: Partial<OutputCheckOptions> & { cwd: string },
+  kind: "export" | "tarball" = "export",
+): Promise<string | undefined> {
   try {
     await checkOutputPath({ kind, path, flag: "--out" }, { shape: "directory", ...opts });
     return undefined;
@@ -159,10 +173,14 @@ test("an unwritable place is refused", async () => {
 test("atomicWrite marks a folder output, gives it mode 0777 & ~umask, and replaces an earlier one", async () => {
   const dir = tmp();
   const dest = join(dir, "out");
-  await atomicWrite(dest, async (t) => {
-    mkdirSync(t, { mode: 0o700 });
-    writeFileSync(join(t, "a.txt"), "one");
-  }, { command: ["build", "--out", "out"] });
+  await atomicWrite(
+    dest,
+    async (t) => {
+      mkdirSync(t, { mode: 0o700 });
+      writeFileSync(join(t, "a.txt"), "one");
+    },
+    { command: ["build", "--out", "out"] },
+  );
   assert.is(statSync(dest).mode & 0o777, 0o777 & ~process.umask());
   assert.equal(JSON.parse(readFileSync(join(dest, MARKER), "utf8")).command, ["build", "--out", "out"]);
   await atomicWrite(dest, async (t) => {
@@ -219,7 +237,8 @@ test("stale partial outputs of dead runs are removed; a live run's are kept; an 
 test("stale work folders of dead runs are removed from the temp folder; others are kept", async () => {
   const dir = tmp();
   const dead = deadPid();
-  for (const n of [`pipeline-${dead}-AbC123`, `pipeline-${process.pid}-AbC123`, "pipeline-e2e-AbC123", "pipeline-AbC123"]) mkdirSync(join(dir, n));
+  for (const n of [`pipeline-${dead}-AbC123`, `pipeline-${process.pid}-AbC123`, "pipeline-e2e-AbC123", "pipeline-AbC123"])
+    mkdirSync(join(dir, n));
   const removed = await removeStaleWork(dir);
   assert.equal(removed, [join(dir, `pipeline-${dead}-AbC123`)]);
   assert.equal(readdirSync(dir).sort(), [`pipeline-${process.pid}-AbC123`, "pipeline-AbC123", "pipeline-e2e-AbC123"].sort());
@@ -230,7 +249,8 @@ test("a switch given a value other than true or false is refused; the usual form
   assert.match(badBoolean(names, ["--avx=maybe"])!, "--avx is a switch");
   assert.match(badBoolean(names, ["--gpu=1"])!, "--gpu is a switch");
   assert.match(badBoolean(names, ["--no-avx=true"])!, "--no-avx takes no value");
-  for (const ok of [["--avx"], ["--no-avx"], ["--avx=false"], ["--avx=true"], ["--out=x=y"], ["--", "--avx=maybe"]]) assert.is(badBoolean(names, ok), undefined, ok.join(" "));
+  for (const ok of [["--avx"], ["--no-avx"], ["--avx=false"], ["--avx=true"], ["--out=x=y"], ["--", "--avx=maybe"]])
+    assert.is(badBoolean(names, ok), undefined, ok.join(" "));
 });
 
 test.run();

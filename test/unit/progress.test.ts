@@ -51,7 +51,13 @@ test("a step's log lines are kept without their timestamps", () => {
 });
 
 test("a failure names the step, its stage, its error and the tail of its log", () => {
-  const plan: Plan = { stages: [{ name: "s0", base: "debian", label: "from debian:bookworm", steps: [] }], target: "s0", output: { kind: "container" }, context: [], secrets: [] };
+  const plan: Plan = {
+    stages: [{ name: "s0", base: "debian", label: "from debian:bookworm", steps: [] }],
+    target: "s0",
+    output: { kind: "container" },
+    context: [],
+    secrets: [],
+  };
   const text = describeFailure(plan, feed(failedRun));
   assert.match(text, 'build step failed: [2/2] RUN ["sh","-c","echo line1; echo line2 >&2; exit 3"]');
   assert.match(text, "stage: s0 (from debian:bookworm)");
@@ -61,7 +67,9 @@ test("a failure names the step, its stage, its error and the tail of its log", (
 
 test("an unresolvable base image points to seeding", () => {
   const plan: Plan = { stages: [], target: "s0", output: { kind: "container" }, context: [], secrets: [] };
-  const t = feed(`#3 [internal] load metadata for docker.io/library/debian:bookworm\n#3 ERROR: failed to do request: no such host`);
+  const t = feed(
+    `#3 [internal] load metadata for docker.io/library/debian:bookworm\n#3 ERROR: failed to do request: no such host`,
+  );
   assert.match(describeFailure(plan, t), "npx pipeline engine seed");
 });
 
@@ -83,7 +91,13 @@ const echoedSecret = `#5 [s0 2/2] RUN ["sh","-c","echo token is $TOKEN; exit 1"]
 failed to solve: hunter2-xyz`;
 
 test("the tracker keeps no secret: step logs, errors and the client's closing words are masked", () => {
-  const plan: Plan = { stages: [{ name: "s0", base: "debian", label: "from debian:bookworm", steps: [] }], target: "s0", output: { kind: "container" }, context: [], secrets: [{ id: "t", plaintext: "hunter2-xyz" }] };
+  const plan: Plan = {
+    stages: [{ name: "s0", base: "debian", label: "from debian:bookworm", steps: [] }],
+    target: "s0",
+    output: { kind: "container" },
+    context: [],
+    secrets: [{ id: "t", plaintext: "hunter2-xyz" }],
+  };
   const t = new ProgressTracker(["hunter2-xyz"]);
   for (const line of echoedSecret.split("\n")) t.feed(line);
   const failure = describeFailure(plan, t);
@@ -118,9 +132,25 @@ test("the plain view prints every line masked", () => {
 });
 
 test("an engine lost mid-build names the step that was running and how to start the engine", () => {
-  const plan: Plan = { stages: [{ name: "s0", base: "debian", label: "from debian:bookworm", steps: [] }], target: "s0", output: { kind: "container" }, context: [], secrets: [] };
+  const plan: Plan = {
+    stages: [{ name: "s0", base: "debian", label: "from debian:bookworm", steps: [] }],
+    target: "s0",
+    output: { kind: "container" },
+    context: [],
+    secrets: [],
+  };
   const t = feed(`${cachedRun}\n#12 [s0 4/4] RUN ["sleep","600"]\n#12 sha256:abc\nunexpected EOF`);
-  const text = describeEngineLoss(plan, { kind: "docker", client: "docker", mode: "builtin", host: "unix:///h/engine/docker.sock", via: "private engine (/h/engine/docker.sock)" }, t);
+  const text = describeEngineLoss(
+    plan,
+    {
+      kind: "docker",
+      client: "docker",
+      mode: "builtin",
+      host: "unix:///h/engine/docker.sock",
+      via: "private engine (/h/engine/docker.sock)",
+    },
+    t,
+  );
   assert.match(text, 'the engine went away during [s0 4/4] RUN ["sleep","600"] (stage s0 (from debian:bookworm))');
   assert.match(text, "the client said: unexpected EOF");
   assert.match(text, "start it again with: npx pipeline engine up");

@@ -16,7 +16,10 @@ import { entrypointScript } from "../../modules/image.ts";
 import { scriptText } from "../../modules/scripts.ts";
 
 const DIR = fileURLToPath(new URL("../../modules/scripts/", import.meta.url));
-const files = (ext: string) => readdirSync(DIR).filter((n) => n.endsWith(ext)).sort();
+const files = (ext: string) =>
+  readdirSync(DIR)
+    .filter((n) => n.endsWith(ext))
+    .sort();
 
 function which(command: string): boolean {
   return (process.env.PATH ?? "").split(delimiter).some((d) => d && existsSync(join(d, command)));
@@ -24,7 +27,10 @@ function which(command: string): boolean {
 
 /** Fails with the install command when a Debian-packaged tool the test drives is missing (the README's set-up installs it). */
 function needTool(command: string, debianPackage: string): void {
-  if (!which(command)) throw new Error(`${command} is not installed; run: apt-get install -y ${debianPackage} (the README's set-up command installs it)`);
+  if (!which(command))
+    throw new Error(
+      `${command} is not installed; run: apt-get install -y ${debianPackage} (the README's set-up command installs it)`,
+    );
 }
 
 /** Runs a program; fails with its output unless it exits 0. */

@@ -11,7 +11,11 @@ import { ADAPTED_SDK_VERSION, readGraph } from "../../pipeline/sdk-adapter.ts";
 
 test("the installed SDK is the version the adapter was written against", () => {
   const pkg = JSON.parse(readFileSync(new URL("../../node_modules/@dagger.io/dagger/package.json", import.meta.url), "utf8"));
-  assert.is(pkg.version, ADAPTED_SDK_VERSION, "re-check pipeline/sdk-adapter.ts against the new SDK, then update ADAPTED_SDK_VERSION");
+  assert.is(
+    pkg.version,
+    ADAPTED_SDK_VERSION,
+    "re-check pipeline/sdk-adapter.ts against the new SDK, then update ADAPTED_SDK_VERSION",
+  );
 });
 
 test("the adapter reads a container chain into plain calls, nested objects as nodes, enum notes dropped", () => {
@@ -28,14 +32,24 @@ test("the adapter reads a container chain into plain calls, nested objects as no
       { name: "from", args: { address: "debian:bookworm" } },
       {
         name: "withMountedCache",
-        args: { path: "/c", cache: { type: "CacheVolume", calls: [{ name: "cacheVolume", args: { key: "k" } }] }, sharing: "LOCKED" },
+        args: {
+          path: "/c",
+          cache: { type: "CacheVolume", calls: [{ name: "cacheVolume", args: { key: "k" } }] },
+          sharing: "LOCKED",
+        },
       },
       { name: "withExec", args: { args: ["make"] } },
       {
         name: "withFile",
         args: {
           path: "/f",
-          source: { type: "File", calls: [{ name: "host", args: {} }, { name: "file", args: { path: "a.txt" } }] },
+          source: {
+            type: "File",
+            calls: [
+              { name: "host", args: {} },
+              { name: "file", args: { path: "a.txt" } },
+            ],
+          },
           permissions: 0o600,
         },
       },
@@ -47,8 +61,14 @@ test("the adapter reads directories, secrets and sub-selections", () => {
   const dir = dag.directory().withNewFile("x", "y").withDirectory("d", dag.container().from("a").directory("/p"));
   const graph = readGraph(dir);
   assert.is(graph.type, "Directory");
-  assert.equal(graph.calls.map((c) => c.name), ["directory", "withNewFile", "withDirectory"]);
-  assert.equal(readGraph(dag.setSecret("n", "v")), { type: "Secret", calls: [{ name: "setSecret", args: { name: "n", plaintext: "v" } }] });
+  assert.equal(
+    graph.calls.map((c) => c.name),
+    ["directory", "withNewFile", "withDirectory"],
+  );
+  assert.equal(readGraph(dag.setSecret("n", "v")), {
+    type: "Secret",
+    calls: [{ name: "setSecret", args: { name: "n", plaintext: "v" } }],
+  });
 });
 
 test("the adapter refuses what is not a lazy SDK object", () => {

@@ -34,7 +34,12 @@ test("host directory filters are carried into the build context, merged when bot
   const plan = planGraph(readGraph(graphs["host-directories"]()));
   const dirs = plan.context.filter((e) => e.kind === "hostDir");
   assert.equal(dirs, [
-    { kind: "hostDir", dest: "h0", path: "examples", filters: [{ include: ["**/*.cc", "**/CMakeLists.txt"], exclude: ["**/build"] }] },
+    {
+      kind: "hostDir",
+      dest: "h0",
+      path: "examples",
+      filters: [{ include: ["**/*.cc", "**/CMakeLists.txt"], exclude: ["**/build"] }],
+    },
     { kind: "hostDir", dest: "h1", path: "docs", filters: [] },
     { kind: "hostDir", dest: "h2", path: "examples", filters: [{ include: [], exclude: ["**/*.md"] }] },
   ]);
@@ -64,12 +69,18 @@ test("an unsupported operation is refused by name before anything runs", () => {
 
 test("an option the executor cannot honour is refused by name", () => {
   const ctr = dag.container().from("debian:bookworm").withExec(["true"], { insecureRootCapabilities: true });
-  assert.throws(() => translate(ctr), (err: Error) => err instanceof UnsupportedOperation && /withExec\(insecureRootCapabilities: true\)/.test(err.message));
+  assert.throws(
+    () => translate(ctr),
+    (err: Error) => err instanceof UnsupportedOperation && /withExec\(insecureRootCapabilities: true\)/.test(err.message),
+  );
 });
 
 test("a line break in an env value is refused rather than mistranslated", () => {
   const ctr = dag.container().from("debian:bookworm").withEnvVariable("A", "two\nlines");
-  assert.throws(() => translate(ctr), (err: Error) => err instanceof UnsupportedOperation && /line break/.test(err.message));
+  assert.throws(
+    () => translate(ctr),
+    (err: Error) => err instanceof UnsupportedOperation && /line break/.test(err.message),
+  );
 });
 
 test("two different secrets under one name are a usage error", () => {
@@ -78,7 +89,10 @@ test("two different secrets under one name are a usage error", () => {
     .from("debian:bookworm")
     .withSecretVariable("A", dag.setSecret("token", "one"))
     .withSecretVariable("B", dag.setSecret("token", "two"));
-  assert.throws(() => translate(ctr), (err: Error) => err instanceof UsageError && /named 'token'/.test(err.message));
+  assert.throws(
+    () => translate(ctr),
+    (err: Error) => err instanceof UsageError && /named 'token'/.test(err.message),
+  );
 });
 
 test("a directory result that is a stage's root is built from that stage directly", () => {
