@@ -44,7 +44,8 @@ function steps(log: string): string {
     const named = /^#(\d+) (\[.*|exporting.*|transferring.*|\[internal\].*)$/.exec(line);
     if (named && !names.has(named[1]!)) names.set(named[1]!, named[2]!.slice(0, 60));
     const done = /^#(\d+) DONE (\d+(?:\.\d+)?)s$/.exec(line);
-    if (done && !new RegExp(`^#${done[1]} CACHED$`, "m").test(log)) took.push([names.get(done[1]!) ?? `#${done[1]}`, Number(done[2])]);
+    if (done && !new RegExp(`^#${done[1]} CACHED$`, "m").test(log))
+      took.push([names.get(done[1]!) ?? `#${done[1]}`, Number(done[2])]);
   }
   // Inside the compile step: the tree's restore ends at "configure", the build at ccache's counters, then the save.
   const at = (re: RegExp) => Number(new RegExp(`^#(\\d+) (\\d+\\.\\d+) ${re.source}`, "m").exec(log)?.[2] ?? NaN);
@@ -53,7 +54,11 @@ function steps(log: string): string {
   const restore = at(/pipeline-build: configure/);
   const built = at(/pipeline-build: ccache: /);
   const inside = `restore ${restore.toFixed(1)}s, configure+build ${(built - restore).toFixed(1)}s, save ${(total - built).toFixed(1)}s`;
-  return `${took.sort((a, b) => b[1] - a[1]).slice(0, 4).map(([n, s]) => `${s.toFixed(1)}s ${n}`).join("; ")} (compile step: ${inside})`;
+  return `${took
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 4)
+    .map(([n, s]) => `${s.toFixed(1)}s ${n}`)
+    .join("; ")} (compile step: ${inside})`;
 }
 const breakdown: string[] = [];
 
@@ -62,7 +67,11 @@ function generate(dir: string, n: number): void {
   mkdirSync(join(dir, "src"), { recursive: true });
   mkdirSync(join(dir, "include"), { recursive: true });
   const groups = Math.ceil(n / 10);
-  for (let g = 0; g < groups; g++) writeFileSync(join(dir, "include", `g${g}.h`), `#pragma once\n#include <vector>\n#include <string>\nnamespace gen { inline int scale${g}() { return ${g + 1}; } }\n`);
+  for (let g = 0; g < groups; g++)
+    writeFileSync(
+      join(dir, "include", `g${g}.h`),
+      `#pragma once\n#include <vector>\n#include <string>\nnamespace gen { inline int scale${g}() { return ${g + 1}; } }\n`,
+    );
   const files: string[] = [];
   for (let i = 0; i < n; i++) {
     const g = Math.floor(i / 10);
@@ -74,7 +83,10 @@ function generate(dir: string, n: number): void {
     );
   }
   const decls = Array.from({ length: n }, (_, i) => `int f${i}(int);`).join(" ");
-  writeFileSync(join(dir, "src", "main.cc"), `#include <cstdio>\nnamespace gen { ${decls} }\nint main() { long s = 0; ${Array.from({ length: Math.min(n, 50) }, (_, i) => `s += gen::f${i}(1);`).join(" ")} std::printf("%ld\\n", s); }\n`);
+  writeFileSync(
+    join(dir, "src", "main.cc"),
+    `#include <cstdio>\nnamespace gen { ${decls} }\nint main() { long s = 0; ${Array.from({ length: Math.min(n, 50) }, (_, i) => `s += gen::f${i}(1);`).join(" ")} std::printf("%ld\\n", s); }\n`,
+  );
   writeFileSync(
     join(dir, "CMakeLists.txt"),
     `cmake_minimum_required(VERSION 3.16)\nproject(scale CXX)\noption(SCALE_TEST "tests" OFF)\nadd_library(gen STATIC ${files.join(" ")})\n` +
@@ -115,7 +127,15 @@ async function measure(what: string, src: string, edits: { one: string; header?:
   const hb = join(host, "build");
   let log = "";
   const pipeline = (out: string) =>
-    time(() => (log = run("npx", ["pipeline", "build", "--config", config, "--out", join(work, out), "--force", "--progress", "plain"], {}, true)));
+    time(
+      () =>
+        (log = run(
+          "npx",
+          ["pipeline", "build", "--config", config, "--out", join(work, out), "--force", "--progress", "plain"],
+          {},
+          true,
+        )),
+    );
   const ninja = () => time(() => run("cmake", ["--build", hb, "--parallel"]));
   const edit = (dir: string, rel: string) => appendFileSync(join(dir, rel), `\n// edit ${Date.now()}\n`);
   console.error(`${what}: cold builds ...`);
@@ -143,7 +163,10 @@ async function measure(what: string, src: string, edits: { one: string; header?:
   run("npx", ["pipeline", "plan", "build", "--config", config, "--context", ctx]);
   const endpoint = await findBuildkit();
   if (endpoint.kind !== "docker") throw new Error("the eject comparison needs a Docker engine");
-  const docker = () => time(() => run("/usr/bin/docker", ["build", "--network", "host", "-q", ctx], { DOCKER_HOST: endpoint.host, DOCKER_BUILDKIT: "1" }));
+  const docker = () =>
+    time(() =>
+      run("/usr/bin/docker", ["build", "--network", "host", "-q", ctx], { DOCKER_HOST: endpoint.host, DOCKER_BUILDKIT: "1" }),
+    );
   docker();
   const eject = docker();
   rmSync(work, { recursive: true, force: true });
@@ -164,7 +187,9 @@ if (third) {
 }
 
 const f = (x: number) => (Number.isNaN(x) ? "-" : x.toFixed(2));
-console.log("| project | cold pipeline/host (s) | 1-file edit pipeline/host (s) | ratio | target 1.3x+0.5s | header edit pipeline/host (s) | no-change pipeline/host (s) | eject no-change (s) | no-change/eject | target 2x |");
+console.log(
+  "| project | cold pipeline/host (s) | 1-file edit pipeline/host (s) | ratio | target 1.3x+0.5s | header edit pipeline/host (s) | no-change pipeline/host (s) | eject no-change (s) | no-change/eject | target 2x |",
+);
 console.log("|---|---|---|---|---|---|---|---|---|---|");
 for (const r of rows) {
   const editOk = r.edit[0] <= 1.3 * r.edit[1] + 0.5;

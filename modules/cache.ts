@@ -65,7 +65,15 @@ export function packCache(cfg: Config, base: Container, v: Variant, test: boolea
  * Writes the cache image `ref` into the variant's volume, after checking that it is this project's, variant's
  * and part's, and that its tarball is the one its manifest names (exit 1, nothing written, if not).
  */
-export function unpackCache(cfg: Config, base: Container, v: Variant, test: boolean, part: CachePart, ref: string, nonce: string): Container {
+export function unpackCache(
+  cfg: Config,
+  base: Container,
+  v: Variant,
+  test: boolean,
+  part: CachePart,
+  ref: string,
+  nonce: string,
+): Container {
   const refuse = (why: string) => `{ echo "pipeline cache: refused ${ref}: ${why}; nothing was written" >&2; exit 1; }`;
   const write =
     part === "ccache"

@@ -120,7 +120,9 @@ async function cleanMounts(say: Say): Promise<void> {
     left = mountsUnder(roots);
   }
   if (left.length > 0) {
-    throw new EngineUnavailable(`could not unmount what a stopped engine left under ${p.dir} (${why}): ${left.join(", ")}; run: umount -l PATH`);
+    throw new EngineUnavailable(
+      `could not unmount what a stopped engine left under ${p.dir} (${why}): ${left.join(", ")}; run: umount -l PATH`,
+    );
   }
   say(`removed ${count} mount(s) a stopped engine left under ${p.dir}`);
 }
@@ -173,7 +175,10 @@ export async function engineUp(say: Say, opts: UpOptions = {}): Promise<void> {
   const client = await dockerClient();
   if (!client) throw new EngineUnavailable("no Docker client with BuildKit; install one with: apt-get install -y docker.io");
   const p = engineDir();
-  if (p.socket.length > 100) throw new UsageError(`the engine socket path is too long for a Unix socket: ${p.socket}; set PIPELINE_HOME to a shorter folder`);
+  if (p.socket.length > 100)
+    throw new UsageError(
+      `the engine socket path is too long for a Unix socket: ${p.socket}; set PIPELINE_HOME to a shorter folder`,
+    );
   await fs.mkdir(p.dir, { recursive: true });
   // A pidfile or socket left by a dockerd that is gone (a reboot, a kill) would stop a new one starting.
   if (!runningDockerd(p.pidfile)) await fs.rm(p.pidfile, { force: true });
@@ -183,11 +188,16 @@ export async function engineUp(say: Say, opts: UpOptions = {}): Promise<void> {
   const child = spawn(
     dockerd,
     [
-      "--config-file", p.config,
-      "--data-root", p.dataRoot,
-      "--exec-root", p.execRoot,
-      "--pidfile", p.pidfile,
-      "--host", `unix://${p.socket}`,
+      "--config-file",
+      p.config,
+      "--data-root",
+      p.dataRoot,
+      "--exec-root",
+      p.execRoot,
+      "--pidfile",
+      p.pidfile,
+      "--host",
+      `unix://${p.socket}`,
       "--bridge=none",
       "--iptables=false",
       "--ip-forward=false",
@@ -203,12 +213,17 @@ export async function engineUp(say: Say, opts: UpOptions = {}): Promise<void> {
   const deadline = Date.now() + timeoutS * 1000;
   while (Date.now() < deadline) {
     if (exited !== null) break;
-    const info = await capture(client.client, ["info", "--format", "{{.ServerVersion}}"], { env: { ...process.env, DOCKER_HOST: host }, timeoutMs: 5000 });
+    const info = await capture(client.client, ["info", "--format", "{{.ServerVersion}}"], {
+      env: { ...process.env, DOCKER_HOST: host },
+      timeoutMs: 5000,
+    });
     if (info.code === 0 && info.stdout.trim()) {
       say(`engine up: Docker ${info.stdout.trim()} with BuildKit, pid ${child.pid}`);
       say(`pipeline finds it without flags; for the docker client: export DOCKER_HOST=${host}`);
       if (process.env.DOCKER_HOST && process.env.DOCKER_HOST !== host) {
-        say(`note: $DOCKER_HOST is set (${process.env.DOCKER_HOST}) and builds use it, not this engine: unset DOCKER_HOST to build here`);
+        say(
+          `note: $DOCKER_HOST is set (${process.env.DOCKER_HOST}) and builds use it, not this engine: unset DOCKER_HOST to build here`,
+        );
       }
       return;
     }
@@ -255,10 +270,15 @@ export async function engineDown(say: Say, opts: DownOptions = {}): Promise<void
 }
 
 /** `docker system df`'s line for one type (Images, Build Cache, ...), when the engine is a Docker daemon. */
-async function diskUsage(endpoint: BuildkitEndpoint): Promise<Map<string, { Size: string; Reclaimable: string; TotalCount: string }>> {
+async function diskUsage(
+  endpoint: BuildkitEndpoint,
+): Promise<Map<string, { Size: string; Reclaimable: string; TotalCount: string }>> {
   const out = new Map<string, { Size: string; Reclaimable: string; TotalCount: string }>();
   if (endpoint.kind !== "docker") return out;
-  const df = await capture(endpoint.client, ["system", "df", "--format", "{{json .}}"], { env: dockerEnv(endpoint), timeoutMs: 60_000 });
+  const df = await capture(endpoint.client, ["system", "df", "--format", "{{json .}}"], {
+    env: dockerEnv(endpoint),
+    timeoutMs: 60_000,
+  });
   if (df.code !== 0) return out;
   for (const line of df.stdout.split("\n")) {
     try {
@@ -301,10 +321,14 @@ export interface PruneOptions {
 export async function enginePrune(opts: PruneOptions, say: Say): Promise<void> {
   const keep = opts.keepStorage === undefined ? undefined : checkSize(opts.keepStorage, "--keep-storage");
   const endpoint = await findBuildkit();
-  if (endpoint.kind !== "docker") throw new UsageError(`prune drives Docker's builder; for the buildkitd at ${endpoint.addr} run: buildctl --addr ${endpoint.addr} prune`);
+  if (endpoint.kind !== "docker")
+    throw new UsageError(
+      `prune drives Docker's builder; for the buildkitd at ${endpoint.addr} run: buildctl --addr ${endpoint.addr} prune`,
+    );
   const args = ["builder", "prune", "-f", ...(opts.all ? ["--all"] : []), ...(keep ? ["--keep-storage", keep] : [])];
   const r = await capture(endpoint.client, args, { env: dockerEnv(endpoint) });
-  if (r.code !== 0) throw new EngineUnavailable(`docker ${args.join(" ")} failed on ${endpoint.via}: ${(r.stderr || r.stdout).trim()}`);
+  if (r.code !== 0)
+    throw new EngineUnavailable(`docker ${args.join(" ")} failed on ${endpoint.via}: ${(r.stderr || r.stdout).trim()}`);
   const reclaimed = /Total reclaimed space:\s*(\S+)/.exec(r.stdout)?.[1] ?? "0B";
   const records = r.stdout.split("\n").filter((l) => /^[a-z0-9]{20,}\*?$/i.test(l.trim())).length;
   say(`prune: reclaimed ${reclaimed} (${records} cache records) on ${endpoint.via}`);
@@ -347,10 +371,12 @@ const SLIM_DPKG_OPTS = [
  * from Debian packages with mmdebstrap, imported into Docker, and recorded in the image-mirror map.
  */
 export async function engineSeed(opts: SeedOptions, say: Say): Promise<void> {
-  if (!/^[a-z][a-z0-9-]*$/.test(opts.suite)) throw new UsageError(`--suite: expected a Debian suite name such as bookworm, got '${opts.suite}'`);
+  if (!/^[a-z][a-z0-9-]*$/.test(opts.suite))
+    throw new UsageError(`--suite: expected a Debian suite name such as bookworm, got '${opts.suite}'`);
   const image = opts.image ?? seedImageName(opts.suite);
   const endpoint = await findBuildkit();
-  if (endpoint.kind !== "docker") throw new UsageError("seed loads the image into Docker; it cannot import into a standalone buildkitd");
+  if (endpoint.kind !== "docker")
+    throw new UsageError("seed loads the image into Docker; it cannot import into a standalone buildkitd");
   const env = dockerEnv(endpoint);
   const mmdebstrap = await which("mmdebstrap");
   for (const slim of [false, true]) {

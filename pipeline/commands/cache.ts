@@ -30,23 +30,42 @@ interface Args extends EngineArgs {
 }
 
 export const command = "cache <action> <registry>";
-export const describe = "Push the compile cache (ccache, build tree, dev image) of each variant to a registry, or pull it into this engine";
+export const describe =
+  "Push the compile cache (ccache, build tree, dev image) of each variant to a registry, or pull it into this engine";
 
 export function builder(y: Argv): Argv<Args> {
   return engineOptions(y)
-    .positional("action", { choices: ["push", "pull"] as const, demandOption: true, describe: "push: from the engine to the registry; pull: the reverse" })
+    .positional("action", {
+      choices: ["push", "pull"] as const,
+      demandOption: true,
+      describe: "push: from the engine to the registry; pull: the reverse",
+    })
     .positional("registry", { type: "string", demandOption: true, describe: "host[:port][/path] of an OCI registry" })
     .option("config", { type: "string", describe: "The project config (default: ./pipeline.yaml)" })
-    .option("variant", { type: "string", array: true, describe: `The variants whose caches move (${STANDARD_VARIANTS.join(", ")}, ...; default: cpu)` })
-    .option("test", { type: "boolean", default: false, describe: "The caches of the builds with tests (build --test, test) instead" })
+    .option("variant", {
+      type: "string",
+      array: true,
+      describe: `The variants whose caches move (${STANDARD_VARIANTS.join(", ")}, ...; default: cpu)`,
+    })
+    .option("test", {
+      type: "boolean",
+      default: false,
+      describe: "The caches of the builds with tests (build --test, test) instead",
+    })
     .option("only", {
       choices: [...CACHE_PARTS, "dev-image"] as const,
       array: true,
       describe: "Move only these parts (default: ccache, build-tree and dev-image)",
     })
     .example("$0 cache push 127.0.0.1:5000", "push the cpu variant's ccache, build tree and dev image")
-    .example("$0 cache pull registry.example.org/team --variant cpu --variant cpu-noavx", "seed this engine's caches for two variants")
-    .example("$0 cache pull 127.0.0.1:5000 --only ccache", "only the compiler cache (compiles run, mostly as ccache hits)") as Argv<Args>;
+    .example(
+      "$0 cache pull registry.example.org/team --variant cpu --variant cpu-noavx",
+      "seed this engine's caches for two variants",
+    )
+    .example(
+      "$0 cache pull 127.0.0.1:5000 --only ccache",
+      "only the compiler cache (compiles run, mostly as ccache hits)",
+    ) as Argv<Args>;
 }
 
 /** Whether the registry holds `ref` (HEAD of its manifest), when the registry answers here; undefined if it does not. */
@@ -72,7 +91,9 @@ export async function handler(argv: ArgumentsCamelCase<Args>): Promise<void> {
   const registry = argv.registry.replace(/\/+$/, "");
   const bad = checkImageRef(`${registry}/probe:tag`);
   if (bad || !/^[^/]*[.:]|^localhost(\/|$)/.test(registry)) {
-    throw new UsageError(`cache ${argv.action} '${argv.registry}': expected a registry such as 127.0.0.1:5000 or registry.example.org/team${bad ? ` (${bad})` : ""}`);
+    throw new UsageError(
+      `cache ${argv.action} '${argv.registry}': expected a registry such as 127.0.0.1:5000 or registry.example.org/team${bad ? ` (${bad})` : ""}`,
+    );
   }
   const project = await loadProject({ config: argv.config });
   const { cfg } = project;
@@ -142,7 +163,8 @@ async function untag(ref: string, opts: { buildkitAddr?: string }): Promise<void
 /** Pulls the dev image into the engine and tags it as `dev-image` would (a Docker engine only). */
 async function pullDevImage(ref: string, local: string, opts: { buildkitAddr?: string }): Promise<void> {
   const endpoint = await findBuildkit(opts);
-  if (endpoint.kind !== "docker") throw new UsageError("pulling the dev image loads it into Docker; a standalone buildkitd has no image store");
+  if (endpoint.kind !== "docker")
+    throw new UsageError("pulling the dev image loads it into Docker; a standalone buildkitd has no image store");
   const env = dockerEnv(endpoint);
   const pulled = await capture(endpoint.client, ["pull", ref], { env });
   if (pulled.code !== 0) throw new StepError(`docker pull ${ref}: ${(pulled.stderr || pulled.stdout).trim()}`);

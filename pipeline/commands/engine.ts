@@ -4,7 +4,8 @@ import { DEFAULT_CACHE_SIZE, engineDown, enginePrune, engineSeed, engineStatus, 
 const say = (line: string) => process.stdout.write(line + "\n");
 
 export const command = "engine <action>";
-export const describe = "Start, stop, inspect or prune a private BuildKit engine (dockerd), and seed a Debian base image for offline builds";
+export const describe =
+  "Start, stop, inspect or prune a private BuildKit engine (dockerd), and seed a Debian base image for offline builds";
 
 interface Args {
   action: "up" | "down" | "status" | "seed" | "prune";
@@ -42,7 +43,11 @@ export function builder(y: Argv): Argv<Args> {
       type: "string",
       describe: `up: the size the engine's garbage collector keeps the build cache under (default $PIPELINE_ENGINE_CACHE, else ${DEFAULT_CACHE_SIZE})`,
     })
-    .option("all", { type: "boolean", default: false, describe: "prune: remove all the build cache, not only what no image uses" })
+    .option("all", {
+      type: "boolean",
+      default: false,
+      describe: "prune: remove all the build cache, not only what no image uses",
+    })
     .option("keep-storage", { type: "string", describe: "prune: keep this much of the build cache (e.g. 5GB)" })
     .example("$0 engine up", "start a private engine (its socket lives under ~/.cache/pipeline/engine)")
     .example("$0 engine seed --suite bookworm", "make debian:bookworm available without a registry")

@@ -84,7 +84,10 @@ export function dockerCandidates(env: NodeJS.ProcessEnv = process.env): Array<{ 
   if (env.DOCKER_HOST) out.push({ host: env.DOCKER_HOST, via: "$DOCKER_HOST" });
   const priv = privateEngineHost(env);
   out.push({ host: priv.host, via: `private engine (${engineDir(env).socket})` });
-  out.push({ host: existsSync("/var/run/docker.sock") ? "unix:///var/run/docker.sock" : undefined, via: "system Docker (/var/run/docker.sock)" });
+  out.push({
+    host: existsSync("/var/run/docker.sock") ? "unix:///var/run/docker.sock" : undefined,
+    via: "system Docker (/var/run/docker.sock)",
+  });
   return out;
 }
 
@@ -95,7 +98,9 @@ type ClientMode = "buildx" | "builtin" | "none";
 /** Where the Docker CLI looks for plugins; a buildx plugin added or removed there changes what a client can do. */
 function buildxPlugins(env: NodeJS.ProcessEnv): string[] {
   const config = env.DOCKER_CONFIG || join(homedir(), ".docker");
-  return [config, "/usr/local/lib/docker", "/usr/local/libexec/docker", "/usr/lib/docker", "/usr/libexec/docker"].map((d) => join(d, "cli-plugins", "docker-buildx"));
+  return [config, "/usr/local/lib/docker", "/usr/local/libexec/docker", "/usr/lib/docker", "/usr/libexec/docker"].map((d) =>
+    join(d, "cli-plugins", "docker-buildx"),
+  );
 }
 
 /** What identifies a client's abilities without running it: the binary's and the buildx plugins' size and mtime. */
@@ -126,7 +131,9 @@ async function probeClient(path: string, env: NodeJS.ProcessEnv): Promise<Client
  * A Docker client that can run BuildKit builds, or undefined. Probing costs process starts on every command,
  * so the answer is kept in the state dir (`clients.json`) per client binary, keyed by clientKey.
  */
-export function dockerClient(env: NodeJS.ProcessEnv = process.env): Promise<{ client: string; mode: "buildx" | "builtin" } | undefined> {
+export function dockerClient(
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ client: string; mode: "buildx" | "builtin" } | undefined> {
   clientMemo ??= (async () => {
     const names = [env.PIPELINE_DOCKER, "docker", "/usr/bin/docker"].filter((x): x is string => !!x);
     const cacheFile = join(stateDir(env), "clients.json");
@@ -201,15 +208,27 @@ async function dockerAnswers(client: string, host: string, env: NodeJS.ProcessEn
       });
       req.on("timeout", () => req.destroy(new Error(`no answer from ${host} in 15 s`)));
       req.on("error", (err: NodeJS.ErrnoException) =>
-        done({ ok: false, why: err.code === "ECONNREFUSED" ? `connection refused at ${hostname}:${port}: no engine listens there` : err.message }),
+        done({
+          ok: false,
+          why: err.code === "ECONNREFUSED" ? `connection refused at ${hostname}:${port}: no engine listens there` : err.message,
+        }),
       );
     });
   }
   // ssh://, TLS: the client knows how to get there. `docker version` names the connection error (info's
   // --format would fail on its template first).
-  const v = await capture(client, ["version", "--format", "{{.Server.Version}}"], { env: { ...env, DOCKER_HOST: host }, timeoutMs: 30_000 });
-  const why = v.stderr.split("\n").map((l) => l.trim()).filter((l) => l && !/^template:/.test(l));
-  return { ok: v.code === 0 && !!v.stdout.trim(), why: why.find((l) => /cannot|error|refused|denied|timeout|ssh/i.test(l)) ?? why[0] ?? "no reply" };
+  const v = await capture(client, ["version", "--format", "{{.Server.Version}}"], {
+    env: { ...env, DOCKER_HOST: host },
+    timeoutMs: 30_000,
+  });
+  const why = v.stderr
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l && !/^template:/.test(l));
+  return {
+    ok: v.code === 0 && !!v.stdout.trim(),
+    why: why.find((l) => /cannot|error|refused|denied|timeout|ssh/i.test(l)) ?? why[0] ?? "no reply",
+  };
 }
 
 /** Finds a reachable BuildKit, or throws EngineUnavailable (exit 3) saying what was tried. */
@@ -232,7 +251,10 @@ export async function findBuildkit(opts: DetectOptions = {}): Promise<BuildkitEn
     // An engine named by $DOCKER_HOST is the one builds use (its image-mirror map is the one read): never
     // another in its place, as the docker client itself would not.
     const host = env.DOCKER_HOST;
-    if (!client) throw new EngineUnavailable(`no Docker client with BuildKit to drive $DOCKER_HOST (${host}): install docker.io or the buildx plugin`);
+    if (!client)
+      throw new EngineUnavailable(
+        `no Docker client with BuildKit to drive $DOCKER_HOST (${host}): install docker.io or the buildx plugin`,
+      );
     const answer = await dockerAnswers(client.client, host, env);
     if (answer.ok) return { kind: "docker", client: client.client, mode: client.mode, host, via: "$DOCKER_HOST" };
     const priv = privateEngineHost(env);
@@ -248,7 +270,9 @@ export async function findBuildkit(opts: DetectOptions = {}): Promise<BuildkitEn
   }
   const candidates = dockerCandidates(env);
   // Ask every candidate at once; take the first in order of preference that answered.
-  const answers = await Promise.all(candidates.map((cand) => (cand.host && client ? dockerAnswers(client.client, cand.host, env) : undefined)));
+  const answers = await Promise.all(
+    candidates.map((cand) => (cand.host && client ? dockerAnswers(client.client, cand.host, env) : undefined)),
+  );
   for (const [i, cand] of candidates.entries()) {
     const answer = answers[i];
     if (!cand.host) tried.push(`${cand.via}: not running`);
@@ -295,6 +319,9 @@ function firstLine(s: string): string {
 }
 
 /** The environment for running the Docker client against an endpoint. */
-export function dockerEnv(endpoint: BuildkitEndpoint & { kind: "docker" }, env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+export function dockerEnv(
+  endpoint: BuildkitEndpoint & { kind: "docker" },
+  env: NodeJS.ProcessEnv = process.env,
+): NodeJS.ProcessEnv {
   return { ...env, DOCKER_HOST: endpoint.host, DOCKER_BUILDKIT: "1" };
 }

@@ -22,7 +22,8 @@ const dir = scratch("pl-rem-");
 const port = await freePort();
 const host = `tcp://127.0.0.1:${port}`;
 const env = { PIPELINE_HOME: join(dir, "home"), DOCKER_HOST: host };
-const docker = (args: string[], input?: string) => spawnSync("/usr/bin/docker", args, { env: { ...process.env, DOCKER_HOST: host }, encoding: "utf8", input, maxBuffer: 1 << 28 });
+const docker = (args: string[], input?: string) =>
+  spawnSync("/usr/bin/docker", args, { env: { ...process.env, DOCKER_HOST: host }, encoding: "utf8", input, maxBuffer: 1 << 28 });
 let dockerd: ChildProcess | undefined;
 let registry: ChildProcess | undefined;
 let reg = "";
@@ -59,7 +60,19 @@ test.before(async () => {
   const root = join(dir, "d");
   dockerd = spawn(
     "dockerd",
-    ["--data-root", join(root, "data"), "--exec-root", join(root, "exec"), "--pidfile", join(root, "pid"), "--host", host, "--bridge=none", "--iptables=false", "--ip-forward=false"],
+    [
+      "--data-root",
+      join(root, "data"),
+      "--exec-root",
+      join(root, "exec"),
+      "--pidfile",
+      join(root, "pid"),
+      "--host",
+      host,
+      "--bridge=none",
+      "--iptables=false",
+      "--ip-forward=false",
+    ],
     { stdio: "ignore", detached: true },
   );
   const deadline = Date.now() + 60_000;
@@ -104,10 +117,17 @@ test("a graph runs on the remote engine: its context goes over the wire and its 
   assert.is(readFileSync(join(there, "greeting.txt"), "utf8"), readFileSync(join(here, "greeting.txt"), "utf8"));
   const tag = `pipeline-e2e/remote:${ID}`;
   const image = join(scratch(), "image.mts");
-  writeFileSync(image, `export default (dag: any) => dag.container().from("debian:bookworm").withNewFile("/hello.txt", "${ID}\\n");\n`);
+  writeFileSync(
+    image,
+    `export default (dag: any) => dag.container().from("debian:bookworm").withNewFile("/hello.txt", "${ID}\\n");\n`,
+  );
   const tagged = await cli(["run", image, "--tag", tag], env);
   assert.is(tagged.code, 0, explain(tagged));
-  assert.is(docker(["run", "--rm", "--network", "none", tag, "cat", "/hello.txt"]).stdout, `${ID}\n`, "the image is in the remote engine");
+  assert.is(
+    docker(["run", "--rm", "--network", "none", tag, "cat", "/hello.txt"]).stdout,
+    `${ID}\n`,
+    "the image is in the remote engine",
+  );
 });
 
 test("the example builds on the remote engine: the same build tree and the same program output as a local build", async () => {
@@ -125,7 +145,10 @@ test("the example builds on the remote engine: the same build tree and the same 
 test("cache push from the local engine, pull into the remote one: its compiles are ccache hits, then a pulled tree compiles nothing", async () => {
   await needTool("docker-registry", "docker-registry");
   const rport = await freePort();
-  writeFileSync(join(dir, "registry.yml"), `version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/registry\nhttp:\n  addr: 127.0.0.1:${rport}\n`);
+  writeFileSync(
+    join(dir, "registry.yml"),
+    `version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/registry\nhttp:\n  addr: 127.0.0.1:${rport}\n`,
+  );
   registry = spawn("docker-registry", ["serve", join(dir, "registry.yml")], { stdio: "ignore" });
   assert.is((await waitForHttp(`http://127.0.0.1:${rport}/v2/`, 20_000))?.status, 200, "the registry answers");
   reg = `127.0.0.1:${rport}`;
@@ -157,7 +180,13 @@ test("cache push from the local engine, pull into the remote one: its compiles a
   const warm = await cli(["build", "--config", config, "--source", copy(`ccache ${ID}`), "--out", join(scratch(), "o")], env);
   assert.is(warm.code, 0, explain(warm));
   const stats = ccacheStats(warm.stderr);
-  assert.ok(stats.calls >= 5 && stats.hits / stats.calls >= 0.9, `ccache: ${stats.hits} hits of ${stats.calls}\n${warm.stderr.split("\n").filter((l) => l.includes("ccache:")).join("\n")}`);
+  assert.ok(
+    stats.calls >= 5 && stats.hits / stats.calls >= 0.9,
+    `ccache: ${stats.hits} hits of ${stats.calls}\n${warm.stderr
+      .split("\n")
+      .filter((l) => l.includes("ccache:"))
+      .join("\n")}`,
+  );
 
   assert.is(docker(["builder", "prune", "-f", "--filter", "type=exec.cachemount"]).status, 0);
   const tree = await cli(["cache", "pull", reg, "--config", config, "--only", "build-tree"], env);
@@ -173,17 +202,32 @@ test("a forged or foreign cache image is refused (exit 1, nothing written), and 
   assert.ok(reg, "the registry of the test above");
   const forged = scratch("pl-forge-");
   writeFileSync(join(forged, "cache.tar"), "not the tarball the manifest names");
-  writeFileSync(join(forged, "pipeline-cache.json"), `{"format":1,"project":"minipaddle","variant":"cpu","part":"ccache","sha256":"${"0".repeat(64)}","bytes":1}\n`);
+  writeFileSync(
+    join(forged, "pipeline-cache.json"),
+    `{"format":1,"project":"minipaddle","variant":"cpu","part":"ccache","sha256":"${"0".repeat(64)}","bytes":1}\n`,
+  );
   const other = scratch("pl-other-");
   execFileSync("tar", ["-cf", join(other, "cache.tar"), "-C", forged, "pipeline-cache.json"]);
-  const sum = execFileSync("sha256sum", [join(other, "cache.tar")]).toString().split(" ")[0];
-  writeFileSync(join(other, "pipeline-cache.json"), `{"format":1,"project":"someone-else","variant":"cpu","part":"ccache","sha256":"${sum}","bytes":1}\n`);
-  for (const [folder, why] of [[forged, "SHA-256"], [other, "it is not the ccache of minipaddle cpu"]] as const) {
+  const sum = execFileSync("sha256sum", [join(other, "cache.tar")])
+    .toString()
+    .split(" ")[0];
+  writeFileSync(
+    join(other, "pipeline-cache.json"),
+    `{"format":1,"project":"someone-else","variant":"cpu","part":"ccache","sha256":"${sum}","bytes":1}\n`,
+  );
+  for (const [folder, why] of [
+    [forged, "SHA-256"],
+    [other, "it is not the ccache of minipaddle cpu"],
+  ] as const) {
     const ref = `${reg}/minipaddle-cache:cpu-ccache`;
-    const imported = spawnSync("sh", ["-c", `tar -C "$DIR" -c . | /usr/bin/docker import - "$REF" && /usr/bin/docker push "$REF"`], {
-      env: { ...process.env, DOCKER_HOST: host, DIR: folder, REF: ref },
-      encoding: "utf8",
-    });
+    const imported = spawnSync(
+      "sh",
+      ["-c", `tar -C "$DIR" -c . | /usr/bin/docker import - "$REF" && /usr/bin/docker push "$REF"`],
+      {
+        env: { ...process.env, DOCKER_HOST: host, DIR: folder, REF: ref },
+        encoding: "utf8",
+      },
+    );
     assert.is(imported.status, 0, imported.stderr);
     docker(["rmi", ref]);
     assert.is(docker(["builder", "prune", "-f", "--filter", "type=exec.cachemount"]).status, 0);
@@ -204,7 +248,10 @@ test("two builds of one variant at once on one engine both succeed with their ow
   setVersion(a, `a-${ID}`);
   setVersion(b, `b-${ID}`);
   const [oa, ob] = [join(scratch(), "a"), join(scratch(), "b")];
-  const [ra, rb] = await Promise.all([cli(["build", "--source", a, "--out", oa], env), cli(["build", "--source", b, "--out", ob], env)]);
+  const [ra, rb] = await Promise.all([
+    cli(["build", "--source", a, "--out", oa], env),
+    cli(["build", "--source", b, "--out", ob], env),
+  ]);
   assert.is(ra.code, 0, explain(ra));
   assert.is(rb.code, 0, explain(rb));
   assert.match(execFileSync(join(oa, "minipaddle"), ["--version"]).toString(), `minipaddle a-${ID} `);
