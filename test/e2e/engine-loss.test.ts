@@ -6,15 +6,12 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { randomInt } from "node:crypto";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { cli, explain, graph, leftovers, scratch, start } from "./helpers.ts";
+import { cli, explain, graph, leftovers, processesMatching, scratch, sleep, startSlowRun } from "./helpers.ts";
 import { mountsUnder, orphanSteps } from "../../pipeline/engine-daemon.ts";
 import { findBuildkit, processRunning as alive } from "../../pipeline/engines/detect.ts";
 import { readMirrors } from "../../pipeline/mirrors.ts";
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // A short state dir: the engine's Unix socket lives under it.
 const home = scratch("pl-loss-");
@@ -25,32 +22,9 @@ const roots = [dataRoot, join(engine, "exec")];
 let stepsOfKilledEngine: number[] = [];
 const pidOf = () => Number(readFileSync(join(engine, "dockerd.pid"), "utf8"));
 
-/** PIDs of processes whose command line contains `needle`. */
-function processesMatching(needle: string): number[] {
-  const out: number[] = [];
-  for (const pid of readdirSync("/proc").filter((n) => /^\d+$/.test(n))) {
-    try {
-      if (readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ").includes(needle) && Number(pid) !== process.pid)
-        out.push(Number(pid));
-    } catch {
-      // ended while we looked
-    }
-  }
-  return out;
-}
-
 /** Starts the slow graph on the second engine and waits until its step runs. */
-async function slowBuild(out: string) {
-  const seconds = String(randomInt(100_000, 999_999));
-  const run = start(["run", graph("slow"), "--export", out], { ...env, E2E_SLEEP: seconds });
-  let stderr = "";
-  run.child.stderr!.on("data", (d) => (stderr += d));
-  const deadline = Date.now() + 90_000;
-  while (processesMatching(`sleep ${seconds}`).length === 0) {
-    if (Date.now() > deadline) assert.unreachable(`the step never started:\n${stderr}`);
-    await sleep(100);
-  }
-  return { ...run, seconds };
+function slowBuild(out: string) {
+  return startSlowRun(out, env);
 }
 
 test.before(async () => {

@@ -3,38 +3,14 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { execFileSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { randomBytes, randomInt } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { join } from "node:path";
-import { cli, explain, graph, leftovers, scratch, start } from "./helpers.ts";
-
-/** PIDs of processes whose command line contains `needle` (other than the looking process). */
-function processesMatching(needle: string): number[] {
-  const out: number[] = [];
-  for (const pid of readdirSync("/proc").filter((n) => /^\d+$/.test(n))) {
-    try {
-      const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ");
-      if (cmd.includes(needle) && Number(pid) !== process.pid) out.push(Number(pid));
-    } catch {
-      // the process ended while we looked
-    }
-  }
-  return out;
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { cli, explain, graph, leftovers, processesMatching, scratch, sleep, startSlowRun } from "./helpers.ts";
 
 test("SIGINT during a run stops the build, leaves nothing at the export path and no process behind, exit 130", async () => {
-  const seconds = String(randomInt(100_000, 999_999));
   const dir = scratch();
   const out = join(dir, "out");
-  const { child, done } = start(["run", graph("slow"), "--export", out], { E2E_SLEEP: seconds });
-  let stderr = "";
-  child.stderr!.on("data", (d) => (stderr += d));
-  const deadline = Date.now() + 60_000;
-  while (processesMatching(`sleep ${seconds}`).length === 0) {
-    if (Date.now() > deadline) assert.unreachable(`the step never started:\n${stderr}`);
-    await sleep(100);
-  }
+  const { child, done, seconds } = await startSlowRun(out);
   const stepPids = processesMatching(`sleep ${seconds}`);
   child.kill("SIGINT");
   const r = await done;
@@ -51,15 +27,9 @@ test("SIGINT during a run stops the build, leaves nothing at the export path and
 });
 
 test("SIGTERM during a run stops the build and leaves nothing at the export path, exit 143", async () => {
-  const seconds = String(randomInt(100_000, 999_999));
   const dir = scratch();
   const out = join(dir, "out");
-  const { child, done } = start(["run", graph("slow"), "--export", out], { E2E_SLEEP: seconds });
-  const deadline = Date.now() + 60_000;
-  while (processesMatching(`sleep ${seconds}`).length === 0) {
-    if (Date.now() > deadline) assert.unreachable("the step never started");
-    await sleep(100);
-  }
+  const { child, done, seconds } = await startSlowRun(out);
   child.kill("SIGTERM");
   const r = await done;
   assert.is(r.code, 143, explain(r));

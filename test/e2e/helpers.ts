@@ -2,7 +2,7 @@
 import { spawn, spawnSync, type ChildProcess, type SpawnSyncReturns } from "node:child_process";
 import { dockerEnv, findBuildkit } from "../../pipeline/engines/detect.ts";
 import { which } from "../../pipeline/proc.ts";
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createServer } from "node:net";
@@ -107,4 +107,37 @@ export async function needTool(command: string, debianPackage: string): Promise<
     throw new Error(
       `${command} is not installed; run: apt-get install -y ${debianPackage} (the README's set-up command installs it)`,
     );
+}
+
+/** PIDs of processes whose command line contains `needle` (other than the looking process). */
+export function processesMatching(needle: string): number[] {
+  const out: number[] = [];
+  for (const pid of readdirSync("/proc").filter((n) => /^\d+$/.test(n))) {
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ");
+      if (cmd.includes(needle) && Number(pid) !== process.pid) out.push(Number(pid));
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return out;
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Starts `run` of the slow fixture graph (a step that sleeps a number no other process has) exporting to
+ * `out`, and waits until its step runs. Returns the CLI's process, its result, and the step's marker.
+ */
+export async function startSlowRun(out: string, env: NodeJS.ProcessEnv = {}, args: string[] = []) {
+  const seconds = String(100_000 + Math.floor(Math.random() * 900_000));
+  const run = start(["run", graph("slow"), "--export", out, ...args], { E2E_SLEEP: seconds, ...env });
+  let stderr = "";
+  run.child.stderr!.on("data", (d) => (stderr += d));
+  const deadline = Date.now() + 120_000;
+  while (processesMatching(`sleep ${seconds}`).length === 0) {
+    if (Date.now() > deadline) throw new Error(`the step never started:\n${stderr}`);
+    await sleep(100);
+  }
+  return { ...run, seconds };
 }

@@ -6,12 +6,9 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { randomInt } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { cli, explain, graph, leftovers, ROOT, scratch, start } from "./helpers.ts";
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { ROOT, cli, explain, graph, leftovers, processesMatching, scratch, startSlowRun } from "./helpers.ts";
 
 /** A refusal: exit 2, one line naming the flag and the path, nothing run, back within seconds. */
 async function refused(args: string[], ...says: string[]): Promise<string> {
@@ -114,30 +111,10 @@ test("a switch given a value that is not true or false exits 2 naming it; the us
   }
 });
 
-/** PIDs of processes whose command line contains `needle`. */
-function processesMatching(needle: string): number[] {
-  const out: number[] = [];
-  for (const pid of readdirSync("/proc").filter((n) => /^\d+$/.test(n))) {
-    try {
-      if (readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ").includes(needle) && Number(pid) !== process.pid)
-        out.push(Number(pid));
-    } catch {
-      // gone while we looked
-    }
-  }
-  return out;
-}
-
 test("after a SIGKILL mid-build, the next run to the same path removes the partial output and the work folder", async () => {
-  const seconds = String(randomInt(100_000, 999_999));
   const dir = scratch();
   const out = join(dir, "out");
-  const { child, done } = start(["run", graph("slow"), "--export", out], { E2E_SLEEP: seconds });
-  const deadline = Date.now() + 60_000;
-  while (processesMatching(`sleep ${seconds}`).length === 0) {
-    if (Date.now() > deadline) assert.unreachable("the step never started");
-    await sleep(100);
-  }
+  const { child, done } = await startSlowRun(out);
   const pid = child.pid!;
   child.kill("SIGKILL");
   await done;
