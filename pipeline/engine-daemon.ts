@@ -87,6 +87,20 @@ export function orphanSteps(dataRoot: string): number[] {
   return out;
 }
 
+/** Running processes whose command line contains `needle`. */
+function processesWith(needle: string): number[] {
+  const out: number[] = [];
+  for (const pid of readdirSync("/proc").filter((n) => /^\d+$/.test(n))) {
+    try {
+      if (readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").includes(needle) && processRunning(Number(pid)))
+        out.push(Number(pid));
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return out;
+}
+
 /**
  * A dockerd that was killed leaves its build steps running and its mounts on the host: BuildKit's overlay
  * mounts of the steps it ran and the bind mount of its data root. When the private dockerd is not running,
@@ -95,6 +109,20 @@ export function orphanSteps(dataRoot: string): number[] {
 async function cleanMounts(say: Say): Promise<void> {
   const p = engineDir();
   if (runningDockerd(p.pidfile)) return;
+  // The containerd a killed dockerd started outlives it, holding its socket and state: a new dockerd would
+  // wait for it and time out. Stop it first, and forget its pid file.
+  const containerd = processesWith(join(p.execRoot, "containerd", "containerd.toml"));
+  for (const pid of containerd) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // gone already
+    }
+  }
+  const stopped = Date.now() + 5000;
+  while (containerd.some(processRunning) && Date.now() < stopped) await new Promise((r) => setTimeout(r, 100));
+  await fs.rm(join(p.execRoot, "containerd", "containerd.pid"), { force: true });
+  if (containerd.length > 0) say(`stopped the containerd (pid ${containerd.join(", ")}) a stopped engine left running`);
   const orphans = orphanSteps(p.dataRoot);
   for (const pid of orphans) {
     try {
