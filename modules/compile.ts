@@ -4,6 +4,7 @@
  * source tree (`docker run -v $PWD:/src -e GPU=OFF -e AVX=ON -e TEST=ON IMAGE`), and the `build` and `test`
  * stages run the very same script inside the pipeline.
  */
+import { createHash } from "node:crypto";
 import { CacheSharingMode, type Container, dag, type Directory } from "@dagger.io/dagger";
 import type { Config } from "./config.ts";
 import { allVariants, type Variant } from "./variants.ts";
@@ -192,10 +193,19 @@ export function buildSource(cfg: Config, source: Directory): Directory {
   return dag.directory().withDirectory("/", source, { exclude: [...cfg.exclude, cfg.docs.sphinx] });
 }
 
-/** The cache volumes of a variant's builds: its compiler cache and its last build tree (`pipeline cache` moves them). */
+/**
+ * The cache volumes of a variant's builds: its compiler cache and its last build tree (`pipeline cache` moves
+ * them). The build tree's volume is also keyed by the configure command: CMake keeps in its cache every option
+ * a configure was once given, so a tree configured with other arguments (another config, an option dropped
+ * from a variant) would build with stale values. ccache is keyed by content and is shared.
+ */
 export function cacheVolumes(cfg: Config, v: Variant, test: boolean): { ccache: string; buildTree: string } {
   const key = `${cfg.name}-${v.name}${test ? "-test" : ""}`;
-  return { ccache: `ccache-${key}`, buildTree: `build-tree-${key}` };
+  const configure = createHash("sha256")
+    .update(JSON.stringify(commandsFor(cfg, v, test)[0]))
+    .digest("hex")
+    .slice(0, 12);
+  return { ccache: `ccache-${key}`, buildTree: `build-tree-${key}-${configure}` };
 }
 
 /**

@@ -4,7 +4,7 @@ import * as assert from "uvu/assert";
 import { ConfigError, parseConfig } from "../../modules/config.ts";
 import { ArgumentError } from "../../modules/errors.ts";
 import { allVariants, imageRef, packageName, selectVariant, variantByName, variantFromSwitches } from "../../modules/variants.ts";
-import { buildScript, commandsFor } from "../../modules/compile.ts";
+import { buildScript, cacheVolumes, commandsFor } from "../../modules/compile.ts";
 import { guardHint } from "../../modules/checks.ts";
 
 const cfg = (extra = "") => parseConfig(`name: lib\nversion: 1.0.0\n${extra}`, "pipeline.yaml");
@@ -112,6 +112,16 @@ test("the guard's hint names the variant with the same accelerator and the lowes
   );
   assert.match(guardHint(c, variantByName(c, "gpu")), "lib:1.0.0-gpu-noavx");
   assert.match(guardHint(c, variantByName(c, "cpu-noavx")), "no variant of lib supports an older CPU");
+});
+
+test("a build tree is kept per configure command: a variant that drops an option never builds with its old CMake cache", () => {
+  const full = cfg(NCNN_LIKE);
+  const fewer = cfg(NCNN_LIKE.replace("-DLIB_AVX=OFF, ", ""));
+  const [a, b] = [full, fewer].map((c) => cacheVolumes(c, variantByName(c, "cpu-noavx"), false));
+  assert.is.not(a!.buildTree, b!.buildTree);
+  assert.is(a!.ccache, b!.ccache, "ccache is keyed by content and stays shared");
+  assert.match(a!.buildTree, /^build-tree-lib-cpu-noavx-[0-9a-f]{12}$/);
+  assert.is(cacheVolumes(full, variantByName(full, "cpu-noavx"), false).buildTree, a!.buildTree, "stable");
 });
 
 const errors: Array<[string, string, RegExp]> = [
