@@ -6,7 +6,8 @@
  * check. One build per variant: `build --test` (checked, exported) and `test` share the same compile step.
  *
  * Cold, on 2 shared cores, this file takes about 20-25 minutes (see the times it prints); warm, seconds.
- * The faiss avx2 variant (a 7-minute build) runs only with PIPELINE_E2E_FAISS_AVX2=1.
+ * faiss runs only with PIPELINE_E2E_FAISS=1 (its avx2 variant, a 7-minute build, also needs
+ * PIPELINE_E2E_FAISS_AVX2=1).
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -169,6 +170,10 @@ if (!existsSync(NCNN.tarball)) {
 
 if (!existsSync(FAISS.tarball)) {
   skipAll("faiss", FAISS.tarball);
+} else if (process.env.PIPELINE_E2E_FAISS !== "1") {
+  // faiss's builds (about 4 minutes generic, 7 minutes avx2, cold on 2 cores) are not yet part of the default
+  // suite: run them with PIPELINE_E2E_FAISS=1 (and PIPELINE_E2E_FAISS_AVX2=1).
+  test.skip("faiss cpu-noavx and cpu (set PIPELINE_E2E_FAISS=1)", () => {});
 } else {
   test(`faiss cpu-noavx (FAISS_OPT_LEVEL=generic): builds at the x86-64-v2 floor, its ${FAISS_GENERIC_TESTS} gtest cases pass, and the subset on an emulated Nehalem`, async () => {
     const src = source(FAISS);
