@@ -12,6 +12,7 @@ import type { Container, File } from "@dagger.io/dagger";
 import type { Config } from "./config.ts";
 import { allVariants, imageRef, packageName, type Variant } from "./variants.ts";
 import { scriptText, SCRIPTS_DIR } from "./scripts.ts";
+import { ISA_LEVELS, type IsaLevel } from "./isa.ts";
 
 /** `ctr` with modules/scripts/NAME at SCRIPTS_DIR/NAME. */
 export function withScript(ctr: Container, name: string): Container {
@@ -70,10 +71,10 @@ export function imageIsaChecked(cfg: Config, toolchain: Container, image: Contai
 
 /** What to use instead on a CPU below the variant's floor: the variant with the same accel and the lowest floor. */
 export function guardHint(cfg: Config, v: Variant): string {
-  const order = ["x86-64", "x86-64-v2", "x86-64-v3", "x86-64-v4"];
+  const rank = (l: IsaLevel) => ISA_LEVELS.indexOf(l);
   const lower = allVariants(cfg)
-    .filter((o) => o.accel === v.accel && order.indexOf(o.floor) < order.indexOf(v.floor))
-    .sort((a, b) => order.indexOf(a.floor) - order.indexOf(b.floor))[0];
+    .filter((o) => o.accel === v.accel && rank(o.floor) < rank(v.floor))
+    .sort((a, b) => rank(a.floor) - rank(b.floor))[0];
   if (!lower) return `no variant of ${cfg.name} supports an older CPU`;
   return `use the image ${imageRef(cfg, lower)} or the package ${packageName(cfg, lower)} (variant ${lower.name}, floor ${lower.floor}) instead`;
 }

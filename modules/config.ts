@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { parse as parseYaml } from "yaml";
 import { ConfigError } from "./errors.ts";
+import { ISA_LEVELS } from "./isa.ts";
 import { variantProblem } from "./variants.ts";
 
 const packageName = z.string().regex(/^[a-z0-9][a-z0-9+.:~-]*$/, "a Debian package name");
@@ -14,8 +15,6 @@ const cmakeVar = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "a CMake variable 
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "an environment variable name");
 /** The name of a value of a variant axis: lowercase letters and digits (variant names join them with '-'). */
 const valueName = z.string().regex(/^[a-z][a-z0-9]*$/, "a value name of lowercase letters and digits, such as noavx");
-/** The x86-64 micro-architecture levels a CPU variant can promise as its floor. */
-export const ISA_FLOORS = ["x86-64", "x86-64-v2", "x86-64-v3", "x86-64-v4"] as const;
 const variantValue = {
   /** CMake configure arguments of this value, any number (for example -DNCNN_AVX2=OFF). */
   cmake: z.array(z.string()).default([]),
@@ -33,7 +32,7 @@ const isaValue = z
   .object({
     ...variantValue,
     /** The oldest CPU this value's binaries must run on (default: x86-64-v3 for avx, x86-64-v2 for noavx). */
-    floor: z.enum(ISA_FLOORS).optional(),
+    floor: z.enum(ISA_LEVELS).optional(),
   })
   .strict();
 const relPath = z

@@ -8,7 +8,10 @@
 import type { Config } from "./config.ts";
 import { ArgumentError } from "./errors.ts";
 
-export type IsaFloor = "x86-64" | "x86-64-v2" | "x86-64-v3" | "x86-64-v4";
+import type { IsaLevel } from "./isa.ts";
+
+/** The oldest CPU a variant's binaries must run on: an x86-64 level (modules/isa.ts). */
+export type IsaFloor = IsaLevel;
 
 /** A resolved variant: everything the stages need to build, check, package and tag it. */
 export interface Variant {
