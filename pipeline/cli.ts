@@ -7,28 +7,67 @@ import yargs from "yargs";
 import { PipelineError, UsageError } from "../modules/errors.ts";
 import { installInterruptHandlers } from "./interrupt.ts";
 import * as run from "./commands/run.ts";
-import * as plan from "./commands/plan.ts";
+import { planCommand } from "./commands/plan.ts";
 import * as engine from "./commands/engine.ts";
 import * as cache from "./commands/cache.ts";
-import { stageCommands } from "./commands/stages.ts";
-import * as release from "./commands/release.ts";
-import * as k8s from "./commands/k8s.ts";
+import { functionCommand, moduleCommandNames, stageCommands } from "./commands/stages.ts";
+import { releaseCommand } from "./commands/release.ts";
+import { k8sCommand } from "./commands/k8s.ts";
+import { findModule, loadModuleSpec, type ModuleSpec, toolModule } from "./introspect.ts";
+import { resolve } from "node:path";
 import * as init from "./commands/init.ts";
 import pkg from "../package.json" with { type: "json" };
+
+/** Commands that are not a function of the module: they start without reading it. */
+const OWN = ["run", "engine", "cache", "init", "call"];
+
+const say = (line: string) => process.stderr.write(line + "\n");
+
+/**
+ * The tool's module (src/index.ts), which the stage commands, plan, release and k8s take their flags from:
+ * scanned once per source change, then read from a file; not read for a command that needs none of it.
+ */
+async function toolSpec(first: string | undefined, args: string[]): Promise<{ spec: ModuleSpec; dir: string } | undefined> {
+  if (first !== undefined && OWN.includes(first)) return undefined;
+  if (first === undefined && (args.includes("--version") || args.includes("-v"))) return undefined;
+  const mod = toolModule();
+  if (!mod) throw new UsageError("cannot find this tool's own module (dagger.json and src/index.ts beside pipeline/bin.mjs)");
+  return { spec: await loadModuleSpec(mod, { say }), dir: mod.dir };
+}
+
+/**
+ * The project's own module (a dagger.json here or above, not the tool's): its functions are commands too,
+ * read only for `--help` or a command the tool does not have. One that cannot be read adds nothing here
+ * (`pipeline call` reports why).
+ */
+async function projectSpec(toolDir: string): Promise<{ spec: ModuleSpec; dir: string } | undefined> {
+  const mod = findModule(process.cwd());
+  if (!mod || resolve(mod.dir) === resolve(toolDir)) return undefined;
+  try {
+    return { spec: await loadModuleSpec(mod, { say }), dir: mod.dir };
+  } catch {
+    return undefined;
+  }
+}
 
 export async function main(args: string[]): Promise<void> {
   installInterruptHandlers();
   try {
-    await yargs(args)
+    const first = args.find((a) => !a.startsWith("-"));
+    const tool = await toolSpec(first, args);
+    let y = yargs(args)
       .scriptName("pipeline")
       .usage("$0 <command> [options]\n\nBuild C++/CUDA/Python ML frameworks from TypeScript stages, on Dagger or BuildKit.")
-      .command(run)
-      .command(plan)
-      .command(engine)
-      .command(cache)
-      .command(stageCommands)
-      .command(release)
-      .command(k8s)
+      .command(run);
+    if (tool) {
+      const names = new Set([...OWN, "plan", ...moduleCommandNames(tool.spec)]);
+      y = y.command(planCommand(tool.spec)).command(engine).command(cache);
+      y = y.command(stageCommands(tool.spec, tool.dir)).command(releaseCommand(tool.spec)).command(k8sCommand(tool.spec));
+      const project = first === undefined || !names.has(first) ? await projectSpec(tool.dir) : undefined;
+      for (const fn of project?.spec.functions ?? [])
+        if (!names.has(fn.command)) y = y.command(functionCommand(fn, project!.dir));
+    } else y = y.command(engine).command(cache);
+    await y
       .command(init)
       .command(await import("./commands/call.ts"))
       .demandCommand(1, "Say which command to run; see the list above.")

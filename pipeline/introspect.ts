@@ -23,7 +23,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { UsageError } from "../modules/errors.ts";
-import { stateDir } from "./paths.ts";
+import { stateDir, toolRoot } from "./paths.ts";
 
 // ---------------------------------------------------------------------------------------------- the description
 
@@ -258,9 +258,20 @@ export async function scanSource(mod: ModuleLocation): Promise<ScannedModule> {
   }
 }
 
-/** Where a module's scan is kept: the state folder, one file per module folder. */
+/**
+ * Where a module's scan is kept: this tool's own module next to the CLI's bundle (node_modules/.cache/pipeline,
+ * shared by every engine and PIPELINE_HOME), any other module in the state folder, one file per module folder.
+ */
 export function scanCacheFile(mod: ModuleLocation, env: NodeJS.ProcessEnv = process.env): string {
+  const own = toolRoot();
+  if (own && resolve(own) === resolve(mod.dir)) return join(own, "node_modules", ".cache", "pipeline", "module-scan.json");
   return join(stateDir(env), "scans", `${createHash("sha256").update(mod.dir).digest("hex").slice(0, 16)}.json`);
+}
+
+/** This tool's own module (src/index.ts: the stages); undefined when the CLI does not run from its folder. */
+export function toolModule(): ModuleLocation | undefined {
+  const own = toolRoot();
+  return own ? findModule(own) : undefined;
 }
 
 /** The module's description: from the cache when no source file changed since the last scan, else scanned now. */

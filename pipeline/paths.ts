@@ -1,6 +1,7 @@
 /** Where pipeline keeps its state: the private engine, the image-mirror map. */
+import { existsSync, realpathSync } from "node:fs";
 import { homedir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 
 /** `$PIPELINE_HOME`, else `$XDG_CACHE_HOME/pipeline`, else `~/.cache/pipeline`. */
 export function stateDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -29,4 +30,23 @@ export function runsDir(env: NodeJS.ProcessEnv = process.env): string {
 
 export function mirrorsFile(env: NodeJS.ProcessEnv = process.env): string {
   return join(stateDir(env), "mirrors.json");
+}
+
+/**
+ * This tool's own folder (its package.json, dagger.json and src/index.ts): the nearest folder above the
+ * running script (pipeline/bin.mjs, or a test runner under node_modules) that holds pipeline/bin.mjs and
+ * dagger.json. Undefined when the script is not inside it.
+ */
+export function toolRoot(script: string | undefined = process.argv[1]): string | undefined {
+  if (!script) return undefined;
+  let d: string;
+  try {
+    d = dirname(realpathSync(script));
+  } catch {
+    return undefined;
+  }
+  for (; ; d = dirname(d)) {
+    if (existsSync(join(d, "pipeline", "bin.mjs")) && existsSync(join(d, "dagger.json"))) return d;
+    if (dirname(d) === d) return undefined;
+  }
 }

@@ -84,9 +84,11 @@ export class Pipeline {
   }
 
   /**
-   * The development image: gcc and clang, CMake, Ninja, ccache, Python with headers and pybind11, googletest,
-   * Sphinx, GNU Global (htags), sshd (key authentication only), and the CUDA toolkit with --gpu. Its default
-   * entrypoint builds a source tree mounted at /src, driven by GPU, AVX and TEST environment variables.
+   * The development image: the whole toolchain, Sphinx, a code browser and sshd (CUDA with gpu).
+   *
+   * gcc and clang, CMake, Ninja, ccache, Python with headers and pybind11, googletest, Sphinx, GNU Global
+   * (htags), sshd (key authentication only), and the CUDA toolkit with --gpu. Its default entrypoint builds a
+   * source tree mounted at /src, driven by GPU, AVX and TEST environment variables.
    *
    * @param gpu Include the CUDA toolkit
    */
@@ -146,8 +148,9 @@ export class Pipeline {
   }
 
   /**
-   * The documentation site, in one theme (furo): Sphinx pages at the root (the landing page shows the version
-   * and links the code browser), the C++ API from the headers' Doxygen comments, the Python API from the
+   * The documentation site: pages, the API reference from the source's comments, notebooks, the code browser.
+   *
+   * One theme (furo): Sphinx pages at the root (the landing page shows the version and links the code browser), the C++ API from the headers' Doxygen comments, the Python API from the
    * docstrings of the module the config's docs.variant build ships, Markdown and notebook pages (stored
    * outputs), and the hyperlinked source browser under browse/. The same source gives the same bytes.
    *
@@ -162,9 +165,10 @@ export class Pipeline {
   }
 
   /**
-   * The Debian package of a build: NAME[-gpu][-noavx]_VERSION_ARCH.deb with its runtime Depends (from
-   * dpkg-shlibdeps), checked with lintian (any lintian error fails). Returns a folder with the .deb and the
-   * lintian report.
+   * The Debian package of a build, checked with lintian.
+   *
+   * NAME[-gpu][-noavx]_VERSION_ARCH.deb with its runtime Depends (from dpkg-shlibdeps); any lintian error
+   * fails. Returns a folder with the .deb and the lintian report.
    *
    * @param source The project's source tree (default: the config's source folder)
    * @param gpu Package the CUDA build
@@ -180,12 +184,14 @@ export class Pipeline {
   }
 
   /**
-   * A production image: the variant's package installed on the runtime base (no compiler, headers or build
-   * tree), run as an unprivileged user. Its entrypoint runs the framework's program, or Python for an
-   * argument ending in .py: `docker run -v $PWD:/work IMAGE /work/a.py`.
+   * A production image: the variant's package on the runtime base, no compilers, run as a non-root user.
+   *
+   * No compiler, headers or build tree; the variant's ISA floor is checked on its files, and its entrypoint
+   * refuses a CPU below the floor with a message naming the image to use instead. The entrypoint runs the
+   * framework's program, or Python for an argument ending in .py: `docker run -v $PWD:/work IMAGE /work/a.py`.
    *
    * @param source The project's source tree (default: the config's source folder)
-   * @param variant cpu, cpu-noavx, gpu or gpu-noavx
+   * @param variant The variant: cpu, cpu-noavx, gpu, gpu-noavx, or one the config adds
    */
   @func()
   async image(source?: Directory, variant = "cpu"): Promise<Container> {
@@ -198,7 +204,7 @@ export class Pipeline {
   }
 
   /**
-   * The image's tag by the config's scheme: NAME:VERSION, NAME:VERSION-noavx, NAME:VERSION-gpu, NAME:VERSION-gpu-noavx.
+   * The image's tag by the config's scheme (NAME:VERSION[-gpu][-noavx]).
    *
    * @param variant cpu, cpu-noavx, gpu or gpu-noavx
    */
@@ -209,8 +215,9 @@ export class Pipeline {
   }
 
   /**
-   * The production image's software bill of materials (CycloneDX 1.5 JSON): the Debian packages installed in
-   * it, from its own dpkg database, and the project's files with their SHA-256.
+   * The production image's software bill of materials (CycloneDX 1.5 JSON).
+   *
+   * The Debian packages installed in it, from its own dpkg database, and the project's files with their SHA-256.
    *
    * @param source The project's source tree (default: the config's source folder)
    * @param variant cpu, cpu-noavx, gpu or gpu-noavx
@@ -253,7 +260,8 @@ export class Pipeline {
   }
 
   /**
-   * The book: an application image FROM the production image with Jupyter and the project's notebooks.
+   * The book: Jupyter and the project's notebooks on a production image.
+   *
    * `docker run --network host IMAGE` serves it on the configured port (BOOK_PORT changes it).
    *
    * @param source The project's source tree (default: the config's source folder)
@@ -270,8 +278,10 @@ export class Pipeline {
   }
 
   /**
-   * An application image: a program folder (its entry program, data files, and the Debian packages named in the
-   * config's app.packages and the folder's packages.txt) on the variant's production image, at /app. The program
+   * An application image: a program folder on a production image.
+   *
+   * The folder (its entry program, data files, and the Debian packages named in the config's app.packages and
+   * the folder's packages.txt) goes on the variant's production image, at /app. The program
    * folder is the last layer, so an edit to it rebuilds one layer. `docker run IMAGE ARGS...` runs the entry
    * program with ARGS as the image's unprivileged user; under `k8s --app` each worker runs it.
    *
@@ -295,8 +305,10 @@ export class Pipeline {
   }
 
   /**
-   * The application image's software bill of materials (CycloneDX 1.5 JSON), as for the production image: the
-   * Debian packages installed in it (the program's too) and the project's files with their SHA-256.
+   * The application image's software bill of materials (CycloneDX 1.5 JSON).
+   *
+   * As for the production image: the Debian packages installed in it (the program's too) and the project's
+   * files with their SHA-256.
    *
    * @param source The program folder (default: the config's app.source)
    * @param entry The program the image runs, relative to the folder (default: the config's app.entry)
@@ -323,9 +335,9 @@ export class Pipeline {
    * validated against the Kubernetes object schemas. Returns the YAML file (NAME.yaml).
    *
    * @param image The image reference the workers run (for example registry:5000/minipaddle:0.1.0-gpu)
-   * @param workers The number of workers
-   * @param variant The image's variant (default: read from its tag)
-   * @param app The image is an application image (see app): each worker runs its program with no arguments, and the job is named after the image
+   * @param workers How many workers (pods), 1 to 1000
+   * @param variant The image's variant: cpu, cpu-noavx, gpu, gpu-noavx or one the config adds (default: read from its tag); GPU variants get a GPU limit
+   * @param app The image is an application image (pipeline app): each worker runs its program with no arguments, and the job is named after the image
    */
   @func()
   async k8s(image: string, workers: number, variant = "", app = false): Promise<File> {

@@ -9,7 +9,7 @@ import { spawn } from "node:child_process";
 import { execSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { type Container, dag, type Directory, type File } from "@dagger.io/dagger";
 import { checkOutput, execute, type ExecuteOptions, type Runnable } from "../execute.ts";
@@ -19,6 +19,7 @@ import { type OutputRequest, projectProtectedDirs } from "../outputs.ts";
 import { readGraph, sdkTypeName } from "../sdk-adapter.ts";
 import { chooseEngine, dockerEnv, findBuildkit } from "../engines/detect.ts";
 import { capture } from "../proc.ts";
+import { toolRoot } from "../paths.ts";
 import {
   type ArgSpec,
   type ArgValue,
@@ -199,15 +200,6 @@ async function projectFor(mod: ModuleLocation, config?: string): Promise<CallPro
   return { dir: mod.dir, values: { root: dag.host().directory(mod.dir), version, revision, epoch } };
 }
 
-/** This tool's own checkout (the module of `src/index.ts` bundled into the CLI), from the command's path. */
-function ownRoot(): string | undefined {
-  try {
-    return dirname(dirname(realpathSync(process.argv[1]!)));
-  } catch {
-    return undefined;
-  }
-}
-
 /** The module's main object, constructed with the project's values and the module arguments given. */
 async function moduleObject(
   mod: ModuleLocation,
@@ -217,7 +209,7 @@ async function moduleObject(
   project: CallProject,
 ): Promise<object> {
   let Cls: new (...a: unknown[]) => object;
-  const own = ownRoot();
+  const own = toolRoot();
   if (own && realpathSync(mod.dir) === realpathSync(own) && className === "Pipeline") Cls = Pipeline as unknown as typeof Cls;
   else {
     try {

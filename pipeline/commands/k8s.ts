@@ -4,7 +4,7 @@
  * `--app`: the image is an application image (its entrypoint runs the program). `--rehearse`: the same
  * manifests run here, one container per worker on the local engine (pipeline/rehearse.ts).
  */
-import type { ArgumentsCamelCase, Argv } from "yargs";
+import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,7 +13,8 @@ import { fileMarker } from "../outputs.ts";
 import { booleanValues, forceOption } from "../output-options.ts";
 import { type EngineArgs, engineOptions, executeOptions } from "../options.ts";
 import { loadProject } from "../project.ts";
-import { STANDARD_VARIANTS } from "../../modules/variants.ts";
+import type { ModuleSpec } from "../introspect.ts";
+import { functionNamed, functionOptions } from "../function-options.ts";
 import { checkImageRef, jobNameOfImage } from "../../modules/k8s.ts";
 import { UsageError } from "../../modules/errors.ts";
 import { rehearse } from "../rehearse.ts";
@@ -30,44 +31,37 @@ interface Args extends EngineArgs {
   rehearse: boolean;
 }
 
-export const command = "k8s";
-export const describe =
-  "Write Kubernetes manifests (an Indexed Job of N workers and a headless Service) for a production or application image; --rehearse runs them here";
-
-export function builder(y: Argv): Argv<Args> {
-  return engineOptions(y)
-    .option("config", { type: "string", describe: "The project config (default: ./pipeline.yaml)" })
-    .option("image", { type: "string", demandOption: true, describe: "The image reference the workers run" })
-    .option("workers", { type: "number", demandOption: true, describe: "How many workers (pods), 1 to 1000" })
-    .option("variant", {
-      type: "string",
-      describe: `The image's variant (${STANDARD_VARIANTS.join(", ")}, or one the config adds) (default: read from its tag); GPU variants get a GPU limit`,
-    })
-    .option("out", { type: "string", describe: "Write the YAML here (default: out/k8s/NAME.yaml)" })
-    .option("print", { type: "boolean", default: false, describe: "Print the YAML on stdout instead of writing a file" })
-    .option("app", {
-      type: "boolean",
-      default: false,
-      describe:
-        "The image is an application image (pipeline app): each worker runs its program; the job is named after the image",
-    })
-    .option("rehearse", {
-      type: "boolean",
-      default: false,
-      describe:
-        "Run the job here first: one container per worker on the local engine (host network), with the env Kubernetes gives; exits 1 naming failed workers",
-    })
-    .option("force", forceOption)
-    .check(booleanValues(["print", "force", "app", "rehearse"]))
-    .example("$0 k8s --image 127.0.0.1:5000/minipaddle:0.1.0-gpu --workers 4", "out/k8s/minipaddle.yaml: 4 GPU workers")
-    .example("$0 k8s --image minipaddle:0.1.0 --workers 2 --print | kubectl apply -f -", "apply 2 CPU workers")
-    .example(
-      "$0 k8s --image linear:0.1.0 --app --workers 3 --rehearse",
-      "run the application's 3 workers here, as the cluster would",
-    ) as Argv<Args>;
+/** `k8s`: --image, --workers, --variant and --app are the module's k8s function's arguments; the rest are the CLI's. */
+export function k8sCommand(spec: ModuleSpec): CommandModule<object, Args> {
+  const fn = functionNamed(spec, "k8s");
+  return {
+    command: "k8s",
+    describe:
+      "Write Kubernetes manifests (an Indexed Job of N workers and a headless Service) for a production or application image; --rehearse runs them here",
+    builder: (y: Argv) =>
+      functionOptions(engineOptions(y), fn)
+        .option("config", { type: "string", describe: "The project config (default: ./pipeline.yaml)" })
+        .option("out", { type: "string", describe: "Write the YAML here (default: out/k8s/NAME.yaml)" })
+        .option("print", { type: "boolean", default: false, describe: "Print the YAML on stdout instead of writing a file" })
+        .option("rehearse", {
+          type: "boolean",
+          default: false,
+          describe:
+            "Run the job here first: one container per worker on the local engine (host network), with the env Kubernetes gives; exits 1 naming failed workers",
+        })
+        .option("force", forceOption)
+        .check(booleanValues(["print", "force", "app", "rehearse"]))
+        .example("$0 k8s --image 127.0.0.1:5000/minipaddle:0.1.0-gpu --workers 4", "out/k8s/minipaddle.yaml: 4 GPU workers")
+        .example("$0 k8s --image minipaddle:0.1.0 --workers 2 --print | kubectl apply -f -", "apply 2 CPU workers")
+        .example(
+          "$0 k8s --image linear:0.1.0 --app --workers 3 --rehearse",
+          "run the application's 3 workers here, as the cluster would",
+        ) as Argv<Args>,
+    handler,
+  };
 }
 
-export async function handler(argv: ArgumentsCamelCase<Args>): Promise<void> {
+async function handler(argv: ArgumentsCamelCase<Args>): Promise<void> {
   if (argv.print && argv.out !== undefined) throw new UsageError("--print and --out both say where the YAML goes; give one");
   if (argv.print && argv.rehearse)
     throw new UsageError(

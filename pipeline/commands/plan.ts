@@ -1,4 +1,4 @@
-import type { ArgumentsCamelCase, Argv } from "yargs";
+import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { writeContext } from "../context.ts";
 import { renderDockerfile } from "../dockerfile.ts";
 import { planFor } from "../execute.ts";
@@ -7,7 +7,8 @@ import { atomicWrite } from "../outputs.ts";
 import type { Plan } from "../plan.ts";
 import { loadProject } from "../project.ts";
 import { UsageError } from "../../modules/errors.ts";
-import { STAGES, stageOptions } from "./stages.ts";
+import type { ModuleSpec } from "../introspect.ts";
+import { callStage, type StageCommand, stageOptions, stagesOf } from "./stages.ts";
 
 interface Args {
   target: string;
@@ -15,18 +16,21 @@ interface Args {
   context?: string;
   config?: string;
   source?: string;
-  gpu: boolean;
-  avx: boolean;
-  variant: string;
-  test: boolean;
-  emulate: boolean;
+  [flag: string]: unknown;
 }
 
-export const command = "plan <target>";
-export const describe =
-  "Print the BuildKit build that a stage or a file's Dagger object runs, as a Dockerfile (an eject) or as JSON";
+/** `plan`, over the module's stages (their flags are the union of the stages' arguments). */
+export function planCommand(spec: ModuleSpec): CommandModule<object, Args> {
+  const stages = stagesOf(spec).map((st) => ({ ...st, options: {} }));
+  return {
+    command: "plan <target>",
+    describe: "Print the BuildKit build that a stage or a file's Dagger object runs, as a Dockerfile (an eject) or as JSON",
+    builder: (y: Argv) => builder(y, stages),
+    handler: (argv: ArgumentsCamelCase<Args>) => handler(argv, stages),
+  };
+}
 
-export function builder(y: Argv): Argv<Args> {
+function builder(y: Argv, STAGES: StageCommand[]): Argv<Args> {
   let b = y
     .positional("target", {
       type: "string",
@@ -39,7 +43,7 @@ export function builder(y: Argv): Argv<Args> {
       describe: "Also write the whole build context (Dockerfile, host files, new files) to this folder, ready for docker build",
     });
   // The union of the stages' flags; each stage reads those it has.
-  b = stageOptions(b, { ...STAGES[0]!, flags: ["source", "gpu", "avx", "test", "variant", "emulate"] }) as typeof b;
+  b = stageOptions(b, STAGES) as unknown as typeof b;
   return b
     .example("$0 plan build --no-avx", "the Dockerfile of the no-AVX build")
     .example(
@@ -48,11 +52,12 @@ export function builder(y: Argv): Argv<Args> {
     ) as Argv<Args>;
 }
 
-export async function handler(argv: ArgumentsCamelCase<Args>): Promise<void> {
+async function handler(argv: ArgumentsCamelCase<Args>, STAGES: StageCommand[]): Promise<void> {
   const stage = STAGES.find((s) => s.name === argv.target);
   if (stage) {
-    const project = await loadProject({ config: argv.config, source: argv.source });
-    const plan = await planFor(await stage.call(project, argv), project.cfg.mirrors);
+    const project = await loadProject({ config: argv.config, source: argv.source, cmake: stage.sourceKind !== "program" });
+    stage.prepare?.(project, argv);
+    const plan = await planFor(await callStage(project, stage, argv), project.cfg.mirrors);
     return emitPlan(plan, argv);
   }
   if (!/\.(ts|mts|js|mjs)$/.test(argv.target)) {

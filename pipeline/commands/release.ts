@@ -5,7 +5,7 @@
  * the digests the registry holds them under.
  */
 import { connect } from "node:net";
-import type { ArgumentsCamelCase, Argv } from "yargs";
+import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { resolve } from "node:path";
 import { execute } from "../execute.ts";
 import { checkOutputPath, projectProtectedDirs } from "../outputs.ts";
@@ -15,9 +15,11 @@ import { loadProject } from "../project.ts";
 import { capture } from "../proc.ts";
 import { StepError, UsageError } from "../../modules/errors.ts";
 import { type BuildkitEndpoint, dockerEnv, findBuildkit } from "../engines/detect.ts";
-import { imageRef, STANDARD_VARIANTS, type Variant, variantByName } from "../../modules/variants.ts";
+import { imageRef, type Variant, variantByName } from "../../modules/variants.ts";
 import { checkImageRef } from "../../modules/k8s.ts";
 import { sbomFileName } from "./stages.ts";
+import type { ModuleSpec } from "../introspect.ts";
+import { functionNamed, functionOptions } from "../function-options.ts";
 
 interface Args extends EngineArgs {
   config?: string;
@@ -28,29 +30,30 @@ interface Args extends EngineArgs {
   force: boolean;
 }
 
-export const command = "release";
-export const describe =
-  "Build every production image variant in parallel (with SBOMs) and print tag, size and digest; --publish pushes them to a registry";
-
-export function builder(y: Argv): Argv<Args> {
-  return engineOptions(y)
-    .option("config", { type: "string", describe: "The project config (default: ./pipeline.yaml)" })
-    .option("source", { type: "string", describe: "The source tree to build (default: the config's source)" })
-    .option("publish", { type: "string", describe: "Push each image to this registry (host[:port][/path]) as REGISTRY/NAME:TAG" })
-    .option("variant", {
-      type: "string",
-      array: true,
-      describe: `Release only these variants (${STANDARD_VARIANTS.join(", ")}, or ones the config adds; default: the config's image.variants)`,
-    })
-    .option("out", { type: "string", default: "out/release", describe: "Where the SBOMs go (NAME_TAG.cdx.json)" })
-    .option("force", forceOption)
-    .check(booleanValues(["force"]))
-    .example("$0 release", "build and load all four variants; SBOMs in out/release/")
-    .example("$0 release --variant cpu --variant cpu-noavx", "only the CPU variants")
-    .example(
-      "$0 release --publish registry.example.org:5000/ml",
-      "push each as registry.example.org:5000/ml/minipaddle:TAG",
-    ) as Argv<Args>;
+/**
+ * `release`: its flags --source, --publish and --variant are the module's release function's arguments
+ * (the CLI builds the variants itself, to print the table); --config, --out and --force are its own.
+ */
+export function releaseCommand(spec: ModuleSpec): CommandModule<object, Args> {
+  const fn = functionNamed(spec, "release");
+  return {
+    command: "release",
+    describe:
+      "Build every production image variant in parallel (with SBOMs) and print tag, size and digest; --publish pushes them to a registry",
+    builder: (y: Argv) =>
+      functionOptions(engineOptions(y), fn)
+        .option("config", { type: "string", describe: "The project config (default: ./pipeline.yaml)" })
+        .option("out", { type: "string", default: "out/release", describe: "Where the SBOMs go (NAME_TAG.cdx.json)" })
+        .option("force", forceOption)
+        .check(booleanValues(["force"]))
+        .example("$0 release", "build and load all four variants; SBOMs in out/release/")
+        .example("$0 release --variant cpu --variant cpu-noavx", "only the CPU variants")
+        .example(
+          "$0 release --publish registry.example.org:5000/ml",
+          "push each as registry.example.org:5000/ml/minipaddle:TAG",
+        ) as Argv<Args>,
+    handler,
+  };
 }
 
 export interface Released {
@@ -61,7 +64,7 @@ export interface Released {
   seconds: number;
 }
 
-export async function handler(argv: ArgumentsCamelCase<Args>): Promise<void> {
+async function handler(argv: ArgumentsCamelCase<Args>): Promise<void> {
   const registry = argv.publish?.replace(/\/+$/, "");
   if (registry !== undefined) {
     const bad = checkImageRef(`${registry}/probe:tag`);

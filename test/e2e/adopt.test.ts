@@ -76,6 +76,18 @@ test("a function the adopting repository adds to its module runs through pipelin
   assert.match(help.stdout + help.stderr, /greeting/);
 });
 
+test("the adopting module's function is a command of its own: listed by pipeline --help, run as pipeline call runs it", () => {
+  if (!repo) return;
+  const help = pipeline(["--help"]);
+  assert.is(help.code, 0, explain(help));
+  assert.match(help.stdout, /pipeline greeting \[words\.\.\]\s+\S.*pipeline call greeting/);
+  // The stages stay the tool's: the module's own toolbox does not shadow a command the tool already has.
+  assert.match(help.stdout, /pipeline build\s+Configure and compile the project/);
+  const r = pipeline(["greeting", "--name", "cli", "stdout"]);
+  assert.is(r.code, 0, explain(r));
+  assert.match(r.stdout, /hello cli from ncnn/);
+});
+
 test("pipeline build works there from the config init wrote: the no-AVX build holds its x86-64-v2 floor", () => {
   if (!repo) return;
   const out = join(scratch(), "noavx");
