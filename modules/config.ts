@@ -180,10 +180,16 @@ export const ConfigSchema = z
         sphinx: relPath.default("docs"),
         /** The project has no Sphinx folder: the stage writes a minimal one (an index, the C++ and Python API pages, the notebooks). */
         generate: z.boolean().default(false),
-        /** Source folders for the hyperlinked code browser (browse/). */
+        /** Source folders (or single files: an entry ending in .h, .cpp, .cu, ...) for the hyperlinked code browser (browse/). */
         browse: z.array(relPath).default(["include", "src"]),
-        /** Folders whose C/C++ headers Doxygen reads for the C++ API (breathe directives in the docs; [] for none). */
+        /** Folders whose C/C++ headers Doxygen reads for the C++ API, or single headers (`src/net.h`); breathe directives in the docs; [] for none. */
         doxygen: z.array(relPath).default(["include"]),
+        /** The headers document their API with plain `//` comments, not Doxygen's `///` ones (as ncnn's do): a `//` block directly above a declaration documents it. */
+        plainComments: z.boolean().default(false),
+        /** Macros Doxygen's preprocessor defines (`NAME=VALUE`, `NAME=` for empty: export and inline macros, feature switches such as `NCNN_STRING=1`); only these are expanded. */
+        defines: z
+          .array(z.string().regex(/^[A-Za-z_]\w*(\([\w, ]*\))?(=.*)?$/, "a macro definition such as NAME=VALUE"))
+          .default([]),
         /** The Python module autodoc documents, imported from the build tree of `variant` ("" for none; default: the project's name). */
         python: z
           .string()
@@ -202,6 +208,8 @@ export const ConfigSchema = z
         generate: false,
         browse: ["include", "src"],
         doxygen: ["include"],
+        plainComments: false,
+        defines: [],
         pythonPath: "python",
         variant: "cpu",
         notebooks: "notebooks",

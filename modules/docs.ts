@@ -9,6 +9,7 @@
  * re-runs Sphinx alone, and a header edit re-runs Doxygen, htags and Sphinx (and the build it compiles in).
  * Nothing in the output carries a build time: the same source gives the same bytes.
  */
+import { posix } from "node:path";
 import { type Container, dag, type Directory } from "@dagger.io/dagger";
 import type { Config } from "./config.ts";
 import { scriptText } from "./scripts.ts";
@@ -33,16 +34,41 @@ export function docsPython(cfg: Config): string {
   return cfg.docs.python ?? cfg.name.replace(/-/g, "_");
 }
 
-/** The Doxyfile: XML only, from the config's folders, warnings (undocumented public symbols too) to a log. */
+/**
+ * Whether a docs.doxygen or docs.browse entry names one file rather than a folder: it ends in a C, C++ or CUDA
+ * header or source suffix (`src/net.h`, `src/net.cpp`). Any other entry is a folder, read recursively.
+ */
+export function isFileEntry(path: string): boolean {
+  return /\.(h|hh|hpp|hxx|cuh|c|cc|cpp|cxx|cu)$/.test(path);
+}
+
+/** The config's entries (folders and single files) of `source`, at the same paths in a tree of their own. */
+function entriesOf(source: Directory, paths: string[]): Directory {
+  let tree = dag.directory();
+  for (const p of paths) tree = isFileEntry(p) ? tree.withFile(p, source.file(p)) : tree.withDirectory(p, source.directory(p));
+  return tree;
+}
+
+/**
+ * docs.plainComments: Doxygen's INPUT_FILTER turns each line that starts with a `//` comment into a `///` one,
+ * so a block of plain comments directly above a declaration documents it. A file's leading comment block (its
+ * license) stays as it is, and so do `///` and `//!` lines.
+ */
+export const PLAIN_COMMENTS_FILTER = "sed -E '0,/^[[:space:]]*[^/[:space:]]/b;/^[[:space:]]*[/][/][/!]/b;s#^[[:space:]]*//#&/#'";
+
+/** The Doxyfile: XML only, from the config's folders and files, warnings (undocumented public symbols too) to a log. */
 export function doxyfile(cfg: Config, where: { code: string; out: string } = { code: CODE, out: "/doxygen" }): string {
+  const folders = [...new Set(cfg.docs.doxygen.map((p) => (isFileEntry(p) ? posix.dirname(p) : p)))];
   return [
     `PROJECT_NAME = ${JSON.stringify(cfg.name)}`,
     `PROJECT_NUMBER = ${JSON.stringify(cfg.version)}`,
     `INPUT = ${cfg.docs.doxygen.map((p) => `${where.code}/${p}`).join(" ")}`,
     "RECURSIVE = YES",
     "FILE_PATTERNS = *.h *.hh *.hpp *.hxx *.cuh",
+    ...(cfg.docs.plainComments ? [`INPUT_FILTER = ${JSON.stringify(PLAIN_COMMENTS_FILTER)}`] : []),
     `STRIP_FROM_PATH = ${where.code}`,
-    `STRIP_FROM_INC_PATH = ${cfg.docs.doxygen.map((p) => `${where.code}/${p}`).join(" ")}`,
+    // An include is written relative to a header folder (a file entry's own folder).
+    `STRIP_FROM_INC_PATH = ${folders.map((p) => (p === "." ? where.code : `${where.code}/${p}`)).join(" ")}`,
     `OUTPUT_DIRECTORY = ${where.out}`,
     "GENERATE_XML = YES",
     "XML_OUTPUT = xml",
@@ -54,6 +80,13 @@ export function doxyfile(cfg: Config, where: { code: string; out: string } = { c
     "EXTRACT_STATIC = YES",
     "JAVADOC_AUTOBRIEF = YES",
     "ENABLE_PREPROCESSING = YES",
+    ...(cfg.docs.defines.length
+      ? [
+          "MACRO_EXPANSION = YES",
+          "EXPAND_ONLY_PREDEF = YES",
+          `PREDEFINED = ${cfg.docs.defines.map((d) => JSON.stringify(d)).join(" ")}`,
+        ]
+      : []),
     "QUIET = YES",
     "WARNINGS = YES",
     "WARN_IF_UNDOCUMENTED = YES",
@@ -64,22 +97,19 @@ export function doxyfile(cfg: Config, where: { code: string; out: string } = { c
   ].join("\n");
 }
 
-/** Doxygen's XML of the config's header folders, and its warnings in xml/../warnings.log; reads nothing else. */
+/** Doxygen's XML of the config's header folders and files, and its warnings in xml/../warnings.log; reads nothing else. */
 export function doxygenXml(cfg: Config, dev: Container, source: Directory): Directory {
-  let tree = dag.directory();
-  for (const path of cfg.docs.doxygen) tree = tree.withDirectory(path, source.directory(path));
   return dev
-    .withDirectory(CODE, tree)
+    .withDirectory(CODE, entriesOf(source, cfg.docs.doxygen))
     .withNewFile("/doxygen/Doxyfile", doxyfile(cfg))
     .withWorkdir(CODE)
     .withExec(["sh", "-c", `doxygen /doxygen/Doxyfile && sed -i 's#${CODE}/##' /doxygen/warnings.log && rm /doxygen/Doxyfile`])
     .directory("/doxygen");
 }
 
-/** The hyperlinked code browser of the config's browse folders, with htags' FILEMAP (source path -> page). */
+/** The hyperlinked code browser of the config's browse folders and files, with htags' FILEMAP (source path -> page). */
 export function codeBrowser(cfg: Config, dev: Container, source: Directory): Directory {
-  let tree = dag.directory();
-  for (const path of cfg.docs.browse) tree = tree.withDirectory(path, source.directory(path));
+  const tree = entriesOf(source, cfg.docs.browse);
   const title = JSON.stringify(`${cfg.name} ${cfg.version} source`);
   return (
     dev

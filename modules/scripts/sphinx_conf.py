@@ -135,7 +135,11 @@ def _to_browse(path, line=None):
 
 def _cpp_name(sig):
     """The name a C++ signature declares: the identifier before its parameters, else its last word."""
-    text = re.sub(r"<[^<>]*>", "", sig.astext())
+    from sphinx import addnodes
+
+    # Without the [source] link this adds (an enclosing class's signature has it by the time its members are read).
+    text = "".join(c.astext() for c in sig.children if not isinstance(c, addnodes.only))
+    text = re.sub(r"<[^<>]*>", "", text)
     m = re.search(r"((?:[A-Za-z_]\w*::)*(?:operator\s*\S+?|~?[A-Za-z_]\w*))\s*\(", text)
     if m:
         return re.sub(r"\s+", "", m.group(1))
@@ -172,6 +176,11 @@ def _cpp_source_links(app, doctree):
                 if key in _locations:
                     found = _locations[key]
                     break
+            if found is None and scope and "::" not in name:
+                # A member of a class in a namespace (ncnn::Net::clear): the class names it where the bare name
+                # is shared (Extractor::clear, ParamDict::clear).
+                scoped = [k for k in _locations if k.endswith(f"::{scope[-1]}::{name}")]
+                found = _locations[scoped[0]] if len(scoped) == 1 else None
             if found is None:
                 tails = sorted(k for k in _locations if k.endswith("::" + name))
                 # The shortest: a class rather than its constructor.
