@@ -1,6 +1,6 @@
 /**
- * The third-party adoption examples (examples/thirdparty/) as a benchmark: for ncnn (and faiss with --faiss),
- * the no-AVX variant with its tests (the README's reduced configuration), measured in one run:
+ * The example (examples/minipaddle) and the third-party adoption examples (examples/thirdparty/) as a
+ * benchmark: for each (faiss with --faiss), the no-AVX variant with its tests (the README's reduced configuration), measured in one run:
  *   - a cold build and a one-file incremental build through `pipeline build --test`, against host cmake +
  *     ninja with the same configure arguments (from the same build steps; no ccache on either side);
  *   - what the ISA check adds to a build: its step's own time, and an incremental build with checks.isa on
@@ -13,10 +13,10 @@
  * Host packages (Debian 12, as root):
  *   apt-get install -y cmake ninja-build build-essential libopenblas-dev libgflags-dev googletest
  * The pinned source tarballs are looked for in ../shared/thirdparty (or $THIRDPARTY_DIR).
- *   npx tsx bench/variants.ts [--faiss]
+ *   npx tsx bench/variants.ts [--faiss] [--only minipaddle|ncnn|faiss]
  */
 import { execFileSync, spawn } from "node:child_process";
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -31,12 +31,25 @@ const tarballs = process.env.THIRDPARTY_DIR ?? join(root, "..", "shared", "third
 
 interface Project {
   name: string;
-  tarball: string;
+  /** A pinned source tarball in the tarballs folder, unpacked to `top`; or a source folder of this repository. */
+  tarball?: string;
   top: string;
+  /** The source folder (the example) when there is no tarball. */
+  dir?: string;
+  /** The project's config (default: examples/thirdparty/NAME/pipeline.yaml). */
+  config?: string;
   /** The file a one-file edit touches (a SIMD kernel the variant compiles). */
   edit: string;
 }
 const PROJECTS: Project[] = [
+  // The example, with its own config (the repository's pipeline.yaml): the project every README command builds.
+  {
+    name: "minipaddle",
+    dir: join(root, "examples", "minipaddle"),
+    top: "minipaddle",
+    config: join(root, "pipeline.yaml"),
+    edit: "src/kernels_scalar.cc",
+  },
   { name: "ncnn", tarball: "ncnn-a4d2ea1.tar.gz", top: "ncnn-a4d2ea1", edit: "src/layer/x86/relu_x86.cpp" },
   ...(process.argv.includes("--faiss")
     ? [{ name: "faiss", tarball: "faiss-02dbb4e.tar.gz", top: "faiss-02dbb4e", edit: "faiss/utils/distances_simd.cpp" }]
@@ -88,10 +101,9 @@ function stepSeconds(log: string, needle: string): number | undefined {
 
 /** A copy of the example config with changes, written next to the others in `dir`. */
 function configVariant(project: Project, dir: string, name: string, change: (doc: Record<string, any>) => void): string {
-  const doc = parseYaml(readFileSync(join(root, "examples", "thirdparty", project.name, "pipeline.yaml"), "utf8")) as Record<
-    string,
-    any
-  >;
+  const doc = parseYaml(
+    readFileSync(project.config ?? join(root, "examples", "thirdparty", project.name, "pipeline.yaml"), "utf8"),
+  ) as Record<string, any>;
   change(doc);
   const file = join(dir, `${name}.yaml`);
   writeFileSync(file, stringifyYaml(doc));
@@ -99,8 +111,8 @@ function configVariant(project: Project, dir: string, name: string, change: (doc
 }
 
 async function bench(project: Project): Promise<void> {
-  const tarball = join(tarballs, project.tarball);
-  if (!existsSync(tarball)) {
+  const tarball = project.tarball ? join(tarballs, project.tarball) : undefined;
+  if (tarball && !existsSync(tarball)) {
     console.log(`${project.name}: skipped, the pinned source tarball ${tarball} is missing`);
     return;
   }
@@ -110,7 +122,8 @@ async function bench(project: Project): Promise<void> {
     const host = join(work, "host");
     for (const d of [ours, host]) {
       mkdirSync(d);
-      execFileSync("tar", ["xzf", tarball, "-C", d]);
+      if (tarball) execFileSync("tar", ["xzf", tarball, "-C", d]);
+      else cpSync(project.dir!, join(d, project.top), { recursive: true, filter: (p) => !/\/build[^/]*$/.test(p) });
     }
     const oursSrc = join(ours, project.top);
     const hostSrc = join(host, project.top);
@@ -118,12 +131,22 @@ async function bench(project: Project): Promise<void> {
     // recompiles everything (a cold build on a warm toolchain), and ccache is off on both sides.
     const tag = `-DPIPELINE_BENCH_${Date.now()}`;
     const common = (doc: Record<string, any>) => {
-      doc.cmake.args = [...doc.cmake.args, `-DCMAKE_C_FLAGS=${tag}`, `-DCMAKE_CXX_FLAGS=${tag}`];
+      doc.cmake.args = [...(doc.cmake.args ?? []), `-DCMAKE_C_FLAGS=${tag}`, `-DCMAKE_CXX_FLAGS=${tag}`];
+      // ccache off (in its preprocessor mode a define no code reads would still hit). The example's config has no
+      // variants section: its no-AVX value is the shorthand's, written out here with the variable added.
+      doc.variants ??= {};
+      doc.variants.isa ??= {};
+      doc.variants.isa.noavx ??= { cmake: [`-D${doc.cmake?.options?.avx ?? "WITH_AVX"}=OFF`], floor: "x86-64-v2" };
       doc.variants.isa.noavx.env = { ...(doc.variants.isa.noavx.env ?? {}), CCACHE_DISABLE: "1" };
     };
     const withCheck = configVariant(project, work, "isa-on", common);
-    const noCheck = configVariant(project, work, "isa-off", (d) => (common(d), (d.checks.isa = false)));
-    const noEmulate = configVariant(project, work, "emulate-off", (d) => (common(d), (d.checks.emulate.enabled = false)));
+    const noCheck = configVariant(project, work, "isa-off", (d) => (common(d), ((d.checks ??= {}).isa = false)));
+    const noEmulate = configVariant(
+      project,
+      work,
+      "emulate-off",
+      (d) => (common(d), (((d.checks ??= {}).emulate ??= {}).enabled = false)),
+    );
 
     // The host runs the very configure/build commands the stage runs (paths mapped, no ccache launcher).
     const cfg = parseConfig(readFileSync(withCheck, "utf8"), withCheck, "0.0.0");
@@ -193,4 +216,6 @@ async function bench(project: Project): Promise<void> {
   }
 }
 
-for (const p of PROJECTS) await bench(p);
+// --only NAME: one project (minipaddle, ncnn or faiss).
+const only = process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1] : undefined;
+for (const p of PROJECTS) if (!only || p.name === only) await bench(p);

@@ -37,11 +37,14 @@ function manifestFields(cfg: Config, v: Variant, test: boolean, part: CachePart)
  * makes the step run every time: the engine cannot see that the volume changed.
  */
 export function packCache(cfg: Config, base: Container, v: Variant, test: boolean, part: CachePart, nonce: string): Container {
-  // A build tree travels as the tree `current` points at (whole, with its source manifest), never a half-saved one.
+  // A build tree travels as the tree `current` points at (whole, with its source manifest), never a half-saved one
+  // (a save cut off half-way leaves the journal `dirty`: build-tree.sh).
   const from =
     part === "build-tree"
       ? `cur=$(readlink ${MNT}/current || true); if [ -z "$cur" ] || [ ! -f "${MNT}/$cur/.pipeline-sources.sha256" ]; then ` +
-        `echo "pipeline cache: no saved build tree for ${v.name} on this engine (build it first)" >&2; exit 1; fi; dir="${MNT}/$cur"`
+        `echo "pipeline cache: no saved build tree for ${v.name} on this engine (build it first)" >&2; exit 1; fi; ` +
+        `if [ -f ${MNT}/dirty ]; then echo "pipeline cache: the last save of the ${v.name} build tree was cut off; build ${v.name} once, then push" >&2; exit 1; fi; ` +
+        `dir="${MNT}/$cur"`
       : `dir=${MNT}`;
   const packed = mountVolume(base, cfg, v, test, part)
     .withEnvVariable("PIPELINE_CACHE_NONCE", nonce)

@@ -211,8 +211,9 @@ export function cacheVolumes(cfg: Config, v: Variant, test: boolean): { ccache: 
 /**
  * Configures and compiles `source` in the development image `dev`. The build tree of the last build of this
  * variant is kept on a locked cache volume and restored first (content-checked: modules/scripts/build-tree.sh
- * restore), so only what changed recompiles; ccache (per variant) covers the rest; the new tree is saved
- * atomically (build-tree.sh save). Returns the container with the tree at /src/build.
+ * restore), so only what changed recompiles; ccache (per variant) covers the rest; what the build changed is
+ * written back to the volume, journaled so that a save cut off half-way is repaired by the next build
+ * (build-tree.sh save). Returns the container with the tree at /src/build.
  */
 export function compile(cfg: Config, dev: Container, source: Directory, v: Variant, test: boolean): Container {
   const volumes = cacheVolumes(cfg, v, test);

@@ -1,7 +1,7 @@
 /**
- * The build tree kept between builds: a save cut off half-way is never trusted (the next build restores the
- * last whole tree and rebuilds exactly what changed), and file names with a newline travel through the
- * source manifest intact. The project here is a copy of the example under its own name, so its cache
+ * The build tree kept between builds: a save writes back only what the build changed, and one cut off half-way
+ * is repaired (the next build rebuilds what the cut-off build changed, from its journal, and nothing else); file
+ * names with a newline travel through the source manifest intact. The project here is a copy of the example under its own name, so its cache
  * volumes (and the large file that makes its save slow enough to cut off) are its own.
  */
 import { test } from "uvu";
@@ -38,12 +38,15 @@ function manifest(file: string): Map<string, string> {
 const ID = randomBytes(4).toString("hex");
 const ODD = "odd\nname.txt";
 
-/** A scratch project: the example, named for this test, with a marker file only this run's steps see. */
-function project(opts: { ballast: boolean }): { config: string; src: string; marker: string } {
+/**
+ * A scratch project: the example, named for one test (its own cache volumes: what one test leaves in a volume
+ * never meets another's), with a marker file only this run's steps see (so no build of it is a cached step).
+ */
+function project(opts: { ballast: boolean; name: string }): { config: string; src: string; marker: string } {
   const dir = scratch("pipeline-buildtree-");
   const src = join(dir, "minipaddle");
   cpSync(join(ROOT, "examples", "minipaddle"), src, { recursive: true, filter: (p) => !/\/build[^/]*$/.test(p) });
-  const markerName = `pipeline-e2e-${ID}.txt`;
+  const markerName = `pipeline-e2e-${ID}-${opts.name}.txt`;
   writeFileSync(join(src, markerName), `${ID}\n`);
   writeFileSync(join(src, ODD), "first\n");
   // A large file in the build tree, so that saving the tree takes long enough to be cut off.
@@ -53,7 +56,7 @@ function project(opts: { ballast: boolean }): { config: string; src: string; mar
       `\nif(NOT EXISTS \${CMAKE_BINARY_DIR}/ballast.bin)\n  execute_process(COMMAND dd if=/dev/zero of=\${CMAKE_BINARY_DIR}/ballast.bin bs=1M count=256 status=none)\nendif()\n`,
     );
   const config = join(dir, "pipeline.yaml");
-  writeFileSync(config, `name: buildtree-e2e\nversion: 0.1.0\nsource: minipaddle\n`);
+  writeFileSync(config, `name: buildtree-e2e-${opts.name}\nversion: 0.1.0\nsource: minipaddle\n`);
   return { config, src, marker: `/src/${markerName}` };
 }
 
@@ -64,14 +67,23 @@ function setVersion(src: string, tag: string): void {
   writeFileSync(file, text);
 }
 
-test("a save killed half-way is never trusted: the next build restores the last whole tree and rebuilds only the edit", async () => {
-  const { config, src, marker } = project({ ballast: true });
+test("a save cut off half-way is repaired: the next build rebuilds what the cut-off build changed, and only that", async () => {
+  const { config, src, marker } = project({ ballast: true, name: "cut" });
   const first = await cli(["build", "--config", config, "--out", join(scratch(), "a")]);
   assert.is(first.code, 0, explain(first));
 
-  // Edit, build, and kill the copy of the new tree into the cache volume while it runs.
+  // Edit a source, and make the configure write the large file anew (so the save has 256 MB to write back),
+  // build, and kill the save's copy into the cache volume while it runs.
   setVersion(src, `killed-${ID}`);
-  const needle = "cp -a /src/build/. /var/cache/pipeline-build/tree.NEW-";
+  const ballasted = readFileSync(join(src, "CMakeLists.txt"), "utf8");
+  writeFileSync(
+    join(src, "CMakeLists.txt"),
+    ballasted.replace(
+      /\nif\(NOT EXISTS \$\{CMAKE_BINARY_DIR\}\/ballast\.bin\)[\s\S]*$/,
+      `\nexecute_process(COMMAND dd if=/dev/urandom of=\${CMAKE_BINARY_DIR}/ballast.bin bs=1M count=256 status=none)\n`,
+    ),
+  );
+  const needle = "cp -a --remove-destination --parents -t /var/cache/pipeline-build/tree.";
   const { done } = start(["build", "--config", config]);
   let killed: number[] = [];
   let finished = false;
@@ -95,15 +107,12 @@ test("a save killed half-way is never trusted: the next build restores the last 
   const cmake = readFileSync(join(src, "CMakeLists.txt"), "utf8");
   writeFileSync(
     join(src, "CMakeLists.txt"),
-    cmake.replace(
-      /\nif\(NOT EXISTS \$\{CMAKE_BINARY_DIR\}\/ballast\.bin\)[\s\S]*$/,
-      "\nfile(REMOVE ${CMAKE_BINARY_DIR}/ballast.bin)\n",
-    ),
+    cmake.replace(/\nexecute_process\(COMMAND dd [\s\S]*$/, "\nfile(REMOVE ${CMAKE_BINARY_DIR}/ballast.bin)\n"),
   );
   const out = join(scratch(), "c");
   const again = await cli(["build", "--config", config, "--out", out]);
   assert.is(again.code, 0, explain(again));
-  // Restored from the first build's whole tree: only the edited file recompiles.
+  // Only the edited file recompiles: the one the cut-off build changed too (its output in the tree may be half-written).
   const compiled = again.stderr.split("\n").filter((l) => /Building CXX object/.test(l));
   assert.equal(compiled.length, 1, compiled.join("\n"));
   assert.match(compiled[0]!, "src/version.cc.o");
@@ -114,8 +123,26 @@ test("a save killed half-way is never trusted: the next build restores the last 
   assert.is(manifest(join(out, ".pipeline-sources.sha256")).get(`./${ODD}`), sha256("second\n"));
 });
 
+test("a one-file edit writes back only what it changed: the save's count is a few files, not the tree", async () => {
+  const { config, src } = project({ ballast: false, name: "one" });
+  const out = join(scratch(), "a");
+  const first = await cli(["build", "--config", config, "--out", out]);
+  assert.is(first.code, 0, explain(first));
+  const files = execFileSync("find", [out, "-type", "f"]).toString().trim().split("\n").length;
+  setVersion(src, `one-${ID}`);
+  const again = await cli(["build", "--config", config, "--out", join(scratch(), "b")]);
+  assert.is(again.code, 0, explain(again));
+  const saved = /pipeline-build: build tree saved: (\d+) files written, (\d+) removed/.exec(again.stderr);
+  assert.ok(saved, `no save summary in the build's output:\n${again.stderr.slice(-3000)}`);
+  // version.cc.o, the library and what links it, ninja's logs: a handful, against the tree's files.
+  console.log(`  buildtree: one-file edit wrote back ${saved![1]} of ${files} files`);
+  // (A whole-tree save would write every file: the ones this edit left alone, CMake's and the other objects, stay.)
+  assert.ok(Number(saved![1]) >= 2 && Number(saved![1]) < files / 2, `${saved![0]} of ${files}`);
+  assert.is(saved![2], "0");
+});
+
 test("a source file whose name holds a newline: the manifest round-trips it and an edit to it is seen", async () => {
-  const { config, src } = project({ ballast: false });
+  const { config, src } = project({ ballast: false, name: "odd" });
   const out = join(scratch(), "a");
   const first = await cli(["build", "--config", config, "--out", out]);
   assert.is(first.code, 0, explain(first));
