@@ -8,7 +8,7 @@ import * as assert from "uvu/assert";
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { explain, ROOT, scratch } from "./helpers.ts";
+import { explain, isaHeld, ROOT, scratch } from "./helpers.ts";
 import { parseConfig } from "../../modules/config.ts";
 import { variantByName } from "../../modules/variants.ts";
 
@@ -80,7 +80,8 @@ test("the adopting module's function is a command of its own: listed by pipeline
   if (!repo) return;
   const help = pipeline(["--help"]);
   assert.is(help.code, 0, explain(help));
-  assert.match(help.stdout, /pipeline greeting \[words\.\.\]\s+\S.*pipeline call greeting/);
+  // (yargs wraps the summary: any whitespace may be a line break.)
+  assert.match(help.stdout, /pipeline greeting \[words\.\.\]\s+\S[^]*?\(runs\s+as\s+`pipeline\s+call\s+greeting`/);
   // The stages stay the tool's: the module's own toolbox does not shadow a command the tool already has.
   assert.match(help.stdout, /pipeline build\s+Configure and compile the project/);
   const r = pipeline(["greeting", "--name", "cli", "stdout"]);
@@ -93,7 +94,7 @@ test("pipeline build works there from the config init wrote: the no-AVX build ho
   const out = join(scratch(), "noavx");
   const r = pipeline(["build", "--no-avx", "--out", out]);
   assert.is(r.code, 0, explain(r));
-  assert.match(r.stderr, /isa-check: \d+ files, \d+ instructions, nothing above x86-64-v2/);
+  assert.ok(isaHeld(r, "x86-64-v2"), `no isa-check verdict at x86-64-v2:\n${r.stderr.slice(-3000)}`);
   assert.ok(existsSync(join(out, "src", "libncnn.a")), "the library was built");
 });
 

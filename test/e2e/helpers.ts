@@ -141,3 +141,16 @@ export async function startSlowRun(out: string, env: NodeJS.ProcessEnv = {}, arg
   }
   return { ...run, seconds };
 }
+
+/**
+ * Whether the pipeline's own ISA check held at `floor` in this build: its verdict line (BuildKit prefixes each
+ * line with `#N SECONDS `), or, on an engine that already ran this very check, its step reported CACHED
+ * (BuildKit keeps only steps that succeeded, so a cached check is one that passed on the same files).
+ */
+export function isaHeld(r: { stdout: string; stderr: string }, floor: string): boolean {
+  const log = r.stdout + r.stderr;
+  if (log.split("\n").some((l) => /isa-check: \d+ files?, .*nothing above/.test(l) && l.includes(`nothing above ${floor}`)))
+    return true;
+  const step = new RegExp(`^#(\\d+) \\[.*isa_check\\.py","--floor","${floor}"`, "m").exec(log);
+  return step !== null && new RegExp(`^#${step[1]} CACHED$`, "m").test(log);
+}

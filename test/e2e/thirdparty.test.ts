@@ -13,7 +13,7 @@ import * as assert from "uvu/assert";
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { cli, explain, ROOT, scratch, type CliResult } from "./helpers.ts";
+import { cli, explain, isaHeld, ROOT, scratch, type CliResult } from "./helpers.ts";
 import { vexInstructions } from "../support/isa.ts";
 
 const TARBALLS = join(ROOT, "..", "shared", "thirdparty");
@@ -53,19 +53,6 @@ async function timed(what: string, args: string[]): Promise<CliResult> {
   const r = await cli(args);
   console.log(`  thirdparty: ${what}: exit ${r.code} in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
   return r;
-}
-
-/**
- * Whether the pipeline's own ISA check held at `floor` in this build: its verdict line (BuildKit prefixes each
- * line with `#N SECONDS `), or, on an engine that already ran this very check, its step reported CACHED
- * (BuildKit keeps only steps that succeeded, so a cached check is one that passed on the same files).
- */
-function isaHeld(r: CliResult, floor: string): boolean {
-  const log = r.stdout + r.stderr;
-  if (log.split("\n").some((l) => /isa-check: \d+ files?, .*nothing above/.test(l) && l.includes(`nothing above ${floor}`)))
-    return true;
-  const step = new RegExp(`^#(\\d+) \\[.*isa_check\\.py","--floor","${floor}"`, "m").exec(log);
-  return step !== null && new RegExp(`^#${step[1]} CACHED$`, "m").test(log);
 }
 
 /** Test counts of an exported test report: junit.xml's testsuite and ctest's summary line in test.log. */
