@@ -38,8 +38,8 @@ export const command = "call [words..]";
 export const describe =
   "Call a function of the Dagger module as `dagger call` does (FUNCTION [ARGS] [export --path P | stdout | ...]); `call --help` lists them";
 
-export function builder(y: Argv): Argv {
-  // The words are parsed here (introspect.ts), against the module's functions, not by yargs.
+/** A command whose words yargs leaves alone: they are parsed here (introspect.ts), against the module's functions. */
+export function rawWords<T>(y: Argv<T>): Argv<T> {
   return y
     .parserConfiguration({
       "unknown-options-as-args": true,
@@ -50,8 +50,11 @@ export function builder(y: Argv): Argv {
     })
     .help(false)
     .version(false)
-    .strict(false)
-    .example("$0 call build --avx=false export --path out/build", "dagger call's command line, on BuildKit") as Argv;
+    .strict(false);
+}
+
+export function builder(y: Argv): Argv {
+  return rawWords(y).example("$0 call build --avx=false export --path out/build", "dagger call's command line, on BuildKit");
 }
 
 /** The words after `call`, as typed: from the process's arguments, where yargs has not rewritten them. */

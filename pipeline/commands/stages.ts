@@ -20,7 +20,7 @@ import { imageRef, selectVariant, variantByName } from "../../modules/variants.t
 import { UsageError } from "../../modules/errors.ts";
 import { appName, checkProgramFolder } from "../app.ts";
 import { appRef } from "../../modules/app.ts";
-import { runCall } from "./call.ts";
+import { rawWords, runCall } from "./call.ts";
 
 /** The parsed flags of a stage command: the function's arguments by name, and the CLI's own. */
 export type StageFlags = Record<string, unknown> & {
@@ -371,18 +371,7 @@ export function functionCommand(fn: FunctionSpec, modDir: string): CommandModule
   return {
     command: `${fn.command} [words..]`,
     describe: `${summary(fn.description) || `The module's ${fn.name}`} (runs as \`pipeline call ${fn.command}\`; --help lists its flags)`,
-    builder: (y: Argv) =>
-      y
-        .parserConfiguration({
-          "unknown-options-as-args": true,
-          "halt-at-non-option": true,
-          "boolean-negation": false,
-          "camel-case-expansion": false,
-          "dot-notation": false,
-        })
-        .help(false)
-        .version(false)
-        .strict(false) as Argv<{ words?: string[] }>,
+    builder: (y: Argv) => rawWords(y) as Argv<{ words?: string[] }>,
     handler: async () => {
       const raw = process.argv.slice(2);
       await runCall(["-m", modDir, fn.command, ...raw.slice(raw.indexOf(fn.command) + 1)]);
