@@ -10,34 +10,14 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { cli, explain, needTool, ROOT, scratch } from "./helpers.ts";
+import { cli, domText, dumpDom, explain, needTool, ROOT, scratch } from "./helpers.ts";
 
 const TARBALL = join(ROOT, "..", "shared", "thirdparty", "ncnn-a4d2ea1.tar.gz");
 const TOP = "ncnn-a4d2ea1";
 const CONFIG = join(ROOT, "examples", "thirdparty", "ncnn", "pipeline.yaml");
-
-/** Headless Chromium: the page's DOM after it loaded. */
-function dumpDom(url: string): string {
-  const r = spawnSync("chromium", ["--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", url], {
-    encoding: "utf8",
-    timeout: 60_000,
-    maxBuffer: 1 << 28,
-  });
-  assert.is(r.status, 0, r.stderr);
-  return r.stdout;
-}
-
-/** The text of a DOM, tags gone and whitespace folded. */
-function text(dom: string): string {
-  return dom
-    .replace(/<script[\s\S]*?<\/script>/g, "")
-    .replace(/<[^>]+>/g, " ")
-    .replace(/&amp;/g, "&")
-    .replace(/\s+/g, " ");
-}
 
 if (!existsSync(TARBALL)) {
   test.skip(`ncnn docs (skipped: ${TARBALL} is missing)`, () => {});
@@ -68,8 +48,8 @@ if (!existsSync(TARBALL)) {
     assert.match(api, 'id="_CPPv4N4ncnn3NetE"', "ncnn::Net");
     const entry = /<dt[^>]*id="_CPPv4N4ncnn3Net5clearEv"[^>]*>([\s\S]*?)<\/dt>\s*<dd>([\s\S]*?)<\/dd>/.exec(api);
     assert.ok(entry, "ncnn::Net::clear is on the API page");
-    assert.is(text(entry![2]!).trim(), doc);
-    assert.match(text(api), "load network structure from plain param file", "an overload under NCNN_STDIO/NCNN_STRING");
+    assert.is(domText(entry![2]!).trim(), doc);
+    assert.match(domText(api), "load network structure from plain param file", "an overload under NCNN_STDIO/NCNN_STRING");
 
     // Its [source] link reaches the declaration's line in the code browser, and that page loads.
     const link = /href="(browse\/[^"#]+)#L(\d+)"/.exec(entry![1]!);
@@ -78,15 +58,15 @@ if (!existsSync(TARBALL)) {
     const page = dumpDom(`file://${site}/${link![1]}`);
     const row = new RegExp(`id="L${at + 1}"[^\\n]*`).exec(page);
     assert.ok(row, `line ${at + 1} is on ${link![1]}`);
-    assert.match(text(row![0]), /void\s+clear\s*\(\)/);
+    assert.match(domText(row![0]), /void\s+clear\s*\(\)/);
 
     // The landing page (generated) links the code browser's index, which loads.
     const landing = dumpDom(`file://${site}/index.html`);
     assert.match(landing, /furo/);
-    assert.match(text(landing), "ncnn 20260722");
+    assert.match(domText(landing), "ncnn 20260722");
     assert.match(landing, 'href="browse/index.html"');
     const browse = dumpDom(`file://${site}/browse/index.html`);
-    assert.match(text(browse), "ncnn 20260722 source");
+    assert.match(domText(browse), "ncnn 20260722 source");
   });
 }
 

@@ -11,7 +11,20 @@ import { spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { appendFileSync, cpSync, existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
-import { cli, dockerOnEngine, explain, freePort, needTool, ROOT, scratch, start, summary, waitForHttp } from "./helpers.ts";
+import {
+  cli,
+  dockerOnEngine,
+  domText,
+  dumpDom,
+  explain,
+  freePort,
+  needTool,
+  ROOT,
+  scratch,
+  start,
+  summary,
+  waitForHttp,
+} from "./helpers.ts";
 
 await needTool("chromium", "chromium");
 const docker = await dockerOnEngine();
@@ -23,26 +36,6 @@ function exampleCopy(): string {
   const dir = join(scratch("pipeline-src-"), "minipaddle");
   cpSync(EXAMPLE, dir, { recursive: true, filter: (p) => !/\/build[^/]*$/.test(p) });
   return dir;
-}
-
-/** Headless Chromium: the page's DOM after it loaded. */
-function dumpDom(url: string): string {
-  const r = spawnSync("chromium", ["--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", url], {
-    encoding: "utf8",
-    timeout: 60_000,
-    maxBuffer: 1 << 28,
-  });
-  assert.is(r.status, 0, r.stderr);
-  return r.stdout;
-}
-
-/** The text of a DOM, tags gone and whitespace folded. */
-function text(dom: string): string {
-  return dom
-    .replace(/<script[\s\S]*?<\/script>/g, "")
-    .replace(/<[^>]+>/g, " ")
-    .replace(/&amp;/g, "&")
-    .replace(/\s+/g, " ");
 }
 
 function hashes(dir: string): Map<string, string> {
@@ -100,7 +93,7 @@ test("the site opens in Chromium: API from header comments, Python docstrings, a
   );
   const landing = dumpDom(`file://${site}/index.html`);
   assert.match(landing, /furo/, "the furo theme");
-  assert.match(text(landing), "minipaddle 0.1.0");
+  assert.match(domText(landing), "minipaddle 0.1.0");
   assert.match(landing, 'href="browse/index.html"');
   assert.ok(existsSync(join(site, "browse", "index.html")), "the code browser is in the site");
 
@@ -108,7 +101,7 @@ test("the site opens in Chromium: API from header comments, Python docstrings, a
   const only = "Inner product of two tensors with the same number of elements.";
   assert.not.match(readFileSync(join(src, "docs", "api.rst"), "utf8"), only);
   const api = dumpDom(`file://${site}/api.html`);
-  assert.match(text(api), only);
+  assert.match(domText(api), only);
 
   // A link from the API page reaches the code browser, at a page that is there.
   const links = [...api.matchAll(/href="(browse\/[^"#]+)(#L\d+)?"/g)].map((m) => m[1]!);
@@ -117,16 +110,16 @@ test("the site opens in Chromium: API from header comments, Python docstrings, a
   assert.ok(api.includes("#L"), "an API entry links its declaration's line");
 
   // The Python page: docstrings of the built module (pure Python and the pybind11 binding's).
-  const py = text(dumpDom(`file://${site}/python.html`));
+  const py = domText(dumpDom(`file://${site}/python.html`));
   assert.match(py, "Dictionary describing how this minipaddle was built.");
   assert.match(py, "Dense float tensor with row-major storage.");
 
   // A notebook page with the output it was saved with; the book's notebooks are pages too.
-  const nb = text(dumpDom(`file://${site}/tour.html`));
+  const nb = domText(dumpDom(`file://${site}/tour.html`));
   assert.match(nb, "(2, 3) [[14.0, 32.0], [32.0, 77.0]]");
   assert.ok(existsSync(join(site, "notebooks", "train_linear_regression.html")), "the book's notebook is a page");
   // A Markdown page.
-  assert.match(text(dumpDom(`file://${site}/writing_docs.html`)), "This page is Markdown");
+  assert.match(domText(dumpDom(`file://${site}/writing_docs.html`)), "This page is Markdown");
 });
 
 test("the same source gives the same site: built again (Sphinx re-run on a new build tree), every file hashes the same", async () => {

@@ -1,4 +1,5 @@
 /** Running the real CLI against the real engine, as a user would. */
+import * as assert from "uvu/assert";
 import { spawn, spawnSync, type ChildProcess, type SpawnSyncReturns } from "node:child_process";
 import { dockerEnv, findBuildkit } from "../../pipeline/engines/detect.ts";
 import { which } from "../../pipeline/proc.ts";
@@ -153,4 +154,24 @@ export function isaHeld(r: { stdout: string; stderr: string }, floor: string): b
     return true;
   const step = new RegExp(`^#(\\d+) \\[.*isa_check\\.py","--floor","${floor}"`, "m").exec(log);
   return step !== null && new RegExp(`^#${step[1]} CACHED$`, "m").test(log);
+}
+
+/** Headless Chromium: the page's DOM after it loaded. */
+export function dumpDom(url: string): string {
+  const r = spawnSync("chromium", ["--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", url], {
+    encoding: "utf8",
+    timeout: 60_000,
+    maxBuffer: 1 << 28,
+  });
+  assert.is(r.status, 0, r.stderr);
+  return r.stdout;
+}
+
+/** The text of a DOM, tags gone and whitespace folded. */
+export function domText(dom: string): string {
+  return dom
+    .replace(/<script[\s\S]*?<\/script>/g, "")
+    .replace(/<[^>]+>/g, " ")
+    .replace(/&amp;/g, "&")
+    .replace(/\s+/g, " ");
 }
