@@ -4,24 +4,15 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { ownPipelineHome } from "../support/home.ts";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, utimesSync } from "node:fs";
+import { existsSync, readFileSync, utimesSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-// The scan cache goes to a folder of this test's own, while this file's tests run: uvu runs every test file
-// in one process, so the variable is put back after them.
-const home = mkdtempSync(join(tmpdir(), "pipeline-call-unit-"));
-const homeBefore = process.env.PIPELINE_HOME;
-test.before(() => {
-  process.env.PIPELINE_HOME = home;
-});
-test.after(() => {
-  if (homeBefore === undefined) delete process.env.PIPELINE_HOME;
-  else process.env.PIPELINE_HOME = homeBefore;
-  rmSync(home, { recursive: true, force: true });
-});
+// Scans go to a PIPELINE_HOME of this file's own while its tests run.
+ownPipelineHome(test, "pipeline-call-unit-");
 const { camel, findModule, functionHelp, kebab, loadModuleSpec, moduleHelp, parseCall, scanCacheFile, splitList } =
   await import("../../pipeline/introspect.ts");
 const { UsageError } = await import("../../modules/errors.ts");

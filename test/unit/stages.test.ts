@@ -5,6 +5,7 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { ownPipelineHome } from "../support/home.ts";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,17 +18,8 @@ import { k8sCommand } from "../../pipeline/commands/k8s.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
-// Scans go to a folder of this file's own while its tests run (uvu runs every file in one process).
-const home = mkdtempSync(join(tmpdir(), "pipeline-stages-unit-"));
-const homeBefore = process.env.PIPELINE_HOME;
-test.before(() => {
-  process.env.PIPELINE_HOME = home;
-});
-test.after(() => {
-  if (homeBefore === undefined) delete process.env.PIPELINE_HOME;
-  else process.env.PIPELINE_HOME = homeBefore;
-  rmSync(home, { recursive: true, force: true });
-});
+// Scans go to a PIPELINE_HOME of this file's own while its tests run.
+ownPipelineHome(test, "pipeline-stages-unit-");
 
 let own: Promise<ModuleSpec> | undefined;
 const toolSpec = () => (own ??= loadModuleSpec(findModule(ROOT)!));
