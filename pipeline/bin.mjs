@@ -17,6 +17,23 @@ function loadTypeScript() {
 // `pipeline run FILE.ts` and `plan FILE.ts` load a TypeScript file at run time: they call this first.
 globalThis[Symbol.for("pipeline.loadTypeScript")] = loadTypeScript;
 
+// A stage command that already wrote this very result, with nothing it read or wrote changed since: say so
+// and stop, before the CLI loads (uptodate.mjs; PIPELINE_UPTODATE=0 turns this off).
+{
+  const { upToDate } = await import("./uptodate.mjs");
+  const { fileURLToPath } = await import("node:url");
+  const { relative } = await import("node:path");
+  const done = upToDate(process.argv.slice(2), { tool: fileURLToPath(new URL("..", import.meta.url)) });
+  if (done) {
+    const where = done.outputs.map((o) => relative(process.cwd(), o.path) || ".").join(", ");
+    process.stderr.write(
+      `pipeline: up to date: nothing this command reads or wrote changed since its run at ${done.at}; ` +
+        `its result is in ${where} (PIPELINE_UPTODATE=0 runs it again)\n`,
+    );
+    process.exit(0);
+  }
+}
+
 const useBundle = !process.env.PIPELINE_NO_BUNDLE && !process.env.PIPELINE_FULL_SDK;
 let entry = useBundle ? await (await import("./bundle.mjs")).bundledCli() : undefined;
 if (!entry) {

@@ -5,8 +5,8 @@
  */
 import { constants, promises as fs } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import picomatch from "picomatch";
-import type { ContextEntry, PathFilter, Plan } from "./plan.ts";
+import type { ContextEntry, Plan } from "./plan.ts";
+import { compileFilters, type Keep } from "./path-filters.mjs";
 import { renderDockerfile } from "./dockerfile.ts";
 import { UsageError } from "../modules/errors.ts";
 
@@ -45,37 +45,8 @@ async function writeEntry(entry: ContextEntry, dir: string, cwd: string): Promis
   }
 }
 
-type Keep = (rel: string) => "keep" | "drop" | "look-inside";
-
-/**
- * Dagger's include/exclude semantics: patterns are relative to the directory's root; a pattern that matches
- * a directory covers everything below it; a path is kept when every filter keeps it.
- */
-export function compileFilters(filters: PathFilter[]): Keep {
-  const compiled = filters.map((f) => ({
-    include: f.include.length ? picomatch(f.include.map(trimPattern), { dot: true }) : undefined,
-    exclude: f.exclude.length ? picomatch(f.exclude.map(trimPattern), { dot: true }) : undefined,
-  }));
-  return (rel) => {
-    const prefixes = ancestors(rel);
-    let result: "keep" | "look-inside" = "keep";
-    for (const f of compiled) {
-      if (f.exclude && prefixes.some((p) => f.exclude!(p))) return "drop";
-      if (f.include && !prefixes.some((p) => f.include!(p))) result = "look-inside";
-    }
-    return result;
-  };
-}
-
-function trimPattern(p: string): string {
-  return p.replace(/^\.\//, "").replace(/\/+$/, "");
-}
-
-/** "a/b/c" -> ["a", "a/b", "a/b/c"] */
-function ancestors(rel: string): string[] {
-  const parts = rel.split("/");
-  return parts.map((_, i) => parts.slice(0, i + 1).join("/"));
-}
+// The include/exclude semantics live in path-filters.mjs (the up-to-date check applies the same ones).
+export { compileFilters };
 
 /** Copies `src` into `dest` keeping what `keep` allows; returns whether anything was kept. */
 async function copyTree(src: string, dest: string, keep: Keep, rel = ""): Promise<boolean> {

@@ -18,6 +18,8 @@ import { chooseEngine, type EngineChoice, engineKey, expectedEngineKey, findBuil
 import { runPlan, type RunResult } from "./engines/buildkit.ts";
 import { readMirrors } from "./mirrors.ts";
 import { type ProgressMode, resolveMode } from "./progress.ts";
+import type { HostInput } from "./uptodate.mjs";
+import { resolve } from "node:path";
 
 export interface ExecuteOptions {
   engine?: EngineChoice;
@@ -32,6 +34,11 @@ export interface ExecuteOptions {
   protectedDirs?: ProtectedDir[];
   /** Replace a folder or file at the output path that is not an earlier output of this tool. */
   force?: boolean;
+  /**
+   * Called on BuildKit with the host folders and files the plan reads (absolute, with their filters), after
+   * translating and before the build starts: the up-to-date stamp's inputs (uptodate.mjs).
+   */
+  onInputs?: (inputs: HostInput[]) => void;
 }
 
 export type Runnable = Container | Directory | File;
@@ -69,6 +76,17 @@ export async function planFor(obj: unknown, mirrors: Record<string, string> = {}
   return planGraph(readGraph(obj), { mirrors: { ...(await readMirrors(engine)), ...mirrors } });
 }
 
+/** The host folders (with their include/exclude filters) and files a plan's context is made from, absolute. */
+export function hostInputs(plan: Plan, cwd = process.cwd()): HostInput[] {
+  return plan.context.flatMap((e) =>
+    e.kind === "hostDir"
+      ? [{ path: resolve(cwd, e.path), filters: e.filters }]
+      : e.kind === "hostFile"
+        ? [{ path: resolve(cwd, e.path) }]
+        : [],
+  );
+}
+
 export async function execute(obj: Runnable, request: OutputRequest, opts: ExecuteOptions = {}): Promise<RunResult | undefined> {
   const say = opts.say ?? ((l: string) => process.stderr.write(l + "\n"));
   const checked = await checkOutput(obj, request, opts);
@@ -88,6 +106,7 @@ export async function execute(obj: Runnable, request: OutputRequest, opts: Execu
   const endpoint = await findBuildkit(opts);
   // The recorded mirror map is per engine: plan again with the found engine's when it is not the expected one.
   const plan = engineKey(endpoint) === expected ? planned : await planFor(obj, opts.mirrors, engineKey(endpoint));
+  opts.onInputs?.(hostInputs(plan));
   say(`pipeline: running on BuildKit via ${endpoint.via}`);
   const result = await runPlan(plan, endpoint, request, {
     progress: resolveMode(opts.progress ?? "auto"),

@@ -1,13 +1,11 @@
 /** Where pipeline keeps its state: the private engine, the image-mirror map. */
 import { existsSync, realpathSync } from "node:fs";
-import { homedir } from "node:os";
 import { dirname, join } from "node:path";
+import { stateDir } from "./uptodate.mjs";
 
-/** `$PIPELINE_HOME`, else `$XDG_CACHE_HOME/pipeline`, else `~/.cache/pipeline`. */
-export function stateDir(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.PIPELINE_HOME) return env.PIPELINE_HOME;
-  return join(env.XDG_CACHE_HOME || join(homedir(), ".cache"), "pipeline");
-}
+// `$PIPELINE_HOME`, else `$XDG_CACHE_HOME/pipeline`, else `~/.cache/pipeline` (kept in uptodate.mjs, which
+// bin.mjs loads before anything else).
+export { stateDir };
 
 export function engineDir(env: NodeJS.ProcessEnv = process.env) {
   const dir = join(stateDir(env), "engine");

@@ -21,6 +21,8 @@ import { UsageError } from "../../modules/errors.ts";
 import { appName, checkProgramFolder } from "../app.ts";
 import { appRef } from "../../modules/app.ts";
 import { rawWords, runCall } from "./call.ts";
+import { type HostInput, recordStamp, type Snapshot, snapshot } from "../uptodate.mjs";
+import { mirrorsFile, toolRoot } from "../paths.ts";
 
 /** The parsed flags of a stage command: the function's arguments by name, and the CLI's own. */
 export type StageFlags = Record<string, unknown> & {
@@ -350,17 +352,30 @@ function commandFor(stage: StageCommand): CommandModule<object, StageArgs> {
         protectedDirs: projectProtectedDirs(project.dir, sources),
         force: argv.force,
       };
+      // Taken before the build: an edit made while it runs makes the next run build again (uptodate.mjs).
+      let before: Snapshot | undefined;
+      const tool = toolRoot();
+      const onInputs = (inputs: HostInput[]) => {
+        if (request.kind !== "export" || !tool) return;
+        const now = snapshot({ inputs: [...inputs, { path: project.file }, { path: mirrorsFile() }], tool, gitDir: project.dir });
+        before = before ? { ...before, inputs: [...before.inputs, ...now.inputs] } : now;
+      };
       const main = await callStage(project, stage, argv);
       // Every output path is checked before anything builds, the later ones (an SBOM) too.
       const later = (await stage.after?.(project, argv, request, (fn) => callStage(project, stage, argv, fn))) ?? [];
       await checkOutput(main, request, opts);
       for (const next of later) await checkOutput(next.run, next.to, opts);
-      await execute(main, request, opts);
+      await execute(main, request, { ...opts, onInputs });
       if (request.kind === "export") process.stderr.write(`pipeline: ${stage.name} result written to ${request.path}\n`);
       if (request.kind === "tag") process.stderr.write(`pipeline: ${stage.name} image loaded as ${request.image}\n`);
       for (const next of later) {
-        await execute(next.run, next.to, opts);
+        await execute(next.run, next.to, { ...opts, onInputs });
         if (next.to.kind === "export") process.stderr.write(`pipeline: ${stage.name} ${next.what} written to ${next.to.path}\n`);
+      }
+      // All written: the same command line finds its result up to date until an input or an output changes.
+      if (before && request.kind === "export" && later.every((n) => n.to.kind === "export" || n.to.kind === "sync")) {
+        const outputs = [request.path, ...later.flatMap((n) => (n.to.kind === "export" ? [n.to.path] : []))];
+        recordStamp({ argv: process.argv.slice(2), cwd: process.cwd(), before, outputs });
       }
     },
   };

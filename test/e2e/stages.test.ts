@@ -6,7 +6,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { execFileSync, spawnSync } from "node:child_process";
-import { appendFileSync, cpSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, cpSync, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { cli, dockerOnEngine, explain, freePort, needTool, ROOT, scratch, summary } from "./helpers.ts";
@@ -218,6 +218,32 @@ test("build --out DIR: binaries carry only $ORIGIN-relative run paths with no em
     env: { PYTHONPATH: join(moved, "python") },
   });
   assert.match(py.toString(), /^11(\.0)?$/m);
+});
+
+test("build --out again with nothing changed is up to date without the engine; a changed output or source builds again", async () => {
+  const src = exampleCopy();
+  const out = join(scratch(), "build");
+  const build = () => cli(["build", "--source", src, "--out", out]);
+  const first = await build();
+  assert.is(first.code, 0, explain(first));
+  const again = await build();
+  assert.is(again.code, 0, explain(again));
+  assert.match(again.stderr, /^pipeline: up to date: .* its result is in \S+build /m);
+  assert.not.match(again.stderr, /running on BuildKit/, "the engine was not used");
+  // An output file removed: the command runs on the engine again (all cached) and puts it back.
+  rmSync(join(out, "minipaddle"));
+  const restored = await build();
+  assert.is(restored.code, 0, explain(restored));
+  assert.match(restored.stderr, /running on BuildKit/);
+  assert.ok(existsSync(join(out, "minipaddle")), "the removed output is back");
+  // A source edit: the one file recompiles.
+  appendFileSync(
+    join(src, "src", "nn.cc"),
+    `\nnamespace { [[maybe_unused]] const int e_${randomBytes(4).toString("hex")} = 1; }\n`,
+  );
+  const edited = await build();
+  assert.is(edited.code, 0, explain(edited));
+  assert.match(edited.stderr, /Building CXX object \S*src\/nn\.cc\.o/);
 });
 
 test("a failing test makes test exit 1, naming the test, with the JUnit report still written", async () => {

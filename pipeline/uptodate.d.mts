@@ -1,0 +1,34 @@
+import type { PathFilter } from "./path-filters.mjs";
+
+export const KEY_ENV: RegExp;
+export function stateDir(env?: NodeJS.ProcessEnv): string;
+export function stampFile(argv: string[], cwd: string, env?: NodeJS.ProcessEnv): string;
+export function pathDigest(path: string, filters?: PathFilter[]): string;
+export function gitState(dir: string): string;
+
+/** A host input of a build: a folder (with the include/exclude filters its context entry has) or a file. */
+export interface HostInput {
+  path: string;
+  filters?: PathFilter[];
+}
+export interface Snapshot {
+  tool: { path: string; digest: string };
+  inputs: Array<{ path: string; filters: PathFilter[]; digest: string }>;
+  git: { dir: string; state: string };
+}
+export interface Stamp extends Snapshot {
+  version: number;
+  argv: string[];
+  cwd: string;
+  at: string;
+  outputs: Array<{ path: string; digest: string }>;
+}
+export function snapshot(opts: { inputs: HostInput[]; tool: string; gitDir: string }): Snapshot;
+export function recordStamp(opts: {
+  argv: string[];
+  cwd: string;
+  env?: NodeJS.ProcessEnv;
+  before: Snapshot;
+  outputs: string[];
+}): string;
+export function upToDate(argv: string[], opts?: { cwd?: string; env?: NodeJS.ProcessEnv; tool?: string }): Stamp | undefined;

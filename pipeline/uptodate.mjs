@@ -1,0 +1,189 @@
+// The up-to-date check, as ninja's no-op build: a stage command that wrote its result (`pipeline build --out
+// DIR`) leaves a stamp of everything that result was made from; when the same command runs again and nothing
+// in the stamp changed, it says so and exits 0 without starting the engine, translating the module or
+// loading the CLI's bundle (bin.mjs asks here first).
+//
+// A stamp is keyed by the command line, the current folder and the environment variables that choose or
+// configure the engine (PIPELINE_*, DOCKER_*, BUILDKIT_*, DAGGER_*). It records, each as a digest of the
+// type, size, mode and mtime (ns) of every file (the content is never read):
+// - the host folders and files the build's context was made from, with the same include/exclude filters;
+// - the project config, the engine's image-mirror map, and this tool's own sources (src/, modules/, pipeline/,
+//   package.json, package-lock.json, dagger.json, tsconfig.json);
+// - the project's git state as the CLI reads it (`git describe --tags --always --dirty`, HEAD and its time);
+// - every output the command wrote (its folder or file, and later outputs such as an SBOM).
+// Inputs are read before the build starts, so an edit made during a build makes the next run build again.
+// What BuildKit itself would not rebuild for (a secret's value, a base image moved under the same tag) does
+// not count either. PIPELINE_UPTODATE=0 turns the check off (the command always runs on the engine).
+//
+// Plain JavaScript with no dependency but picomatch (path-filters.mjs), so that it loads in milliseconds.
+import { createHash } from "node:crypto";
+import { execFileSync } from "node:child_process";
+import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, renameSync, writeFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { join, resolve } from "node:path";
+import { compileFilters } from "./path-filters.mjs";
+
+const VERSION = 1;
+/** Environment variables whose values are part of a stamp's key: those that choose or configure the engine. */
+export const KEY_ENV = /^(PIPELINE_|DOCKER_|BUILDKIT_|DAGGER_)/;
+/** This tool's files a stamp covers (relative to its root): a change to any of them makes every command run again. */
+const TOOL_PATHS = ["src", "modules", "pipeline", "package.json", "package-lock.json", "dagger.json", "tsconfig.json"];
+const NO_PYCACHE = [{ include: [], exclude: ["**/__pycache__"] }];
+
+/** A digest of this tool's own sources under its root folder. */
+function toolDigest(root) {
+  return createHash("sha256")
+    .update(TOOL_PATHS.map((p) => `${p} ${pathDigest(join(root, p), NO_PYCACHE)}`).join("\0"))
+    .digest("hex");
+}
+
+/** `$PIPELINE_HOME`, else `$XDG_CACHE_HOME/pipeline`, else `~/.cache/pipeline` (paths.ts stateDir). */
+export function stateDir(env = process.env) {
+  if (env.PIPELINE_HOME) return env.PIPELINE_HOME;
+  return join(env.XDG_CACHE_HOME || join(homedir(), ".cache"), "pipeline");
+}
+
+/** The stamp file of a command line run in `cwd` with `env`. */
+export function stampFile(argv, cwd, env = process.env) {
+  const keyEnv = Object.keys(env)
+    .filter((k) => KEY_ENV.test(k) && k !== "PIPELINE_UPTODATE")
+    .sort()
+    .map((k) => [k, env[k]]);
+  const key = createHash("sha256")
+    .update(JSON.stringify({ v: VERSION, argv, cwd, env: keyEnv }))
+    .digest("hex");
+  return join(stateDir(env), "stamps", `${key.slice(0, 40)}.json`);
+}
+
+/**
+ * A digest of what is at `path`: for a folder, of the type, size, mode and mtime of everything under it that
+ * `filters` keep (as the build context keeps them: context.ts copyTree); for a file or link, of itself;
+ * "missing" when nothing is there.
+ */
+export function pathDigest(path, filters = []) {
+  const h = createHash("sha256");
+  let st;
+  try {
+    st = lstatSync(path, { bigint: true });
+  } catch {
+    return "missing";
+  }
+  if (!st.isDirectory()) {
+    h.update(entry("", st, path));
+    return h.digest("hex");
+  }
+  const keep = filters.length ? compileFilters(filters) : () => "keep";
+  const walk = (dir, rel) => {
+    let names;
+    try {
+      names = readdirSync(dir).sort();
+    } catch {
+      h.update(`unreadable ${rel}\0`);
+      return;
+    }
+    for (const name of names) {
+      const childRel = rel ? `${rel}/${name}` : name;
+      if (keep(childRel) === "drop") continue;
+      const p = join(dir, name);
+      let s;
+      try {
+        s = lstatSync(p, { bigint: true });
+      } catch {
+        continue; // gone while we looked: the next look sees a change
+      }
+      if (s.isDirectory()) {
+        h.update(`d ${childRel} ${s.mode}\0`);
+        walk(p, childRel);
+      } else if (keep(childRel) === "keep") h.update(entry(childRel, s, p));
+    }
+  };
+  walk(path, "");
+  return h.digest("hex");
+}
+
+function entry(rel, st, path) {
+  if (st.isSymbolicLink()) return `l ${rel} ${readlinkSync(path)}\0`;
+  return `${st.isFile() ? "f" : "o"} ${rel} ${st.size} ${st.mode} ${st.mtimeNs}\0`;
+}
+
+/** The git state the CLI reads for a project folder (project.ts gitVersion, gitRevision); "" outside git. */
+export function gitState(dir) {
+  const git = (args) => {
+    try {
+      return execFileSync("git", ["-C", dir, ...args], {
+        encoding: "utf8",
+        stdio: ["ignore", "pipe", "ignore"],
+        timeout: 10_000,
+      }).trim();
+    } catch {
+      return "";
+    }
+  };
+  return `${git(["describe", "--tags", "--always", "--dirty"])}\n${git(["log", "-1", "--format=%H %ct"])}`;
+}
+
+function realOrSame(p) {
+  try {
+    return realpathSync(p);
+  } catch {
+    return resolve(p);
+  }
+}
+
+/**
+ * What a stamp needs from before the build: the digests of the inputs (host folders with their filters, host
+ * files), of this tool's sources (its root `tool`), and the git state of the project folder `gitDir`.
+ */
+export function snapshot({ inputs, tool, gitDir }) {
+  const seen = new Set();
+  const recorded = [];
+  for (const i of inputs) {
+    const path = resolve(i.path);
+    const filters = i.filters ?? [];
+    const id = JSON.stringify([path, filters]);
+    if (seen.has(id)) continue;
+    seen.add(id);
+    recorded.push({ path, filters, digest: pathDigest(path, filters) });
+  }
+  const root = realOrSame(tool);
+  return { tool: { path: root, digest: toolDigest(root) }, inputs: recorded, git: { dir: gitDir, state: gitState(gitDir) } };
+}
+
+/** Records, after a run that succeeded, the stamp of `argv` in `cwd`: the snapshot taken before it, and its outputs now. */
+export function recordStamp({ argv, cwd, env = process.env, before, outputs }) {
+  const file = stampFile(argv, cwd, env);
+  const stamp = {
+    version: VERSION,
+    argv,
+    cwd,
+    at: new Date().toISOString(),
+    ...before,
+    outputs: outputs.map((o) => ({ path: resolve(cwd, o), digest: pathDigest(resolve(cwd, o)) })),
+  };
+  mkdirSync(join(stateDir(env), "stamps"), { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, JSON.stringify(stamp, null, 1));
+  renameSync(tmp, file);
+  return file;
+}
+
+/**
+ * The stamp of `argv` run in `cwd` when nothing it records changed (the command need not run); else undefined.
+ * `tool` is this tool's root folder.
+ */
+export function upToDate(argv, { cwd = process.cwd(), env = process.env, tool } = {}) {
+  if (env.PIPELINE_UPTODATE === "0") return undefined;
+  let stamp;
+  try {
+    stamp = JSON.parse(readFileSync(stampFile(argv, cwd, env), "utf8"));
+  } catch {
+    return undefined;
+  }
+  if (stamp.version !== VERSION || JSON.stringify(stamp.argv) !== JSON.stringify(argv) || stamp.cwd !== cwd) return undefined;
+  if (!stamp.tool || stamp.tool.path !== realOrSame(tool) || toolDigest(stamp.tool.path) !== stamp.tool.digest) return undefined;
+  for (const o of stamp.outputs ?? []) if (o.digest === "missing" || pathDigest(o.path) !== o.digest) return undefined;
+  if (!stamp.outputs?.length) return undefined;
+  for (const i of stamp.inputs ?? []) if (pathDigest(i.path, i.filters) !== i.digest) return undefined;
+  if (!stamp.git || gitState(stamp.git.dir) !== stamp.git.state) return undefined;
+  return stamp;
+}
