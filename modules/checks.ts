@@ -8,7 +8,7 @@
  *   and the variant to use instead (modules/scripts/cpu_guard.c).
  * A failed check fails the step that runs it, so nothing is exported or loaded.
  */
-import type { Container, File } from "@dagger.io/dagger";
+import { CacheSharingMode, type Container, dag, type File } from "@dagger.io/dagger";
 import type { Config } from "./config.ts";
 import { allVariants, imageRef, packageName, type Variant } from "./variants.ts";
 import { scriptText, SCRIPTS_DIR } from "./scripts.ts";
@@ -23,14 +23,35 @@ function isaArgs(cfg: Config, v: Variant): string[] {
   return ["--floor", v.floor, "--label", v.name, ...cfg.checks.exempt.flatMap((g) => ["--exclude", g])];
 }
 
+/** Where the ISA check keeps what it found per file and archive member content (isa_check.py --cache). */
+export const ISA_CACHE = "/var/cache/pipeline-isa";
+export const ISA_CACHE_VOLUME = "isa-verdicts";
+
+/** `ctr` with the ISA check's verdict cache mounted: keyed by content, so every project and variant may share it. */
+function withIsaCache(ctr: Container): Container {
+  return ctr.withMountedCache(ISA_CACHE, dag.cacheVolume(ISA_CACHE_VOLUME), { sharing: CacheSharingMode.Shared });
+}
+
 /**
  * `built` after checking the ELF files under `path` against the variant's ISA floor (and, for CUDA variants,
  * the embedded CUDA architectures). The container needs python3 and objdump (the development image has both).
+ * Only files and archive members whose content the verdict cache has not seen are disassembled; with
+ * `statKey` (a build tree's cache volume), files whose size and mtime are unchanged are not even read.
  */
-export function isaChecked(cfg: Config, built: Container, v: Variant, path: string): Container {
+export function isaChecked(cfg: Config, built: Container, v: Variant, path: string, statKey?: string): Container {
   let ctr = built;
   if (cfg.checks.isa)
-    ctr = withScript(ctr, "isa_check.py").withExec(["python3", `${SCRIPTS_DIR}/isa_check.py`, ...isaArgs(cfg, v), path]);
+    ctr = withIsaCache(withScript(ctr, "isa_check.py"))
+      .withExec([
+        "python3",
+        `${SCRIPTS_DIR}/isa_check.py`,
+        ...isaArgs(cfg, v),
+        "--cache",
+        ISA_CACHE,
+        ...(statKey ? ["--cache-key", statKey] : []),
+        path,
+      ])
+      .withoutMount(ISA_CACHE);
   if (v.cuda && cfg.checks.cuda) {
     ctr = withScript(ctr, "cuda_check.py").withExec([
       "python3",
@@ -54,14 +75,14 @@ export function imageIsaChecked(cfg: Config, toolchain: Container, image: Contai
   if (!cfg.checks.isa) return image;
   const pkg = packageName(cfg, v);
   const report = `/usr/share/doc/${pkg}/isa-check.json`;
-  const checked = withScript(toolchain, "isa_check.py")
+  const checked = withIsaCache(withScript(toolchain, "isa_check.py"))
     .withMountedDirectory("/image", image.rootfs())
     .withExec([
       "sh",
       "-c",
       'set -e; pkg=$1; shift; cd /image; { sed "s#^/##" "var/lib/dpkg/info/$pkg.list"; echo usr/local/bin/entrypoint; } | ' +
         'while IFS= read -r f; do [ -f "$f" ] && [ ! -L "$f" ] && echo "/image/$f"; done > /tmp/files; ' +
-        `xargs -d '\\n' python3 ${SCRIPTS_DIR}/isa_check.py --json /tmp/isa-check.json "$@" < /tmp/files`,
+        `xargs -d '\\n' python3 ${SCRIPTS_DIR}/isa_check.py --json /tmp/isa-check.json --cache ${ISA_CACHE} "$@" < /tmp/files`,
       "isa-check",
       pkg,
       ...isaArgs(cfg, v),

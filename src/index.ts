@@ -7,7 +7,7 @@
 import { argument, type Container, dag, type Directory, type File, func, object } from "@dagger.io/dagger";
 import { type Config, CONFIG_FILES, parseConfig } from "../modules/config.ts";
 import { debianBase, devImage, withAptPackages } from "../modules/toolchain.ts";
-import { BUILD_DIR, buildSource, buildTree, checkResults, compile, testResults } from "../modules/compile.ts";
+import { BUILD_DIR, buildSource, buildTree, cacheVolumes, checkResults, compile, testResults } from "../modules/compile.ts";
 import { cpuGuard, imageIsaChecked, isaChecked } from "../modules/checks.ts";
 import { docsPython, docsSite } from "../modules/docs.ts";
 import { debPackage, packageName } from "../modules/package.ts";
@@ -111,7 +111,8 @@ export class Pipeline {
   async build(source?: Directory, gpu = false, avx = true, test = false, variant = ""): Promise<Directory> {
     const { cfg, src } = await this.project(source);
     const v = selectVariant(cfg, { gpu, avx, variant });
-    return buildTree(isaChecked(cfg, compile(cfg, devImage(cfg, v.cuda), buildSource(cfg, src), v, test), v, BUILD_DIR));
+    const built = compile(cfg, devImage(cfg, v.cuda), buildSource(cfg, src), v, test);
+    return buildTree(isaChecked(cfg, built, v, BUILD_DIR, cacheVolumes(cfg, v, test).buildTree));
   }
 
   /**

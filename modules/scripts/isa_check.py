@@ -16,6 +16,7 @@ import argparse
 import fnmatch
 import hashlib
 import json
+import mmap
 import os
 import re
 import shutil
@@ -305,8 +306,11 @@ def classify_text(text: str) -> tuple[int, str, str]:
 # ---------------------------------------------------------------------------------------------------------------
 # Scanning one file's disassembly.
 
-def scan_stream(lines, floor: int, max_show: int) -> dict:
-    """Classifies every instruction line of objdump's output (an iterable of str lines)."""
+def scan_sections(lines, floor: int, max_show: int) -> list[tuple[str, dict]]:
+    """Classifies every instruction line of objdump's output (an iterable of str lines), per section: the
+    text before the first `NAME:     file format ...` line is section "", each such line starts section NAME
+    (an archive member, or one of several files given to objdump). Returns [(section, result)] in order."""
+    sections: list[tuple[str, dict]] = []
     n = 0
     max_level = 1
     above: dict[str, int] = {}
@@ -352,8 +356,30 @@ def scan_stream(lines, floor: int, max_show: int) -> dict:
                     func_addr = 0
         elif "file format" in line:
             # `member.o:     file format elf64-x86-64` (per archive member, and once for a plain file)
+            if n or member:
+                sections.append((member, {"instructions": n, "max_level": max_level, "above": above, "first": first}))
             member = line.split(":", 1)[0].strip()
+            n, max_level, above, first, func, func_addr = 0, 1, {}, [], "", 0
+    if n or member or not sections:
+        sections.append((member, {"instructions": n, "max_level": max_level, "above": above, "first": first}))
+    return sections
+
+
+def merge(results: list[dict], max_show: int) -> dict:
+    """One result for several (the members of an archive, in order)."""
+    n, max_level, above, first = 0, 1, {}, []
+    for r in results:
+        n += r["instructions"]
+        max_level = max(max_level, r["max_level"])
+        for k, v in r["above"].items():
+            above[k] = above.get(k, 0) + v
+        first.extend(r["first"][:max(0, max_show - len(first))])
     return {"instructions": n, "max_level": max_level, "above": above, "first": first}
+
+
+def scan_stream(lines, floor: int, max_show: int) -> dict:
+    """Classifies every instruction line of objdump's output (an iterable of str lines), all sections together."""
+    return merge([r for _, r in scan_sections(lines, floor, max_show)], max_show)
 
 
 _HEX = set("0123456789abcdef")
@@ -367,26 +393,247 @@ def _tidy(text: str) -> str:
     return " ".join(text.split())
 
 
-def check_file(job: tuple[str, bool, int, int, str]) -> dict:
-    """Runs objdump on one file and scans its output (the unit of work of the pool)."""
-    path, is_archive, floor, max_show, objdump = job
+def objdump_unit(job: tuple[list[str], int, int, str]) -> tuple[list[tuple[str, dict]], str | None]:
+    """Runs objdump on some files (one file, an archive, or a batch of extracted archive members) and scans its
+    output per section (the unit of work of the pool). Returns the sections and objdump's error, if any."""
+    paths, floor, max_show, objdump = job
     # stderr goes to a file: a pipe read only at the end could fill up (warnings per archive member) and stall.
     with tempfile.TemporaryFile() as errf:
-        proc = subprocess.Popen([objdump, "-d", "--no-show-raw-insn", "-w", path], stdout=subprocess.PIPE,
+        proc = subprocess.Popen([objdump, "-d", "--no-show-raw-insn", "-w", *paths], stdout=subprocess.PIPE,
                                 stderr=errf, text=True, errors="replace", bufsize=1 << 20)
         assert proc.stdout is not None
-        result = scan_stream(proc.stdout, floor, max_show)
+        sections = scan_sections(proc.stdout, floor, max_show)
         rc = proc.wait()
         errf.seek(0)
         err = errf.read().decode("utf-8", "replace")
-    result["path"] = path
-    result["archive"] = is_archive
-    if rc != 0:
-        result["error"] = f"objdump exited with {rc}: {err.strip()[:500]}"
-    if not is_archive:
-        for f in result["first"]:
-            f["member"] = ""
-    return result
+    return sections, (f"objdump exited with {rc}: {err.strip()[:500]}" if rc != 0 else None)
+
+
+def archive_members(path: str) -> list[tuple[str, int, int]] | None:
+    """The regular members of a GNU/System V static archive as (name, offset, size), in order; None for a form
+    this does not read (BSD long names, a malformed header), which is then disassembled whole."""
+    try:
+        with open(path, "rb") as f:
+            data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    except (OSError, ValueError):
+        return None
+    with data:
+        if data[:8] != b"!<arch>\n":
+            return None
+        members: list[tuple[str, int, int]] = []
+        names = b""
+        pos = 8
+        while pos + 60 <= len(data):
+            hdr = data[pos:pos + 60]
+            if hdr[58:60] != b"`\n":
+                return None
+            raw = hdr[:16].rstrip(b" ")
+            try:
+                size = int(hdr[48:58].strip() or b"0")
+            except ValueError:
+                return None
+            start = pos + 60
+            if raw in (b"/", b"/SYM64/"):
+                pass  # the symbol table
+            elif raw == b"//":
+                names = bytes(data[start:start + size])
+            elif raw.startswith(b"#1/"):
+                return None
+            elif raw.startswith(b"/") and raw[1:].isdigit():
+                at = int(raw[1:])
+                end = names.find(b"/\n", at)
+                members.append((names[at:end if end >= 0 else len(names)].decode("utf-8", "replace"), start, size))
+            else:
+                members.append((raw.rstrip(b"/").decode("utf-8", "replace"), start, size))
+            pos = start + size + (size & 1)
+        return members
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The verdict cache (--cache DIR, a cache volume the builds share): what a file's disassembly found, keyed by
+# the SHA-256 of its content (and of this script, the floor and --max-show), for whole files and for each
+# member of a static archive; so a build that changed one object of a 5,000-member library disassembles that
+# object alone. With --cache-key (a variant's build tree), the size, mtime and digest of every file under the
+# PATHs is kept too, and a file whose size and mtime are unchanged is not read again at all.
+
+SCRIPT_ID = hashlib.sha256(open(__file__, "rb").read()).hexdigest()[:16]
+RESULT_KEYS = ("instructions", "max_level", "above", "first")
+
+
+class Verdicts:
+    def __init__(self, root: str | None, floor: str, max_show: int, key: str | None, paths: list[str]):
+        self.on = root is not None
+        self.hits = self.misses = 0
+        self.stats: dict[str, list] = {}
+        self.seen: dict[str, list] = {}
+        if root is None:
+            return
+        self.dir = os.path.join(root, SCRIPT_ID)
+        os.makedirs(self.dir, exist_ok=True)
+        for other in os.listdir(root):  # what an older version of this script found
+            if other != SCRIPT_ID:
+                shutil.rmtree(os.path.join(root, other), ignore_errors=True)
+        self.suffix = f"{floor}-{max_show}"
+        self.stat_file = None
+        if key:
+            name = hashlib.sha256(json.dumps([key, sorted(os.path.abspath(p) for p in paths)]).encode()).hexdigest()
+            self.stat_file = os.path.join(self.dir, f"stat-{name[:32]}.json")
+            try:
+                with open(self.stat_file) as f:
+                    self.stats = json.load(f)
+            except (OSError, ValueError):
+                self.stats = {}
+
+    def known(self, path: str, st: os.stat_result) -> tuple[str | None, str | None] | None:
+        """The kind and digest of a file whose size and mtime are what they were the last time; else None."""
+        rec = self.stats.get(path)
+        if rec and rec[0] == st.st_size and rec[1] == st.st_mtime_ns:
+            self.seen[path] = rec
+            return rec[2], rec[3]
+        return None
+
+    def saw(self, path: str, st: os.stat_result, kind: str | None, digest: str | None) -> None:
+        self.seen[path] = [st.st_size, st.st_mtime_ns, kind, digest]
+
+    def get(self, digest: str) -> dict | None:
+        if not self.on:
+            return None
+        try:
+            with open(os.path.join(self.dir, f"{digest}-{self.suffix}.json")) as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            return None
+
+    def put(self, digest: str, result: dict) -> None:
+        if not self.on:
+            return
+        path = os.path.join(self.dir, f"{digest}-{self.suffix}.json")
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "w") as f:
+            json.dump({k: result[k] for k in RESULT_KEYS}, f)
+        os.replace(tmp, path)
+
+    def save(self) -> None:
+        if self.on and self.stat_file:
+            tmp = f"{self.stat_file}.{os.getpid()}.tmp"
+            with open(tmp, "w") as f:
+                json.dump(self.seen, f)
+            os.replace(tmp, self.stat_file)
+
+
+def check_files(files: list[tuple[str, bool, str]], floor: int, max_show: int, objdump: str,
+                verdicts: Verdicts) -> list[dict]:
+    """The result of each (path, is_archive, digest), from the cache where it has one, else from objdump."""
+    results: list[dict | None] = [None] * len(files)
+    units: list[list[str]] = []
+    # What each unit's sections are: (file index, member index or None for the file itself).
+    owners: list[dict[str, tuple[int, int | None]]] = []
+    pending: dict[int, list] = {}  # archive file index -> its members' results (None until known)
+    members_of: dict[int, list[str]] = {}
+    tmp = tempfile.mkdtemp(prefix="isa-check-") if verdicts.on else None
+    try:
+        for i, (path, is_archive, digest) in enumerate(files):
+            cached = verdicts.get(digest)
+            if cached is not None:
+                verdicts.hits += 1
+                results[i] = cached
+                continue
+            members = archive_members(path) if (is_archive and verdicts.on) else None
+            if not members:
+                units.append([path])
+                owners.append({"*": (i, None)})
+                continue
+            # An archive the cache has not seen whole: its members are looked up one by one; the unseen ones
+            # are extracted and disassembled in batches.
+            got: list = [None] * len(members)
+            digests: list[str | None] = [None] * len(members)
+            with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                view = memoryview(data)
+                missing: list[int] = []
+                for m, (_, off, size) in enumerate(members):
+                    if _elf_kind(bytes(view[off:off + 20])) != "obj":
+                        got[m] = {"instructions": 0, "max_level": 1, "above": {}, "first": []}
+                        continue
+                    d = hashlib.sha256(view[off:off + size]).hexdigest()
+                    digests[m] = d
+                    r = verdicts.get(d)
+                    if r is not None:
+                        verdicts.hits += 1
+                        got[m] = r
+                    else:
+                        missing.append(m)
+                batch: list[str] = []
+                owner: dict[str, tuple[int, int | None]] = {}
+                for m in missing:
+                    name, off, size = members[m]
+                    out = os.path.join(tmp, f"{i}-{m}.o")
+                    with open(out, "wb") as o:
+                        o.write(view[off:off + size])
+                    batch.append(out)
+                    owner[out] = (i, m)
+                    if len(batch) == 64:
+                        units.append(batch)
+                        owners.append(owner)
+                        batch, owner = [], {}
+                if batch:
+                    units.append(batch)
+                    owners.append(owner)
+                del view
+            pending[i] = got
+            members_of[i] = [name for name, _, _ in members]
+            results[i] = {"digests": digests}
+        verdicts.misses = sum(len(u) for u in units)
+        jobs = [(u, floor, max_show, objdump) for u in units]
+        if len(jobs) > 1:
+            with ProcessPoolExecutor(max_workers=2) as pool:
+                done = list(pool.map(objdump_unit, jobs))
+        else:
+            done = [objdump_unit(j) for j in jobs]
+        for owner, (sections, error) in zip(owners, done):
+            if "*" in owner:  # a file disassembled whole
+                i = owner["*"][0]
+                r = merge([s for _, s in sections], max_show)
+                if error:
+                    r["error"] = error
+                else:
+                    verdicts.put(files[i][2], r)
+                results[i] = r
+                continue
+            for name, section in sections:
+                where = owner.get(name)
+                if where is None:
+                    continue
+                i, m = where
+                if error:
+                    results[i]["error"] = error
+                else:
+                    verdicts.put(results[i]["digests"][m], section)
+                pending[i][m] = section
+        for i, got in pending.items():
+            names = members_of[i]
+            parts = []
+            for m, r in enumerate(got):
+                if r is None:  # objdump said nothing of it
+                    r = {"instructions": 0, "max_level": 1, "above": {}, "first": []}
+                parts.append({**r, "first": [{**f, "member": names[m]} for f in r["first"]]})
+            merged = merge(parts, max_show)
+            if "error" in results[i]:
+                merged["error"] = results[i]["error"]
+            else:
+                verdicts.put(files[i][2], merged)
+            results[i] = merged
+    finally:
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+    out = []
+    for (path, is_archive, _), r in zip(files, results):
+        r = dict(r)
+        r["path"] = path
+        r["archive"] = is_archive
+        if not is_archive:
+            r["first"] = [{**f, "member": ""} for f in r["first"]]
+        out.append(r)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -452,9 +699,11 @@ def _excluded(rel: str, patterns: list[str]) -> bool:
     return any(fnmatch.fnmatchcase(rel, p) or fnmatch.fnmatchcase(base, p) for p in patterns)
 
 
-def collect(roots: list[str], excludes: list[str]) -> tuple[list[tuple[str, bool]], list[str], list[tuple[str, str]]]:
-    """The files to check as (path, is_archive), the excluded paths, and the duplicates as (path, same_as)."""
-    chosen: list[tuple[str, bool]] = []
+def collect(roots: list[str], excludes: list[str], verdicts: Verdicts | None = None
+            ) -> tuple[list[tuple[str, bool, str]], list[str], list[tuple[str, str]]]:
+    """The files to check as (path, is_archive, digest), the excluded paths, and the duplicates as (path, same_as).
+    A file whose size and mtime the verdict cache has seen is not read again."""
+    chosen: list[tuple[str, bool, str]] = []
     excluded: list[str] = []
     dups: list[tuple[str, str]] = []
     seen: dict[str, str] = {}
@@ -462,18 +711,25 @@ def collect(roots: list[str], excludes: list[str]) -> tuple[list[tuple[str, bool
     def consider(path: str, rel: str) -> None:
         if "CMakeFiles" in rel.split("/")[:-1]:
             return
-        kind = classify_path(path)
+        st = os.stat(path)
+        known = verdicts.known(path, st) if verdicts else None
+        kind, digest = known if known else (classify_path(path), None)
         if kind is None:
+            if verdicts and not known:
+                verdicts.saw(path, st, None, None)
             return
         if _excluded(rel, excludes):
             excluded.append(path)
             return
-        digest = _sha256(path)
+        if digest is None:
+            digest = _sha256(path)
+            if verdicts:
+                verdicts.saw(path, st, kind, digest)
         if digest in seen:
             dups.append((path, seen[digest]))
             return
         seen[digest] = path
-        chosen.append((path, kind == "archive"))
+        chosen.append((path, kind == "archive", digest))
 
     for root in roots:
         if os.path.isdir(root):
@@ -520,17 +776,17 @@ def run_check(args) -> int:
             print(f"isa-check: no such file or directory: {p}", file=sys.stderr)
             return 2
     floor = LEVELS.index(args.floor) + 1
-    files, excluded, dups = collect(args.paths, args.exclude)
+    verdicts = Verdicts(args.cache, args.floor, args.max_show, args.cache_key, args.paths)
+    files, excluded, dups = collect(args.paths, args.exclude, verdicts)
     for path in excluded:
         print(f"{path}: excluded")
     for path, same in dups:
         print(f"{path}: same content as {same}")
-    jobs = [(path, is_archive, floor, args.max_show, objdump_path) for path, is_archive in files]
-    if len(jobs) > 1:
-        with ProcessPoolExecutor(max_workers=2) as pool:
-            results = list(pool.map(check_file, jobs))
-    else:
-        results = [check_file(j) for j in jobs]
+    results = check_files(files, floor, args.max_show, objdump_path, verdicts)
+    verdicts.save()
+    if verdicts.on:
+        print(f"isa-check: verdict cache: {verdicts.hits} files or archive members found unchanged, "
+              f"{verdicts.misses} disassembled")
 
     failed = [r for r in results if r["above"]]
     errors = [r for r in results if "error" in r]
@@ -605,6 +861,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-show", type=int, default=5, metavar="N", help="offending instructions shown per file")
     ap.add_argument("--label", default="", help="the variant's name, for the messages")
     ap.add_argument("--json", metavar="FILE", help="also write a machine-readable report")
+    ap.add_argument("--cache", metavar="DIR",
+                    help="keep what each file and archive member's disassembly found here, by content, and reuse it")
+    ap.add_argument("--cache-key", metavar="KEY",
+                    help="with --cache: also keep each file's size and mtime under KEY, and skip reading unchanged files")
     ap.add_argument("--classify", action="store_true",
                     help="read objdump -d --no-show-raw-insn -w text on stdin; print LEVEL FEATURE MNEMONIC per line")
     ap.add_argument("paths", nargs="*", metavar="PATH")

@@ -274,6 +274,66 @@ onElf("--json writes the report", () => {
   assert.is(avx.first[0].function, "main");
 });
 
+onElf(
+  "--cache: a second check reuses every verdict and reports the same; a replaced archive member alone is disassembled",
+  () => {
+    const cache = join(dir, "verdicts");
+    const lib = join(dir, "cache-lib");
+    mkdirSync(lib, { recursive: true });
+    for (let i = 0; i < 6; i++) {
+      writeFileSync(join(lib, `m${i}.c`), `int m${i}(int x) { return x * ${i + 3}; }\n`);
+      gcc(["-O2", "-march=x86-64", "-c", `cache-lib/m${i}.c`, "-o", `cache-lib/m${i}.o`]);
+    }
+    const ar = (...a: string[]) => assert.is(spawnSync("ar", a, { cwd: lib }).status, 0);
+    ar("rcs", "libm.a", ...Array.from({ length: 6 }, (_, i) => `m${i}.o`));
+    const plainJson = join(dir, "plain.json");
+    const uncached = isaCheck(["--floor", "x86-64-v2", "--json", plainJson, join(lib, "libm.a"), join(dir, "plain")]);
+    assert.is(uncached.code, 0, uncached.out + uncached.err);
+    const args = ["--floor", "x86-64-v2", "--cache", cache, join(lib, "libm.a"), join(dir, "plain")];
+    const cold = isaCheck(args);
+    assert.is(cold.code, 0, cold.out + cold.err);
+    assert.match(cold.out, "verdict cache: 0 files or archive members found unchanged, 7 disassembled");
+    const warmJson = join(dir, "warm.json");
+    const warm = isaCheck([...args, "--json", warmJson]);
+    assert.match(warm.out, "verdict cache: 2 files or archive members found unchanged, 0 disassembled");
+    const strip = (f: string) => JSON.stringify(JSON.parse(readFileSync(f, "utf8")).files);
+    assert.is(strip(warmJson), strip(plainJson), "the cached report is the uncached one");
+    // One member replaced by AVX2 code: the archive is new, five members are known, one is disassembled, and the
+    // failure names it.
+    copyFileSync(join(dir, "lib/avx2.o"), join(lib, "m3.o"));
+    ar("rcs", "libm.a", "m3.o");
+    const edited = isaCheck(args);
+    assert.is(edited.code, 1, edited.out + edited.err);
+    assert.match(edited.out, "verdict cache: 6 files or archive members found unchanged, 1 disassembled");
+    assert.match(edited.out, /  m3\.o: <main\+0x[0-9a-f]+> .*\(AVX2?, needs x86-64-v3\)/);
+  },
+);
+
+onElf("--cache-key: a file whose size and mtime are unchanged is not read again; without the key it is", () => {
+  const cache = join(dir, "verdicts-stat");
+  const tree = join(dir, "stat-tree");
+  mkdirSync(tree, { recursive: true });
+  copyFileSync(join(dir, "plain/app"), join(tree, "app"));
+  const args = (...extra: string[]) => ["--floor", "x86-64-v2", "--cache", cache, ...extra, tree];
+  assert.is(isaCheck(args("--cache-key", "variant-a")).code, 0);
+  // Recorded with a fixed mtime; then other bytes of the same size under the same mtime (what no build does:
+  // a rebuilt file has a new mtime).
+  spawnSync("touch", ["-d", "@1600000000", join(tree, "app")]);
+  assert.is(isaCheck(args("--cache-key", "variant-a")).code, 0);
+  const avx = readFileSync(join(dir, "avx/app"));
+  const plain = readFileSync(join(tree, "app"));
+  assert.ok(avx.length <= plain.length, "the AVX2 program fits in the plain one's size");
+  writeFileSync(join(tree, "app"), Buffer.concat([avx, Buffer.alloc(plain.length - avx.length)]));
+  spawnSync("touch", ["-d", "@1600000000", join(tree, "app")]);
+  const trusted = isaCheck(args("--cache-key", "variant-a"));
+  assert.is(trusted.code, 0, "size and mtime unchanged: the recorded verdict stands");
+  assert.match(trusted.out, "1 files or archive members found unchanged, 0 disassembled");
+  const reread = isaCheck(args());
+  assert.is(reread.code, 1, "without the key the content is hashed and the AVX2 code is found");
+  const otherKey = isaCheck(args("--cache-key", "variant-b"));
+  assert.is(otherKey.code, 1, "another key does not share the recorded sizes and mtimes");
+});
+
 test("usage errors and a missing objdump exit 2", () => {
   assert.is(isaCheck(["/bin/true"]).code, 2);
   assert.is(isaCheck(["--floor", "x86-64-v9", "/bin/true"]).code, 2);
