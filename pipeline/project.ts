@@ -6,6 +6,7 @@ import { type Config, CONFIG_FILES, ConfigError, parseConfig } from "../modules/
 import { Pipeline } from "../src/index.ts";
 import { UsageError } from "../modules/errors.ts";
 import { capture } from "./proc.ts";
+import { GIT_DESCRIBE, GIT_HEAD, insideGit } from "./uptodate.mjs";
 
 export interface Project {
   file: string;
@@ -14,20 +15,40 @@ export interface Project {
   pipeline: Pipeline;
   /** The source tree a command was pointed at (--source), else undefined: the config's source. */
   source?: Directory;
+  /** The project folder's git state as read for the version and revision (the up-to-date stamp keeps it). */
+  gitState: string;
 }
 
+/** What git says of a folder: its `describe` and HEAD lines ("" where git fails, or outside a work tree). */
+export interface GitFacts {
+  describe: string;
+  head: string;
+}
+
+/** Both git questions at once; git is not started at all outside a work tree. */
+export async function gitFacts(dir: string): Promise<GitFacts> {
+  if (!insideGit(dir)) return { describe: "", head: "" };
+  const ask = async (args: string[]) => {
+    const r = await capture("git", ["-C", dir, ...args], { timeoutMs: 10_000 });
+    return r.code === 0 ? r.stdout.trim() : "";
+  };
+  const [describe, head] = await Promise.all([ask(GIT_DESCRIBE), ask(GIT_HEAD)]);
+  return { describe, head };
+}
+
+/** The up-to-date stamp's git state (uptodate.mjs gitState gives the same string). */
+export const gitStateOf = (g: GitFacts) => `${g.describe}\n${g.head}`;
+
 /** A version from `git describe` (v1.2.3 -> 1.2.3), or undefined when the tree has no version tag. */
-export async function gitVersion(dir: string): Promise<string | undefined> {
-  const r = await capture("git", ["-C", dir, "describe", "--tags", "--always", "--dirty"], { timeoutMs: 10_000 });
-  const v = r.stdout.trim().replace(/^v(?=\d)/, "");
-  return r.code === 0 && /^\d/.test(v) ? v : undefined;
+export function gitVersion(g: GitFacts): string | undefined {
+  const v = g.describe.replace(/^v(?=\d)/, "");
+  return /^\d/.test(v) ? v : undefined;
 }
 
 /** HEAD's commit and its commit time, for image labels and reproducible timestamps; "unknown" and 0 outside git. */
-export async function gitRevision(dir: string): Promise<{ revision: string; epoch: number }> {
-  const r = await capture("git", ["-C", dir, "log", "-1", "--format=%H %ct"], { timeoutMs: 10_000 });
-  const m = /^([0-9a-f]{40}) (\d+)$/.exec(r.stdout.trim());
-  return r.code === 0 && m ? { revision: m[1]!, epoch: Number(m[2]) } : { revision: "unknown", epoch: 0 };
+export function gitRevision(g: GitFacts): { revision: string; epoch: number } {
+  const m = /^([0-9a-f]{40}) (\d+)$/.exec(g.head);
+  return m ? { revision: m[1]!, epoch: Number(m[2]) } : { revision: "unknown", epoch: 0 };
 }
 
 /** `cmake: false`: --source is not a CMake project (an application's program folder). */
@@ -40,7 +61,8 @@ export async function loadProject(opts: { config?: string; source?: string; cmak
   if (!existsSync(file)) throw new UsageError(`${opts.config}: no such config file`);
   const dir = dirname(file);
   const text = readFileSync(file, "utf8");
-  const version = (await gitVersion(dir)) ?? "0.0.0";
+  const git = await gitFacts(dir);
+  const version = gitVersion(git) ?? "0.0.0";
   let cfg: Config;
   try {
     cfg = parseConfig(text, file, version);
@@ -55,8 +77,8 @@ export async function loadProject(opts: { config?: string; source?: string; cmak
       `${opts.source ? `--source ${opts.source}` : `${file}: at 'source'`}: ${sourceDir} has no CMakeLists.txt; expected a CMake project`,
     );
   }
-  const { revision, epoch } = await gitRevision(dir);
+  const { revision, epoch } = gitRevision(git);
   const pipeline = new Pipeline(dag.host().directory(dir), text, version, revision, epoch);
   const source = opts.source !== undefined ? dag.host().directory(resolve(opts.source)) : undefined;
-  return { file, dir, cfg, pipeline, source };
+  return { file, dir, cfg, pipeline, source, gitState: gitStateOf(git) };
 }

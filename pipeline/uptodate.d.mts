@@ -5,6 +5,9 @@ export function stateDir(env?: NodeJS.ProcessEnv): string;
 export function stampFile(argv: string[], cwd: string, env?: NodeJS.ProcessEnv): string;
 export function pathDigest(path: string, filters?: PathFilter[]): string;
 export function gitState(dir: string): string;
+export const GIT_DESCRIBE: string[];
+export const GIT_HEAD: string[];
+export function insideGit(dir: string): boolean;
 
 /** A host input of a build: a folder (with the include/exclude filters its context entry has) or a file. */
 export interface HostInput {
@@ -23,7 +26,8 @@ export interface Stamp extends Snapshot {
   at: string;
   outputs: Array<{ path: string; digest: string }>;
 }
-export function snapshot(opts: { inputs: HostInput[]; tool: string; gitDir: string }): Snapshot;
+/** `gitState`: the project folder's, as the CLI read it (else it is read here). */
+export function snapshot(opts: { inputs: HostInput[]; tool: string; gitDir: string; gitState?: string }): Snapshot;
 export function recordStamp(opts: {
   argv: string[];
   cwd: string;

@@ -18,9 +18,19 @@
 // Plain JavaScript with no dependency but picomatch (path-filters.mjs), so that it loads in milliseconds.
 import { createHash } from "node:crypto";
 import { execFileSync } from "node:child_process";
-import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, renameSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  realpathSync,
+  renameSync,
+  writeFileSync,
+} from "node:fs";
 import { homedir } from "node:os";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { compileFilters } from "./path-filters.mjs";
 
 const VERSION = 1;
@@ -108,6 +118,7 @@ function entry(rel, st, path) {
 
 /** The git state the CLI reads for a project folder (project.ts gitVersion, gitRevision); "" outside git. */
 export function gitState(dir) {
+  if (!insideGit(dir)) return "\n";
   const git = (args) => {
     try {
       return execFileSync("git", ["-C", dir, ...args], {
@@ -119,7 +130,21 @@ export function gitState(dir) {
       return "";
     }
   };
-  return `${git(["describe", "--tags", "--always", "--dirty"])}\n${git(["log", "-1", "--format=%H %ct"])}`;
+  return `${git(GIT_DESCRIBE)}\n${git(GIT_HEAD)}`;
+}
+
+/** The git commands whose answers are a project's git state (project.ts reads the same). */
+export const GIT_DESCRIBE = ["describe", "--tags", "--always", "--dirty"];
+export const GIT_HEAD = ["log", "-1", "--format=%H %ct"];
+
+/** Whether `dir` may be in a git work tree: git is not started outside one (GIT_DIR may name one elsewhere). */
+export function insideGit(dir) {
+  if (process.env.GIT_DIR) return true;
+  dir = resolve(dir);
+  for (let d = dir; ; d = dirname(d)) {
+    if (existsSync(join(d, ".git"))) return true;
+    if (dirname(d) === d) return false;
+  }
 }
 
 function realOrSame(p) {
@@ -134,7 +159,7 @@ function realOrSame(p) {
  * What a stamp needs from before the build: the digests of the inputs (host folders with their filters, host
  * files), of this tool's sources (its root `tool`), and the git state of the project folder `gitDir`.
  */
-export function snapshot({ inputs, tool, gitDir }) {
+export function snapshot({ inputs, tool, gitDir, gitState: state }) {
   const seen = new Set();
   const recorded = [];
   for (const i of inputs) {
@@ -146,7 +171,11 @@ export function snapshot({ inputs, tool, gitDir }) {
     recorded.push({ path, filters, digest: pathDigest(path, filters) });
   }
   const root = realOrSame(tool);
-  return { tool: { path: root, digest: toolDigest(root) }, inputs: recorded, git: { dir: gitDir, state: gitState(gitDir) } };
+  return {
+    tool: { path: root, digest: toolDigest(root) },
+    inputs: recorded,
+    git: { dir: gitDir, state: state ?? gitState(gitDir) },
+  };
 }
 
 /** Records, after a run that succeeded, the stamp of `argv` in `cwd`: the snapshot taken before it, and its outputs now. */

@@ -14,7 +14,7 @@ import { pathToFileURL } from "node:url";
 import { type Container, dag, type Directory, type File } from "@dagger.io/dagger";
 import { checkOutput, execute, type ExecuteOptions, type Runnable } from "../execute.ts";
 import { interrupted } from "../interrupt.ts";
-import { loadProject, gitRevision, gitVersion, type Project } from "../project.ts";
+import { gitFacts, gitRevision, gitVersion, loadProject, type Project } from "../project.ts";
 import { type OutputRequest, projectProtectedDirs } from "../outputs.ts";
 import { readGraph, sdkTypeName } from "../sdk-adapter.ts";
 import { chooseEngine, dockerEnv, findBuildkit } from "../engines/detect.ts";
@@ -198,8 +198,9 @@ async function projectFor(mod: ModuleLocation, config?: string): Promise<CallPro
       project,
     };
   }
-  const version = (await gitVersion(mod.dir)) ?? "0.0.0";
-  const { revision, epoch } = await gitRevision(mod.dir);
+  const git = await gitFacts(mod.dir);
+  const version = gitVersion(git) ?? "0.0.0";
+  const { revision, epoch } = gitRevision(git);
   return { dir: mod.dir, values: { root: dag.host().directory(mod.dir), version, revision, epoch } };
 }
 

@@ -357,7 +357,12 @@ function commandFor(stage: StageCommand): CommandModule<object, StageArgs> {
       const tool = toolRoot();
       const onInputs = (inputs: HostInput[]) => {
         if (request.kind !== "export" || !tool) return;
-        const now = snapshot({ inputs: [...inputs, { path: project.file }, { path: mirrorsFile() }], tool, gitDir: project.dir });
+        const now = snapshot({
+          inputs: [...inputs, { path: project.file }, { path: mirrorsFile() }],
+          tool,
+          gitDir: project.dir,
+          gitState: project.gitState,
+        });
         before = before ? { ...before, inputs: [...before.inputs, ...now.inputs] } : now;
       };
       const main = await callStage(project, stage, argv);

@@ -12,7 +12,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ownPipelineHome } from "../support/home.ts";
-import { pathDigest, recordStamp, snapshot, upToDate } from "../../pipeline/uptodate.mjs";
+import { gitState, pathDigest, recordStamp, snapshot, upToDate } from "../../pipeline/uptodate.mjs";
+import { gitFacts, gitStateOf } from "../../pipeline/project.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 ownPipelineHome(test, "pipeline-uptodate-unit-");
@@ -119,6 +120,24 @@ test("the project's git state counts: a commit or a tag makes the next run build
   git("commit", "-q", "--allow-empty", "-m", "two");
   assert.not.ok(s.fresh(), "a new commit changes HEAD");
   rmSync(s.dir, { recursive: true, force: true });
+});
+
+test("the git state the CLI reads (project.ts) is the one the up-to-date check reads, in and outside git", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "pipeline-uptodate-git-"));
+  assert.is(gitStateOf(await gitFacts(dir)), gitState(dir), "outside git");
+  const git = (...a: string[]) =>
+    execFileSync("git", ["-C", dir, "-c", "user.email=t@example.com", "-c", "user.name=t", ...a], { stdio: "ignore" });
+  git("init", "-q");
+  assert.is(gitStateOf(await gitFacts(dir)), gitState(dir), "a repository with no commit");
+  writeFileSync(join(dir, "f"), "x\n");
+  git("add", "f");
+  git("commit", "-q", "-m", "one");
+  git("tag", "v2.1.0");
+  writeFileSync(join(dir, "f"), "y\n");
+  const facts = await gitFacts(dir);
+  assert.match(facts.describe, /^v2\.1\.0-dirty$/);
+  assert.is(gitStateOf(facts), gitState(dir), "a tagged, dirty work tree");
+  rmSync(dir, { recursive: true, force: true });
 });
 
 test("pathDigest: missing, a file, a link, and folders that differ only in a mode", () => {
