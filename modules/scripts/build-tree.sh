@@ -3,8 +3,7 @@
 # Usage: build-tree.sh restore|save CACHE SRC BUILD
 #   CACHE  the cache volume's mount point (locked: one build of the variant at a time)
 #   SRC    the source tree; BUILD its build tree (inside SRC)
-# The source manifest of the build in progress is /tmp/sources.sha256 (with the size and mtime each digest was
-# read at in /tmp/sources.stat): `restore` writes it, `save` keeps it.
+# The source manifest of the build in progress is /tmp/sources.sha256: `restore` writes it, `save` keeps it.
 #
 # restore: restores the last build tree of this variant, then makes Ninja's mtime test a content test: the
 # tree keeps the SHA-256 of every source file it was built from, and each file gets an old mtime if its
@@ -31,7 +30,6 @@ usage() { echo "usage: build-tree.sh restore|save CACHE SRC BUILD" >&2; exit 2; 
 [ $# -eq 4 ] || usage
 action=$1 cache=$2 src=$3 build=$4
 manifest=.pipeline-sources.sha256
-stats=.pipeline-sources.stat
 
 restore() {
   mkdir -p "$build"
@@ -42,7 +40,7 @@ restore() {
   # A tree without its source manifest is of unknown origin: never trust it (ccache makes a clean build cheap).
   if [ -n "$cur" ] && [ -f "$cache/$cur/$manifest" ]; then cp -a "$cache/$cur/." "$build"/; fi
   cd "$src"
-  manifest_sources "$build/$stats"
+  find . -path ./build -prune -o -type f -print0 | xargs -0r sha256sum -z | LC_ALL=C sort -z > /tmp/sources.sha256
   if [ -f "$build/$manifest" ]; then
     # Unchanged since the tree was built: an old mtime. Changed or new: now. Named by the journal of a cut-off
     # save: now, whatever the content.
@@ -58,58 +56,15 @@ restore() {
   fi
 }
 
-# The source manifest of the current folder (the source tree, without ./build) in /tmp/sources.sha256, as
-# `sha256sum -z` would write it, sorted; and in /tmp/sources.stat the size and mtime (ns) each digest was read
-# at. A file whose size and mtime are those in $1 (the last build's records) keeps its digest unread: only new
-# or changed files are hashed (the source's mtimes come from the host, as the build context preserves them).
-manifest_sources() {
-  python3 - "$1" <<'PY'
-import hashlib, os, stat, sys
-known = {}
-try:
-    with open(sys.argv[1], "rb") as f:
-        for rec in f.read().split(b"\0"):
-            if rec:
-                size, mtime, digest, path = rec.split(b" ", 3)
-                known[path] = (int(size), int(mtime), digest)
-except (OSError, ValueError):
-    known = {}
-manifest, stats = [], []
-for top, dirs, files in os.walk(b"."):
-    if top == b".":
-        dirs[:] = [d for d in dirs if d != b"build"]
-    for name in files:
-        path = os.path.join(top, name)
-        st = os.lstat(path)
-        if not stat.S_ISREG(st.st_mode):
-            continue
-        k = known.get(path)
-        if k and k[0] == st.st_size and k[1] == st.st_mtime_ns:
-            digest = k[2]
-        else:
-            h = hashlib.sha256()
-            with open(path, "rb") as f:
-                while chunk := f.read(1 << 20):
-                    h.update(chunk)
-            digest = h.hexdigest().encode()
-        manifest.append(digest + b"  " + path)
-        stats.append(b"%d %d %s %s" % (st.st_size, st.st_mtime_ns, digest, path))
-for out, recs in (("/tmp/sources.sha256", sorted(manifest)), ("/tmp/sources.stat", stats)):
-    with open(out, "wb") as f:
-        f.write(b"".join(r + b"\0" for r in recs))
-PY
-}
-
-# NUL-separated records "TYPE SIZE MTIME PATH" of the files and links under $1 (not the manifests), sorted.
+# NUL-separated records "TYPE SIZE MTIME PATH" of the files and links under $1 (not the manifest), sorted.
 listing() {
-  (cd "$1" && find . -mindepth 1 ! -type d ! -path "./$manifest" ! -path "./$stats" -printf '%y %s %T@ %P\0') | LC_ALL=C sort -z
+  (cd "$1" && find . -mindepth 1 ! -type d ! -path "./$manifest" -printf '%y %s %T@ %P\0') | LC_ALL=C sort -z
 }
 
 save_whole() {
   new=$(mktemp -d "$cache/tree.NEW-XXXXXXXX")
   id=${new##*-}
   cp -a "$build/." "$new"/
-  cp /tmp/sources.stat "$new/$stats"
   cp /tmp/sources.sha256 "$new/$manifest"
   mv -T "$new" "$cache/tree.$id"
   ln -s "tree.$id" "$cache/current.NEW-$id"
@@ -132,7 +87,6 @@ save_changes() {
   # New or changed (type, size or mtime): copied over, each replacing the tree's file or link as a whole.
   LC_ALL=C comm -z -23 /tmp/tree.after /tmp/tree.before | cut -z -d' ' -f4- > /tmp/paths.changed
   (cd "$build" && xargs -0r cp -a --remove-destination --parents -t "$tree" -- < /tmp/paths.changed)
-  cp /tmp/sources.stat "$tree/$stats"
   cp /tmp/sources.sha256 "$tree/$manifest.NEW"
   mv -f "$tree/$manifest.NEW" "$tree/$manifest"
   rm -f "$cache/dirty"
@@ -140,10 +94,9 @@ save_changes() {
 }
 
 save() {
-  rm -f "$build/$manifest" "$build/$stats"
+  rm -f "$build/$manifest"
   cur=$(readlink "$cache/current" || true)
   if [ -n "$cur" ] && [ -f "$cache/$cur/$manifest" ]; then save_changes "$cache/$cur"; else save_whole; fi
-  mv /tmp/sources.stat "$build/$stats"
   mv /tmp/sources.sha256 "$build/$manifest"
 }
 
