@@ -1,6 +1,7 @@
 import type { PathFilter } from "./path-filters.mjs";
 
 export const KEY_ENV: RegExp;
+export const STAMP_DAYS: number;
 export function stateDir(env?: NodeJS.ProcessEnv): string;
 export function stampFile(argv: string[], cwd: string, env?: NodeJS.ProcessEnv): string;
 export function pathDigest(path: string, filters?: PathFilter[]): string;

@@ -27,6 +27,7 @@ import {
   readlinkSync,
   realpathSync,
   renameSync,
+  rmSync,
   writeFileSync,
 } from "node:fs";
 import { homedir } from "node:os";
@@ -189,11 +190,26 @@ export function recordStamp({ argv, cwd, env = process.env, before, outputs }) {
     ...before,
     outputs: outputs.map((o) => ({ path: resolve(cwd, o), digest: pathDigest(resolve(cwd, o)) })),
   };
-  mkdirSync(join(stateDir(env), "stamps"), { recursive: true });
+  const dir = join(stateDir(env), "stamps");
+  mkdirSync(dir, { recursive: true });
   const tmp = `${file}.${process.pid}.tmp`;
   writeFileSync(tmp, JSON.stringify(stamp, null, 1));
   renameSync(tmp, file);
+  forgetOld(dir);
   return file;
+}
+
+/** Stamps not written for STAMP_DAYS days (command lines of folders long gone, most of them) are removed. */
+export const STAMP_DAYS = 30;
+function forgetOld(dir) {
+  const before = Date.now() - STAMP_DAYS * 86_400_000;
+  for (const name of readdirSync(dir)) {
+    try {
+      if (lstatSync(join(dir, name)).mtimeMs < before) rmSync(join(dir, name), { force: true });
+    } catch (err) {
+      if (err.code !== "ENOENT") throw err; // removed meanwhile by another run
+    }
+  }
 }
 
 /**

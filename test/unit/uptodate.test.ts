@@ -7,12 +7,12 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { execFileSync } from "node:child_process";
-import { cpSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ownPipelineHome } from "../support/home.ts";
-import { gitState, pathDigest, recordStamp, snapshot, upToDate } from "../../pipeline/uptodate.mjs";
+import { gitState, pathDigest, recordStamp, snapshot, STAMP_DAYS, stampFile, upToDate } from "../../pipeline/uptodate.mjs";
 import { gitFacts, gitStateOf } from "../../pipeline/project.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -138,6 +138,20 @@ test("the git state the CLI reads (project.ts) is the one the up-to-date check r
   assert.match(facts.describe, /^v2\.1\.0-dirty$/);
   assert.is(gitStateOf(facts), gitState(dir), "a tagged, dirty work tree");
   rmSync(dir, { recursive: true, force: true });
+});
+
+test("a stamp not written for 30 days is removed when another is recorded", () => {
+  const s = scene();
+  s.record();
+  const file = stampFile(s.argv, s.dir);
+  const old = new Date(Date.now() - (STAMP_DAYS + 1) * 86_400_000);
+  utimesSync(file, old, old);
+  const other = scene();
+  other.record();
+  assert.not.ok(existsSync(file), "the old stamp is gone");
+  assert.ok(existsSync(stampFile(other.argv, other.dir)), "the new one is there");
+  rmSync(s.dir, { recursive: true, force: true });
+  rmSync(other.dir, { recursive: true, force: true });
 });
 
 test("pathDigest: missing, a file, a link, and folders that differ only in a mode", () => {
