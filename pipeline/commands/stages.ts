@@ -380,7 +380,12 @@ function commandFor(stage: StageCommand): CommandModule<object, StageArgs> {
       // All written: the same command line finds its result up to date until an input or an output changes.
       if (before && request.kind === "export" && later.every((n) => n.to.kind === "export" || n.to.kind === "sync")) {
         const outputs = [request.path, ...later.flatMap((n) => (n.to.kind === "export" ? [n.to.path] : []))];
-        recordStamp({ argv: process.argv.slice(2), cwd: process.cwd(), before, outputs });
+        try {
+          recordStamp({ argv: process.argv.slice(2), cwd: process.cwd(), before, outputs });
+        } catch (err) {
+          // The result is written; without a stamp the next run just builds again (on the engine, all cached).
+          process.stderr.write(`pipeline: warning: could not record the up-to-date stamp: ${(err as Error).message}\n`);
+        }
       }
     },
   };
