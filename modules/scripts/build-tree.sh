@@ -40,9 +40,9 @@ restore() {
   # A tree without its source manifest is of unknown origin: never trust it (ccache makes a clean build cheap).
   if [ -n "$cur" ] && [ -f "$cache/$cur/$manifest" ]; then cp -a "$cache/$cur/." "$build"/; fi
   cd "$src"
-  # Every source is hashed, never trusted by size and mtime: the volume is shared by every source tree that
-  # builds this variant, and two trees can hold the same path with the same size and mtime (the clock's tick
-  # is milliseconds) but other content, as two copies edited at once do.
+  # Every source is hashed, never trusted by its size and mtime: the volume is shared by every source tree
+  # that builds this variant, and two trees can hold one path with the same size and mtime (the clock ticks in
+  # milliseconds) but other content, as two copies edited at once do.
   find . -path ./build -prune -o -type f -print0 | xargs -0r sha256sum -z | LC_ALL=C sort -z > /tmp/sources.sha256
   if [ -f "$build/$manifest" ]; then
     # Unchanged since the tree was built: an old mtime. Changed or new: now. Named by the journal of a cut-off
