@@ -8,9 +8,9 @@
  * one-file edit <= 1.3 x host + 0.5 s; no-change <= 2 x the eject.
  * Needs a running engine and, on the host: apt-get install -y cmake ninja-build build-essential.
  *   npx tsx bench/scale.ts [N ...] [--large] [--light] [--blob-kb KB] [--thirdparty DIR]
- * (default N: 200 2000; --large adds 5000). --light: plain-arithmetic functions (no STL headers), so that
- * N=5000 compiles in minutes; --blob-kb KB: KB of data in every object, for a build tree of real size
- * (5000 --light --blob-kb 100: about 1 GB).
+ * (default N: 200 2000, none with --thirdparty alone; --large adds 5000). --light: plain-arithmetic functions
+ * (no STL headers), so that N=5000 compiles in minutes; --blob-kb KB: KB of data in every object, for a build
+ * tree of real size (5000 --light --blob-kb 100: about 1 GB).
  * A third-party CMake project (--thirdparty DIR, e.g. an unpacked ../shared/thirdparty source) is measured the
  * same way, editing its first .cc/.cpp file.
  */
@@ -24,7 +24,8 @@ import { findBuildkit } from "../pipeline/engines/detect.ts";
 const args = process.argv.slice(2);
 const third = args.includes("--thirdparty") ? args[args.indexOf("--thirdparty") + 1] : undefined;
 const sizes = args.filter((a, i) => /^\d+$/.test(a) && !["--thirdparty", "--blob-kb"].includes(args[i - 1]!)).map(Number);
-const ns = sizes.length ? sizes : [200, 2000, ...(args.includes("--large") ? [5000] : [])];
+// --thirdparty alone measures that project only.
+const ns = sizes.length ? sizes : third ? [] : [200, 2000, ...(args.includes("--large") ? [5000] : [])];
 const light = args.includes("--light");
 const blobKb = args.includes("--blob-kb") ? Number(args[args.indexOf("--blob-kb") + 1]) : 0;
 const root = fileURLToPath(new URL("..", import.meta.url));
