@@ -21,8 +21,7 @@ import { UsageError } from "../../modules/errors.ts";
 import { appName, checkProgramFolder } from "../app.ts";
 import { appRef } from "../../modules/app.ts";
 import { rawWords, runCall } from "./call.ts";
-import { type HostInput, recordStamp, type Snapshot, snapshot } from "../uptodate.mjs";
-import { mirrorsFile, toolRoot } from "../paths.ts";
+import { stampRecorder } from "../stamp.ts";
 
 /** The parsed flags of a stage command: the function's arguments by name, and the CLI's own. */
 export type StageFlags = Record<string, unknown> & {
@@ -352,19 +351,8 @@ function commandFor(stage: StageCommand): CommandModule<object, StageArgs> {
         protectedDirs: projectProtectedDirs(project.dir, sources),
         force: argv.force,
       };
-      // Taken before the build: an edit made while it runs makes the next run build again (uptodate.mjs).
-      let before: Snapshot | undefined;
-      const tool = toolRoot();
-      const onInputs = (inputs: HostInput[]) => {
-        if (request.kind !== "export" || !tool) return;
-        const now = snapshot({
-          inputs: [...inputs, { path: project.file }, { path: mirrorsFile() }],
-          tool,
-          gitDir: project.dir,
-          gitState: project.gitState,
-        });
-        before = before ? { ...before, inputs: [...before.inputs, ...now.inputs] } : now;
-      };
+      const stamp = stampRecorder(project, request);
+      const onInputs = stamp.onInputs;
       const main = await callStage(project, stage, argv);
       // Every output path is checked before anything builds, the later ones (an SBOM) too.
       const later = (await stage.after?.(project, argv, request, (fn) => callStage(project, stage, argv, fn))) ?? [];
@@ -378,15 +366,7 @@ function commandFor(stage: StageCommand): CommandModule<object, StageArgs> {
         if (next.to.kind === "export") process.stderr.write(`pipeline: ${stage.name} ${next.what} written to ${next.to.path}\n`);
       }
       // All written: the same command line finds its result up to date until an input or an output changes.
-      if (before && request.kind === "export" && later.every((n) => n.to.kind === "export" || n.to.kind === "sync")) {
-        const outputs = [request.path, ...later.flatMap((n) => (n.to.kind === "export" ? [n.to.path] : []))];
-        try {
-          recordStamp({ argv: process.argv.slice(2), cwd: process.cwd(), before, outputs });
-        } catch (err) {
-          // The result is written; without a stamp the next run just builds again (on the engine, all cached).
-          process.stderr.write(`pipeline: warning: could not record the up-to-date stamp: ${(err as Error).message}\n`);
-        }
-      }
+      stamp.record(later.map((n) => n.to));
     },
   };
 }
