@@ -141,6 +141,37 @@ test("a one-file edit writes back only what it changed: the save's count is a fe
   assert.is(saved![2], "0");
 });
 
+test("a build that adds a program in a new folder, then one that removes it: each save keeps the tree the build made", async () => {
+  const { config, src } = project({ ballast: false, name: "folders" });
+  const first = await cli(["build", "--config", config, "--out", join(scratch(), "a")]);
+  assert.is(first.code, 0, explain(first));
+  // New folders in the build tree (CMakeFiles/tool_ID.dir/tools/, named anew by each run, as the volume is
+  // kept between runs), and build.ninja and ninja's logs replaced: coreutils's cp --parents, once it had made
+  // a folder, failed on every file it then had to replace.
+  const tool = `tool_${ID}`;
+  const cmake = readFileSync(join(src, "CMakeLists.txt"), "utf8");
+  execFileSync("mkdir", ["-p", join(src, "tools")]);
+  writeFileSync(join(src, "tools", `${tool}.cc`), `int main() { return 0; } // ${ID}\n`);
+  writeFileSync(join(src, "CMakeLists.txt"), `${cmake}\nadd_executable(${tool} tools/${tool}.cc)\n`);
+  const out = join(scratch(), "b");
+  const added = await cli(["build", "--config", config, "--out", out]);
+  assert.is(added.code, 0, explain(added));
+  assert.match(added.stderr, /pipeline-build: build tree saved: \d+ files written/);
+  assert.ok(existsSync(join(out, tool)), "the new program is in the build tree");
+  // And back: the program leaves the kept tree (ninja -t cleandead removes it from the build; CMake keeps the
+  // target's folder under CMakeFiles, as it does on the host), so the next build's tree does not have it.
+  writeFileSync(join(src, "CMakeLists.txt"), cmake);
+  const removed = await cli(["build", "--config", config, "--out", join(scratch(), "c")]);
+  assert.is(removed.code, 0, explain(removed));
+  const saved = /pipeline-build: build tree saved: (\d+) files written, (\d+) removed/.exec(removed.stderr);
+  assert.ok(saved && Number(saved[2]) > 0, `nothing removed:\n${removed.stderr.slice(-3000)}`);
+  writeFileSync(join(src, "tools", `${tool}.cc`), `int main() { return 0; } // ${ID} again\n`);
+  const last = join(scratch(), "d");
+  const again = await cli(["build", "--config", config, "--out", last]);
+  assert.is(again.code, 0, explain(again));
+  assert.not.ok(existsSync(join(last, tool)), "the removed program came back from the kept tree");
+});
+
 test("a source file whose name holds a newline: the manifest round-trips it and an edit to it is seen", async () => {
   const { config, src } = project({ ballast: false, name: "odd" });
   const out = join(scratch(), "a");
