@@ -20,16 +20,8 @@ import { readGraph, sdkTypeName } from "../sdk-adapter.ts";
 import { chooseEngine, dockerEnv, findBuildkit } from "../engines/detect.ts";
 import { capture } from "../proc.ts";
 import { toolRoot } from "../paths.ts";
-import {
-  type ArgSpec,
-  type ArgValue,
-  type CallPlan,
-  findModule,
-  loadModuleSpec,
-  type ModuleLocation,
-  parseCall,
-  PROJECT_ARGS,
-} from "../introspect.ts";
+import { type ArgSpec, findModule, loadModuleSpec, type ModuleLocation } from "../introspect.ts";
+import { type ArgValue, type CallPlan, parseCall, PROJECT_ARGS } from "../call-line.ts";
 import { CONFIG_FILES } from "../../modules/config.ts";
 import { StepError, UsageError } from "../../modules/errors.ts";
 import { Pipeline } from "../../src/index.ts";

@@ -1,5 +1,6 @@
 import type { ArgumentsCamelCase, Argv } from "yargs";
-import { DEFAULT_CACHE_SIZE, engineDown, enginePrune, engineSeed, engineStatus, engineUp } from "../engine-daemon.ts";
+import { DEFAULT_CACHE_SIZE, engineDown, enginePrune, engineStatus, engineUp } from "../engine-daemon.ts";
+import { engineSeed } from "../engine-seed.ts";
 
 const say = (line: string) => process.stdout.write(line + "\n");
 

@@ -13,8 +13,9 @@ import { fileURLToPath } from "node:url";
 
 // Scans go to a PIPELINE_HOME of this file's own while its tests run.
 ownPipelineHome(test, "pipeline-call-unit-");
-const { camel, findModule, functionHelp, kebab, loadModuleSpec, moduleHelp, parseCall, scanCacheFile, splitList } =
-  await import("../../pipeline/introspect.ts");
+const { camel, findModule, kebab, loadModuleSpec, scanCacheFile } = await import("../../pipeline/introspect.ts");
+const { parseCall, splitList } = await import("../../pipeline/call-line.ts");
+const { functionHelp, moduleHelp } = await import("../../pipeline/call-verbs.ts");
 const { UsageError } = await import("../../modules/errors.ts");
 type ModuleSpec = Awaited<ReturnType<typeof loadModuleSpec>>;
 

@@ -9,7 +9,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse } from "yaml";
-import { findModule, loadModuleSpec, parseCall } from "../../pipeline/introspect.ts";
+import { findModule, loadModuleSpec } from "../../pipeline/introspect.ts";
+import { parseCall } from "../../pipeline/call-line.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const FILES = ["examples/ci/github-actions.yml", "examples/ci/gitlab-ci.yml"];
