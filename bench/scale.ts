@@ -7,22 +7,42 @@
  * `npm link` puts there), which skips npx's own start-up. Prints a table of seconds and ratios. Targets:
  * one-file edit <= 1.3 x host + 0.5 s; no-change <= 2 x the eject.
  * Needs a running engine and, on the host: apt-get install -y cmake ninja-build build-essential.
- *   npx tsx bench/scale.ts [N ...] [--large] [--light] [--blob-kb KB] [--thirdparty DIR]
+ *   npx tsx bench/scale.ts [N ...] [--large] [--light] [--blob-kb KB] [--thirdparty DIR [--config FILE] [--edit FILE] [--header FILE]]
  * (default N: 200 2000, none with --thirdparty alone; --large adds 5000). --light: plain-arithmetic functions
  * (no STL headers), so that N=5000 compiles in minutes; --blob-kb KB: KB of data in every object, for a build
  * tree of real size (5000 --light --blob-kb 100: about 1 GB).
  * A third-party CMake project (--thirdparty DIR, e.g. an unpacked ../shared/thirdparty source) is measured the
- * same way, editing its first .cc/.cpp file.
+ * same way, editing its first .cc/.cpp file or --edit FILE (and, with --header FILE, that header); with --config FILE (e.g.
+ * examples/thirdparty/ncnn/pipeline.yaml) the pipeline builds it with that config's default variant and host
+ * cmake configures it with the same arguments (less the ccache launcher), else both use its CMake defaults.
  */
 import { spawnSync } from "node:child_process";
-import { appendFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  appendFileSync,
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
+import { parse as parseYaml, stringify as toYaml } from "yaml";
 import { findBuildkit } from "../pipeline/engines/detect.ts";
+import { parseConfig } from "../modules/config.ts";
+import { commandsFor } from "../modules/compile.ts";
+import { selectVariant } from "../modules/variants.ts";
 
 const args = process.argv.slice(2);
-const third = args.includes("--thirdparty") ? args[args.indexOf("--thirdparty") + 1] : undefined;
+const flag = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
+const third = flag("--thirdparty");
+const thirdConfig = flag("--config");
+const thirdHeader = flag("--header");
+const thirdEdit = flag("--edit");
 const sizes = args.filter((a, i) => /^\d+$/.test(a) && !["--thirdparty", "--blob-kb"].includes(args[i - 1]!)).map(Number);
 // --thirdparty alone measures that project only.
 const ns = sizes.length ? sizes : third ? [] : [200, 2000, ...(args.includes("--large") ? [5000] : [])];
@@ -140,7 +160,25 @@ function firstSource(dir: string): string | undefined {
   return undefined;
 }
 
-async function measure(what: string, src: string, edits: { one: string; header?: string }): Promise<Row> {
+/**
+ * The pipeline config of a measured project, named for this run (its own cache volumes), and host cmake's
+ * configure arguments: with `base` (a project's own config) those of its default variant, as the container
+ * runs them, for the host's folders and without the ccache launcher; else CMake's defaults.
+ */
+function projectConfig(name: string, host: string, hb: string, base?: string): { yaml: string; configure: string[] } {
+  if (!base)
+    return { yaml: `name: ${name}\nversion: 0.1.0\nsource: ours\n`, configure: ["-G", "Ninja", "-DCMAKE_BUILD_TYPE=Release"] };
+  const text = readFileSync(base, "utf8");
+  const cfg = parseConfig(text, base);
+  const argv = commandsFor(cfg, selectVariant(cfg, { gpu: false, avx: true }), false)[0]!;
+  const configure = argv
+    .slice(1)
+    .filter((a) => !/^-DCMAKE_(C|CXX)_COMPILER_LAUNCHER=/.test(a))
+    .map((a) => (a === "/src/build" ? hb : a === "/src" ? host : a));
+  return { yaml: toYaml({ ...parseYaml(text), name, source: "ours" }), configure };
+}
+
+async function measure(what: string, src: string, edits: { one: string; header?: string }, base?: string): Promise<Row> {
   const work = mkdtempSync(join(tmpdir(), "pipeline-bench-scale-"));
   const host = join(work, "host");
   const ours = join(work, "ours");
@@ -148,8 +186,9 @@ async function measure(what: string, src: string, edits: { one: string; header?:
   cpSync(src, ours, { recursive: true });
   const name = `scale-${what.replace(/[^a-z0-9]+/gi, "-").toLowerCase()}-${stamp}`;
   const config = join(work, "pipeline.yaml");
-  writeFileSync(config, `name: ${name}\nversion: 0.1.0\nsource: ours\n`);
   const hb = join(host, "build");
+  const project = projectConfig(name, host, hb, base);
+  writeFileSync(config, project.yaml);
   let log = "";
   // As the README runs it (npx), or as `pipeline` on PATH runs it (npm link's symlink to bin.mjs).
   const pipeline = (out: string, via: "npx" | "path" = "npx") => {
@@ -162,7 +201,7 @@ async function measure(what: string, src: string, edits: { one: string; header?:
   const edit = (dir: string, rel: string) => appendFileSync(join(dir, rel), `\n// edit ${Date.now()}\n`);
   console.error(`${what}: cold builds ...`);
   const hostCold = time(() => {
-    run("cmake", ["-S", host, "-B", hb, "-G", "Ninja", "-DCMAKE_BUILD_TYPE=Release"]);
+    run("cmake", base ? project.configure : ["-S", host, "-B", hb, ...project.configure]);
     run("cmake", ["--build", hb, "--parallel"]);
   });
   const oursCold = pipeline("out");
@@ -210,9 +249,11 @@ for (const n of ns) {
   rmSync(dir, { recursive: true, force: true });
 }
 if (third) {
-  const one = firstSource(third);
+  const one = thirdEdit ? join(third, thirdEdit) : firstSource(third);
   if (!one) throw new Error(`${third}: no .cc/.cpp source found to edit`);
-  rows.push(await measure(`thirdparty ${third.split("/").pop()}`, third, { one: relative(third, one) }));
+  rows.push(
+    await measure(`thirdparty ${third.split("/").pop()}`, third, { one: relative(third, one), header: thirdHeader }, thirdConfig),
+  );
 }
 
 const f = (x: number) => (Number.isNaN(x) ? "-" : x.toFixed(2));
