@@ -62,14 +62,12 @@ restore() {
   fi
 }
 
-# NUL-separated records "TYPE SIZE MTIME PATH" of the files and links under $1 (not the manifest), sorted.
+# One walk of $1: NUL-separated records "TYPE SIZE MTIME PATH" of its files and links (not the manifest), sorted,
+# into $2; the paths of its folders, sorted, into $3.
 listing() {
-  (cd "$1" && find . -mindepth 1 ! -type d ! -path "./$manifest" -printf '%y %s %T@ %P\0') | LC_ALL=C sort -z
-}
-
-# The folders under $1, NUL-separated, sorted.
-folders() {
-  (cd "$1" && find . -mindepth 1 -type d -printf '%P\0') | LC_ALL=C sort -z
+  (cd "$1" && find . -mindepth 1 ! -path "./$manifest" -printf '%y %s %T@ %P\0') > "$tmp"/walk
+  LC_ALL=C grep -zv '^d ' "$tmp"/walk | LC_ALL=C sort -z > "$2"
+  LC_ALL=C grep -z '^d ' "$tmp"/walk | cut -z -d' ' -f4- | LC_ALL=C sort -z > "$3"
 }
 
 save_whole() {
@@ -88,8 +86,8 @@ save_changes() {
   # The journal first: from here until the manifest is written, the tree may be partly new.
   { if [ -f "$cache/dirty" ]; then cat "$cache/dirty"; fi; cat "$tmp"/sources.changed; } | LC_ALL=C sort -zu > "$cache/dirty.NEW"
   mv -f "$cache/dirty.NEW" "$cache/dirty"
-  listing "$build" > "$tmp"/tree.after
-  listing "$tree" > "$tmp"/tree.before
+  listing "$build" "$tmp"/tree.after "$tmp"/folders.after
+  listing "$tree" "$tmp"/tree.before "$tmp"/folders.before
   # Gone from the build (ninja -t cleandead, a removed target): removed from the tree.
   cut -z -d' ' -f4- "$tmp"/tree.after | LC_ALL=C sort -z > "$tmp"/paths.after
   cut -z -d' ' -f4- "$tmp"/tree.before | LC_ALL=C sort -z > "$tmp"/paths.before
@@ -99,8 +97,6 @@ save_changes() {
   # the build are made before the copy. (cp --parents could make them, but once one call of coreutils's cp has
   # made a folder it treats every later file of that call as new, and fails with "File exists" on each one it
   # should replace.)
-  folders "$build" > "$tmp"/folders.after
-  folders "$tree" > "$tmp"/folders.before
   (cd "$tree" && LC_ALL=C comm -z -13 "$tmp"/folders.after "$tmp"/folders.before | xargs -0r rm -rf --)
   (cd "$tree" && LC_ALL=C comm -z -23 "$tmp"/folders.after "$tmp"/folders.before | xargs -0r mkdir -p --)
   # New or changed (type, size or mtime): copied over, each replacing the tree's file or link as a whole.
