@@ -162,12 +162,15 @@ function firstSource(dir: string): string | undefined {
 
 /**
  * The pipeline config of a measured project, named for this run (its own cache volumes), and host cmake's
- * configure arguments: with `base` (a project's own config) those of its default variant, as the container
+ * configure command line: with `base` (a project's own config) those of its default variant, as the container
  * runs them, for the host's folders and without the ccache launcher; else CMake's defaults.
  */
 function projectConfig(name: string, host: string, hb: string, base?: string): { yaml: string; configure: string[] } {
   if (!base)
-    return { yaml: `name: ${name}\nversion: 0.1.0\nsource: ours\n`, configure: ["-G", "Ninja", "-DCMAKE_BUILD_TYPE=Release"] };
+    return {
+      yaml: `name: ${name}\nversion: 0.1.0\nsource: ours\n`,
+      configure: ["-S", host, "-B", hb, "-G", "Ninja", "-DCMAKE_BUILD_TYPE=Release"],
+    };
   const text = readFileSync(base, "utf8");
   const cfg = parseConfig(text, base);
   const argv = commandsFor(cfg, selectVariant(cfg, { gpu: false, avx: true }), false)[0]!;
@@ -201,7 +204,7 @@ async function measure(what: string, src: string, edits: { one: string; header?:
   const edit = (dir: string, rel: string) => appendFileSync(join(dir, rel), `\n// edit ${Date.now()}\n`);
   console.error(`${what}: cold builds ...`);
   const hostCold = time(() => {
-    run("cmake", base ? project.configure : ["-S", host, "-B", hb, ...project.configure]);
+    run("cmake", project.configure);
     run("cmake", ["--build", hb, "--parallel"]);
   });
   const oursCold = pipeline("out");
