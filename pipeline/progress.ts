@@ -105,7 +105,7 @@ export class ProgressTracker {
   /** Build steps of the definition (`[stage i/n] RUN ...`), not the engine's internal work (nor the no-output stage's copy). */
   steps(): Vertex[] {
     return [...this.vertices.values()].filter(
-      (v) => /^\[(\S+ )?\d+\/\d+\] (RUN|COPY|ADD|WORKDIR)\b/.test(v.name) && !v.name.startsWith(`[${SYNC_STAGE} `),
+      (v) => /^\[(\S+ +)?\d+\/\d+\] (RUN|COPY|ADD|WORKDIR)\b/.test(v.name) && !v.name.startsWith(`[${SYNC_STAGE} `),
     );
   }
 

@@ -300,7 +300,7 @@ export function describeFailure(plan: Plan, tracker: ProgressTracker): string {
 }
 
 function stageOf(plan: Plan, v: Vertex): string {
-  const m = /^\[(\S+) \d+\/\d+\]/.exec(v.name);
+  const m = /^\[(\S+) +\d+\/\d+\]/.exec(v.name);
   const name = m ? m[1]! : plan.target;
   const stage = plan.stages.find((s) => s.name === name);
   return stage ? `${stage.name} (${stage.label})` : name;

@@ -46,6 +46,26 @@ test("the copy of the no-output stage (Docker runs with nothing to export) is no
   assert.equal(t.summary(), { steps: 3, cached: 2, executed: 1 });
 });
 
+test("a stage of 10 steps or more (BuildKit pads the step number: [s0  2/13]) counts every step, and a failure names its stage", () => {
+  const t = feed(`#4 [s0  1/13] FROM docker.io/pipeline-seed/debian:bookworm
+#4 DONE 0.0s
+#5 [s0  2/13] RUN ["sh","-c","apt-get install -y cmake"]
+#5 CACHED
+#6 [s1  9/10] COPY [h0/,/src/]
+#6 DONE 0.1s
+#7 [s1 10/10] RUN ["sh","-c","exit 3"]
+#7 ERROR: executor failed running [sh -c exit 3]: exit code: 3`);
+  assert.equal(t.summary(), { steps: 3, cached: 1, executed: 2 });
+  const plan: Plan = {
+    stages: [{ name: "s1", base: "s0", label: "the build", steps: [] }],
+    target: "s2",
+    output: { kind: "container" },
+    context: [],
+    secrets: [],
+  };
+  assert.match(describeFailure(plan, t), "stage: s1 (the build)");
+});
+
 test("a step's log lines are kept without their timestamps", () => {
   assert.equal(feed(cachedRun).vertices.get(10)!.log, ["ok 1"]);
 });
