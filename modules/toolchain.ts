@@ -56,15 +56,17 @@ PermitRootLogin prohibit-password
 PubkeyAuthentication yes
 `;
 
+/** The image the development image starts from: the CUDA devel image for GPU with `cuda.source: image`. */
+export function devBaseImage(cfg: Config, gpu: boolean): string {
+  return gpu && cfg.cuda.source === "image" && cfg.images.cudaDevel ? cfg.images.cudaDevel : cfg.images.build;
+}
+
 /**
  * The development image: the whole toolchain, sshd (host keys made per container at start, none baked in),
  * and the project's build script as its default entrypoint. With `gpu`, the CUDA toolkit too.
  */
 export function devImage(cfg: Config, gpu: boolean): Container {
-  let base =
-    gpu && cfg.cuda.source === "image" && cfg.images.cudaDevel
-      ? debianBase("bookworm", cfg.images.cudaDevel)
-      : debianBase("bookworm", cfg.images.build);
+  let base = debianBase("bookworm", devBaseImage(cfg, gpu));
   base = withAptPackages(base, [...DEV_PACKAGES, ...cfg.toolchain.packages]);
   if (gpu) base = withCuda(cfg, base);
   return (

@@ -39,6 +39,10 @@ export interface ExecuteOptions {
    * translating and before the build starts: the up-to-date stamp's inputs (uptodate.mjs).
    */
   onInputs?: (inputs: HostInput[]) => void;
+  /** BuildKit's layer cache: images whose inline cache this build may reuse (`cache pull`'s dev image). */
+  cacheFrom?: string[];
+  /** BuildKit's layer cache: the image made carries its own (`cache push`'s dev image). */
+  inlineCache?: boolean;
 }
 
 export type Runnable = Container | Directory | File;
@@ -111,6 +115,8 @@ export async function execute(obj: Runnable, request: OutputRequest, opts: Execu
   const result = await runPlan(plan, endpoint, request, {
     progress: resolveMode(opts.progress ?? "auto"),
     signal: opts.signal,
+    cacheFrom: opts.cacheFrom,
+    inlineCache: opts.inlineCache,
   });
   say(`pipeline: done in ${result.seconds.toFixed(1)}s: ${result.steps} steps, ${result.cached} cached, ${result.executed} run`);
   return result;

@@ -12,11 +12,13 @@ import { type EngineArgs, engineOptions, executeOptions } from "../options.ts";
 import { loadProject } from "../project.ts";
 import { capture } from "../proc.ts";
 import { PipelineError, StepError, UsageError } from "../../modules/errors.ts";
-import { dockerEnv, findBuildkit } from "../engines/detect.ts";
+import { dockerEnv, engineKey, findBuildkit } from "../engines/detect.ts";
 import { STANDARD_VARIANTS, type Variant, variantByName } from "../../modules/variants.ts";
 import { checkImageRef } from "../../modules/k8s.ts";
 import { CACHE_PARTS, type CachePart, cacheImageRef, packCache, unpackCache } from "../../modules/cache.ts";
-import { debianBase } from "../../modules/toolchain.ts";
+import { debianBase, devBaseImage } from "../../modules/toolchain.ts";
+import { readMirrors } from "../mirrors.ts";
+import { mirrored } from "../plan/state.ts";
 
 type Part = CachePart | "dev-image";
 
@@ -112,13 +114,23 @@ export async function handler(argv: ArgumentsCamelCase<Args>): Promise<void> {
         if (variants.indexOf(v) > 0 && !v.cuda === !variants[0]!.cuda) continue;
         const ref = cacheImageRef(registry, cfg, v, argv.test, "dev");
         const local = `${cfg.name}-dev:${cfg.version}${v.cuda ? "-gpu" : ""}`;
+        const dev = await project.pipeline.devImage(v.cuda);
+        const from = devBaseImage(cfg, v.cuda);
         try {
           if (argv.action === "push") {
-            const r = await execute(await project.pipeline.devImage(v.cuda), { kind: "publish", ref }, { ...opts, say });
+            // The dev image carries its layers' cache keys (inline cache), and the base it was built on travels
+            // with it: the keys start at the base's layers, which differ between engines seeded separately.
+            const r = await execute(dev, { kind: "publish", ref }, { ...opts, say, inlineCache: true });
             rows.push(`${ref}  ${r?.digest ?? ""}`);
+            const base = await pushBase(from, `${ref}-base`, opts, say);
+            if (base) rows.push(`${ref}-base  ${base}`);
           } else {
-            await pullDevImage(ref, local, opts);
-            rows.push(`${ref} -> ${local}`);
+            const base = await pullBase(from, `${ref}-base`, opts, say);
+            // Built with the pulled image's layer cache: every toolchain step whose key matches is taken from it
+            // and kept in this engine's own cache, so later builds reuse it without the registry.
+            const r = await execute(dev, { kind: "tag", image: local }, { ...opts, say, cacheFrom: [ref] });
+            const steps = r ? `: ${r.cached} of ${r.steps} steps from the cache, ${r.executed} run` : "";
+            rows.push(`${ref} -> ${local}${steps}${base ? `; ${from} -> ${base}` : ""}`);
           }
         } catch (err) {
           if (!(err instanceof PipelineError) || err.exitCode === 3) throw err;
@@ -160,14 +172,81 @@ async function untag(ref: string, opts: { buildkitAddr?: string }): Promise<void
   if (endpoint.kind === "docker") await capture(endpoint.client, ["rmi", ref], { env: dockerEnv(endpoint) });
 }
 
-/** Pulls the dev image into the engine and tags it as `dev-image` would (a Docker engine only). */
-async function pullDevImage(ref: string, local: string, opts: { buildkitAddr?: string }): Promise<void> {
+/** The Docker engine the cache command talks to, with its image-mirror map; undefined for a standalone buildkitd. */
+async function dockerEngine(opts: { buildkitAddr?: string; mirrors?: Record<string, string> }) {
   const endpoint = await findBuildkit(opts);
-  if (endpoint.kind !== "docker")
-    throw new UsageError("pulling the dev image loads it into Docker; a standalone buildkitd has no image store");
+  if (endpoint.kind !== "docker") return undefined;
+  const mirrors = { ...(await readMirrors(engineKey(endpoint))), ...opts.mirrors };
   const env = dockerEnv(endpoint);
-  const pulled = await capture(endpoint.client, ["pull", ref], { env });
-  if (pulled.code !== 0) throw new StepError(`docker pull ${ref}: ${(pulled.stderr || pulled.stdout).trim()}`);
-  const tagged = await capture(endpoint.client, ["tag", ref, local], { env });
-  if (tagged.code !== 0) throw new StepError(`docker tag ${ref} ${local}: ${tagged.stderr.trim()}`);
+  const docker = async (args: string[]) => {
+    const r = await capture(endpoint.client, args, { env });
+    if (r.code !== 0) throw new StepError(`docker ${args.join(" ")}: ${(r.stderr || r.stdout).trim()}`);
+    return r.stdout;
+  };
+  return {
+    endpoint,
+    mirrors,
+    docker,
+    has: async (ref: string) => (await capture(endpoint.client, ["image", "inspect", ref], { env })).code === 0,
+  };
+}
+
+/**
+ * Pushes the image the dev image was built from (as this engine resolves `from`: a seeded base, through the
+ * mirror map) to `ref`, unchanged; returns its digest. A standalone buildkitd keeps no images: nothing pushed.
+ */
+async function pushBase(
+  from: string,
+  ref: string,
+  opts: { buildkitAddr?: string; mirrors?: Record<string, string> },
+  say: (l: string) => void,
+): Promise<string | undefined> {
+  const d = await dockerEngine(opts);
+  if (!d) {
+    say(
+      `pipeline cache: a standalone buildkitd keeps no images: the base ${from} is not pushed (a fresh engine reuses the toolchain layers only if it resolves ${from} to the same image)`,
+    );
+    return undefined;
+  }
+  const local = mirrored(d.mirrors, from);
+  if (!(await d.has(local))) await d.docker(["pull", local]);
+  await d.docker(["tag", local, ref]);
+  try {
+    const out = await d.docker(["push", ref]);
+    const digest = /digest: (sha256:[0-9a-f]{64})/.exec(out)?.[1];
+    if (!digest) throw new StepError(`pushed ${ref}, but the registry's answer named no digest:\n${out.trim()}`);
+    return digest;
+  } finally {
+    await capture(d.endpoint.client, ["rmi", ref], { env: dockerEnv(d.endpoint) });
+  }
+}
+
+/**
+ * Pulls the base the dev image was built on (`ref`) and makes it the image this engine resolves `from` to (the
+ * mirror map's name for it, or `from` itself), so that the toolchain steps' cache keys are the pushing
+ * engine's. Returns that name; undefined where the registry holds no base or the engine keeps no images.
+ */
+async function pullBase(
+  from: string,
+  ref: string,
+  opts: { buildkitAddr?: string; mirrors?: Record<string, string> },
+  say: (l: string) => void,
+): Promise<string | undefined> {
+  const d = await dockerEngine(opts);
+  if (!d || (await registryHas(ref)) === false) {
+    say(
+      `pipeline cache: no base image pulled for ${from} (${d ? `the registry holds no ${ref}` : "a standalone buildkitd keeps no images"}): the toolchain steps are reused only if this engine resolves ${from} to the pushing engine's image`,
+    );
+    return undefined;
+  }
+  const local = mirrored(d.mirrors, from);
+  if (local.includes("@")) {
+    say(`pipeline cache: ${from} resolves to ${local}, pinned by digest here: the base is left as it is`);
+    return undefined;
+  }
+  await d.docker(["pull", ref]);
+  await d.docker(["tag", ref, local]);
+  await capture(d.endpoint.client, ["rmi", ref], { env: dockerEnv(d.endpoint) });
+  say(`pipeline cache: ${local} on this engine is now the base the cache was built on (${ref})`);
+  return local;
 }

@@ -22,6 +22,10 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Where relative host paths in the graph are resolved from. */
   cwd?: string;
+  /** Layer cache: images (in a registry) whose inline cache the build may reuse. */
+  cacheFrom?: string[];
+  /** Layer cache: the image this build makes carries its own, for a later build's cacheFrom (a publish). */
+  inlineCache?: boolean;
 }
 
 export interface RunResult {
@@ -157,17 +161,25 @@ export async function runPlan(
 }
 
 /** The command line that solves `plan` (its Dockerfile in `context`) on `endpoint` with the given output. */
-export function solveCommand(opts: Pick<SolveOptions, "plan" | "endpoint" | "context" | "secrets" | "output">): {
+export function solveCommand(
+  opts: Pick<SolveOptions, "plan" | "endpoint" | "context" | "secrets" | "output"> & {
+    run?: Pick<RunOptions, "cacheFrom" | "inlineCache">;
+  },
+): {
   cmd: string;
   args: string[];
   env: NodeJS.ProcessEnv;
 } {
   const { plan, endpoint, context, secrets, output } = opts;
+  const cacheFrom = opts.run?.cacheFrom ?? [];
+  const inline = opts.run?.inlineCache === true;
   if (endpoint.kind === "buildctl") {
     const args = ["--addr", endpoint.addr, "build", "--progress=plain", "--frontend", "dockerfile.v0"];
     args.push("--local", `context=${context}`, "--local", `dockerfile=${context}`);
     args.push("--opt", `target=${plan.target}`, "--opt", "force-network-mode=host", "--allow", "network.host");
     for (const s of secrets) args.push("--secret", `id=${s.id},src=${s.file}`);
+    for (const ref of cacheFrom) args.push("--import-cache", `type=registry,ref=${ref}`);
+    if (inline) args.push("--export-cache", "type=inline");
     if (output.kind === "local") args.push("--output", `type=local,dest=${output.dest}`);
     if (output.kind === "image") args.push("--output", `type=image,name=${output.name}${output.push ? ",push=true" : ""}`);
     if (output.kind === "docker-tar") args.push("--output", `type=docker,name=${output.name},dest=${output.dest}`);
@@ -176,6 +188,8 @@ export function solveCommand(opts: Pick<SolveOptions, "plan" | "endpoint" | "con
   const args = endpoint.mode === "buildx" ? ["buildx", "build"] : ["build"];
   args.push("--progress=plain", "--network", "host", "-f", join(context, "Dockerfile"), "--target", plan.target);
   for (const s of secrets) args.push("--secret", `id=${s.id},src=${s.file}`);
+  for (const ref of cacheFrom) args.push("--cache-from", ref);
+  if (inline) args.push("--build-arg", "BUILDKIT_INLINE_CACHE=1");
   if (output.kind === "local") args.push("--output", `type=local,dest=${output.dest}`);
   if (output.kind === "image") args.push(...(endpoint.mode === "buildx" ? ["--load"] : []), "-t", output.name);
   if (output.kind === "docker-tar") throw new Error("docker-tar output is for buildctl only");

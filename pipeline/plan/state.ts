@@ -255,9 +255,7 @@ export class BuildState {
 
   /** An image reference after the mirror map (which may spell Docker Hub images short or long). */
   mirror(address: string): string {
-    const m = this.mirrors;
-    const short = address.replace(/^docker\.io\/(library\/)?/, "");
-    return m[address] ?? m[short] ?? address;
+    return mirrored(this.mirrors, address);
   }
 
   private contextPath(kind: string, key: object, fresh: () => string): string {
@@ -269,6 +267,12 @@ export class BuildState {
     }
     return dest;
   }
+}
+
+/** An image reference after the mirror map `m` (which may spell Docker Hub images short or long). */
+export function mirrored(m: Record<string, string>, address: string): string {
+  const short = address.replace(/^docker\.io\/(library\/)?/, "");
+  return m[address] ?? m[short] ?? address;
 }
 
 /** A step that copies a located directory (its contents) or file to `dest`. */
