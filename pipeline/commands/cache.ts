@@ -100,7 +100,11 @@ export async function handler(argv: ArgumentsCamelCase<Args>): Promise<void> {
   const project = await loadProject({ config: argv.config });
   const { cfg } = project;
   const variants = (argv.variant?.length ? [...new Set(argv.variant)] : ["cpu"]).map((n): Variant => variantByName(cfg, n));
-  const parts: Part[] = argv.only?.length ? [...new Set(argv.only)] : [...CACHE_PARTS, "dev-image"];
+  // The dev image first: its pull brings the Debian base that the other parts' containers start from (an engine
+  // that was never seeded, or whose base the pull replaces).
+  const parts = (argv.only?.length ? [...new Set(argv.only)] : [...CACHE_PARTS, "dev-image" as const]).sort(
+    (a, b) => Number(b === "dev-image") - Number(a === "dev-image"),
+  );
   const opts = { ...executeOptions(argv), mirrors: cfg.mirrors };
   const say = (line: string) => process.stderr.write(line + "\n");
   const base = debianBase("bookworm", cfg.images.build);

@@ -4,11 +4,12 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
-import { cli, dockerOnEngine, explain, freePort, needTool, ROOT, scratch, waitForHttp } from "./helpers.ts";
+import { cli, dockerOnEngine, explain, freePort, ROOT, scratch, waitForHttp } from "./helpers.ts";
+import { startRegistry } from "../support/engines.ts";
 import { parseConfig } from "../../modules/config.ts";
 import { readMirrors } from "../../pipeline/mirrors.ts";
 import { vexInstructions } from "../support/isa.ts";
@@ -245,16 +246,9 @@ test("image --variant gpu: CUDA runtime libraries and the NVIDIA variables, no d
 
 test("release --publish pushes every variant to a real registry; each pulls back by digest and runs", async () => {
   const dir = scratch("pipeline-registry-");
-  const port = await freePort();
-  writeFileSync(
-    join(dir, "config.yml"),
-    `version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/data\nhttp:\n  addr: 127.0.0.1:${port}\n`,
-  );
-  await needTool("docker-registry", "docker-registry");
-  const registry: ChildProcess = spawn("docker-registry", ["serve", join(dir, "config.yml")], { stdio: "ignore" });
+  const registry = await startRegistry(dir);
+  const port = registry.addr.split(":")[1];
   try {
-    const up = await waitForHttp(`http://127.0.0.1:${port}/v2/`, 20_000);
-    assert.is(up?.status, 200, "the registry answers");
     const sboms = join(dir, "sbom");
     const r = await cli(["release", "--publish", `127.0.0.1:${port}`, "--out", sboms]);
     assert.is(r.code, 0, explain(r));
@@ -287,7 +281,7 @@ test("release --publish pushes every variant to a real registry; each pulls back
       assert.ok(existsSync(join(sboms, `${cfg.name}_${cfg.version}${suffix}.cdx.json`)), `the SBOM of ${variant}`);
     }
   } finally {
-    registry.kill();
+    registry.stop();
   }
 });
 

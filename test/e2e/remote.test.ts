@@ -8,24 +8,21 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { randomBytes, randomInt } from "node:crypto";
 import { join, relative } from "node:path";
-import { cli, dockerOnEngine, explain, freePort, graph, needTool, ROOT, scratch, start, waitForHttp } from "./helpers.ts";
-import { processRunning } from "../../pipeline/engines/detect.ts";
-import { mountsUnder, orphanSteps } from "../../pipeline/engine-daemon.ts";
+import { cli, dockerOnEngine, explain, freePort, graph, ROOT, scratch, sleep, start } from "./helpers.ts";
+import { type LoopbackRegistry, type SecondEngine, startRegistry, startSecondDockerd } from "../support/engines.ts";
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const ID = randomBytes(3).toString("hex");
 const dir = scratch("pl-rem-");
 const port = await freePort();
 const host = `tcp://127.0.0.1:${port}`;
 const env = { PIPELINE_HOME: join(dir, "home"), DOCKER_HOST: host };
-const docker = (args: string[], input?: string) =>
-  spawnSync("/usr/bin/docker", args, { env: { ...process.env, DOCKER_HOST: host }, encoding: "utf8", input, maxBuffer: 1 << 28 });
-let dockerd: ChildProcess | undefined;
-let registry: ChildProcess | undefined;
+let engine: SecondEngine | undefined;
+const docker = (args: string[], input?: string) => engine!.docker(args, input);
+let registry: LoopbackRegistry | undefined;
 let reg = "";
 
 /** Every file under `root`, relative, sorted (what an export holds, whatever the times). */
@@ -57,42 +54,12 @@ function ccacheStats(stderr: string): { hits: number; calls: number } {
 const compiled = (stderr: string) => stderr.split("\n").filter((l) => /Building CXX object/.test(l));
 
 test.before(async () => {
-  const root = join(dir, "d");
-  dockerd = spawn(
-    "dockerd",
-    [
-      "--data-root",
-      join(root, "data"),
-      "--exec-root",
-      join(root, "exec"),
-      "--pidfile",
-      join(root, "pid"),
-      "--host",
-      host,
-      "--bridge=none",
-      "--iptables=false",
-      "--ip-forward=false",
-    ],
-    { stdio: "ignore", detached: true },
-  );
-  const deadline = Date.now() + 60_000;
-  while (docker(["info", "--format", "{{.ServerVersion}}"]).status !== 0) {
-    if (Date.now() > deadline) throw new Error("the second dockerd did not come up");
-    await sleep(300);
-  }
+  engine = await startSecondDockerd(join(dir, "d"), port);
 });
 
 test.after(async () => {
-  registry?.kill();
-  if (dockerd?.pid && processRunning(dockerd.pid)) {
-    process.kill(dockerd.pid, "SIGTERM");
-    const gone = Date.now() + 30_000;
-    while (processRunning(dockerd.pid) && Date.now() < gone) await sleep(200);
-  }
-  // What a killed dockerd left on the host: its steps' processes and mounts.
-  const root = join(dir, "d");
-  for (const pid of orphanSteps(join(root, "data"))) process.kill(pid, "SIGKILL");
-  for (const m of mountsUnder([join(root, "data"), join(root, "exec")])) spawnSync("umount", ["-l", m]);
+  registry?.stop();
+  await engine?.stop();
 });
 
 test("seed against a remote engine: mmdebstrap runs here, the image is imported there and mapped under its address", async () => {
@@ -143,15 +110,8 @@ test("the example builds on the remote engine: the same build tree and the same 
 });
 
 test("cache push from the local engine, pull into the remote one: its compiles are ccache hits, then a pulled tree compiles nothing", async () => {
-  await needTool("docker-registry", "docker-registry");
-  const rport = await freePort();
-  writeFileSync(
-    join(dir, "registry.yml"),
-    `version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/registry\nhttp:\n  addr: 127.0.0.1:${rport}\n`,
-  );
-  registry = spawn("docker-registry", ["serve", join(dir, "registry.yml")], { stdio: "ignore" });
-  assert.is((await waitForHttp(`http://127.0.0.1:${rport}/v2/`, 20_000))?.status, 200, "the registry answers");
-  reg = `127.0.0.1:${rport}`;
+  registry = await startRegistry(dir);
+  reg = registry.addr;
   // A project of its own (a snapshot of the example under its own name), so that no other build on the local
   // engine changes the caches between its build and the push, nor an edit of the example its sources.
   const project = scratch("pl-cache-");
@@ -302,7 +262,7 @@ test("a remote engine that dies mid-build: exit 3, the step it cut off, bring th
     await sleep(200);
   }
   await sleep(1000);
-  process.kill(dockerd!.pid!, "SIGKILL");
+  process.kill(engine!.dockerd.pid!, "SIGKILL");
   const r = await run.done;
   assert.is(r.code, 3, explain(r));
   assert.match(r.stderr, "pipeline: the engine went away during");
