@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { createInterface } from "node:readline";
 import { type Plan, withSyncTarget } from "../plan.ts";
-import { writeContext } from "../context.ts";
+import { claimContextDir, writeContext } from "../context.ts";
 import { EngineUnavailable, EXIT_INTERRUPTED, EXIT_TERMINATED, PipelineError, StepError } from "../../modules/errors.ts";
 import { activeTemps, atomicWrite, type OutputRequest, workPrefix } from "../outputs.ts";
 import { createView, ProgressTracker, type Vertex } from "../progress.ts";
@@ -84,8 +84,10 @@ export async function runPlan(
   activeTemps.add(work);
   // Every line of the build's output is masked with the secrets' plaintexts before it is shown or kept.
   const tracker = new ProgressTracker(plan.secrets.map((s) => s.plaintext));
+  // At the same path each build where it can be (BuildKit then receives only what changed), else in `work`.
+  const staged = await claimContextDir(plan, opts.cwd);
   try {
-    const context = join(work, "context");
+    const context = staged?.dir ?? join(work, "context");
     await writeContext(plan, context, opts.cwd);
     const secrets = join(work, "secrets");
     await fs.mkdir(secrets, { mode: 0o700 });
@@ -155,6 +157,7 @@ export async function runPlan(
     }
     return { ...tracker.summary(), seconds: (Date.now() - started) / 1000 };
   } finally {
+    await staged?.release();
     await fs.rm(work, { recursive: true, force: true });
     activeTemps.delete(work);
   }

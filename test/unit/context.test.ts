@@ -3,7 +3,8 @@ import * as assert from "uvu/assert";
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, existsSync, statSync, chmodSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { compileFilters, writeContext } from "../../pipeline/context.ts";
+import { spawnSync } from "node:child_process";
+import { claimContextDir, compileFilters, writeContext } from "../../pipeline/context.ts";
 import type { Plan } from "../../pipeline/plan.ts";
 
 test("a pattern that matches a directory keeps or drops everything below it", () => {
@@ -62,6 +63,65 @@ test("writeContext stages filtered host trees, new files, an empty dir and the D
   assert.is(readFileSync(join(out, "f", "abc"), "utf8"), "hello");
   assert.ok(statSync(join(out, "e")).isDirectory());
   assert.match(readFileSync(join(out, "Dockerfile"), "utf8"), "FROM scratch AS s0");
+});
+
+test("the context folder of the same host inputs is at the same path each build, held by one build at a time", async () => {
+  const root = mkdtempSync(join(tmpdir(), "pipeline-ctx-claim-"));
+  const contexts = join(root, "contexts");
+  const plan = (path: string): Plan => ({
+    stages: [],
+    target: "s0",
+    output: { kind: "container" },
+    secrets: [],
+    context: [
+      { kind: "hostDir", dest: "h0", path, filters: [] },
+      { kind: "content", dest: "f/abc", contents: "hello" },
+    ],
+  });
+  const first = await claimContextDir(plan("src"), root, contexts);
+  assert.ok(first, "a plan that reads the host gets a folder");
+  assert.is(await claimContextDir(plan("src"), root, contexts), undefined, "held by the first build: the second stages its own");
+  const other = await claimContextDir(plan("other"), root, contexts);
+  assert.ok(other && other.dir !== first.dir, "other host inputs: another folder");
+  await writeContext({ ...plan("."), context: [{ kind: "content", dest: "x", contents: "x" }] }, first.dir);
+  await first.release();
+  await other.release();
+  assert.not.ok(existsSync(first.dir), "released: the folder's contents are gone");
+  const again = await claimContextDir(plan("src"), root, contexts);
+  assert.is(again?.dir, first.dir, "the next build of the same inputs: the same path");
+  await again!.release();
+  const none = await claimContextDir(
+    { ...plan("src"), context: [{ kind: "content", dest: "f/a", contents: "" }] },
+    root,
+    contexts,
+  );
+  assert.is(none, undefined, "nothing from the host: nothing to reuse");
+});
+
+test("a context folder's lock left by a process that is gone is taken over; one of a live process is not", async () => {
+  const root = mkdtempSync(join(tmpdir(), "pipeline-ctx-stale-"));
+  const contexts = join(root, "contexts");
+  const plan: Plan = {
+    stages: [],
+    target: "s0",
+    output: { kind: "container" },
+    secrets: [],
+    context: [{ kind: "hostDir", dest: "h0", path: "src", filters: [] }],
+  };
+  const claimed = await claimContextDir(plan, root, contexts);
+  await claimed!.release();
+  const lock = `${claimed!.dir}.lock`;
+  const gone = spawnSync("sh", ["-c", "echo $$"], { encoding: "utf8" }).stdout.trim();
+  writeFileSync(lock, gone);
+  mkdirSync(join(claimed!.dir, "h0"), { recursive: true });
+  writeFileSync(join(claimed!.dir, "h0", "left.txt"), "from a killed build");
+  const taken = await claimContextDir(plan, root, contexts);
+  assert.is(taken?.dir, claimed!.dir, "the dead holder's lock is taken over");
+  assert.not.ok(existsSync(join(claimed!.dir, "h0", "left.txt")), "what the killed build left is removed");
+  assert.is(readFileSync(lock, "utf8"), String(process.pid));
+  await taken!.release();
+  writeFileSync(lock, String(process.ppid));
+  assert.is(await claimContextDir(plan, root, contexts), undefined, "a live holder keeps it");
 });
 
 test("a missing host directory is a usage error naming it", async () => {
