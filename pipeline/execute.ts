@@ -119,5 +119,9 @@ export async function execute(obj: Runnable, request: OutputRequest, opts: Execu
     inlineCache: opts.inlineCache,
   });
   say(`pipeline: done in ${result.seconds.toFixed(1)}s: ${result.steps} steps, ${result.cached} cached, ${result.executed} run`);
+  if (result.exported)
+    say(
+      `pipeline: exported ${result.exported.sent} new or changed files; ${result.exported.kept} unchanged ones kept from the folder it replaced`,
+    );
   return result;
 }

@@ -33,7 +33,7 @@ export type {
   Sharing,
   Step,
 } from "./plan/state.ts";
-export { withSyncTarget } from "./plan/output.ts";
+export { deltaTools, withDeltaTarget, withSyncTarget } from "./plan/output.ts";
 
 /** The operation table, by SDK object type. */
 export const OPERATIONS = [QUERY, HOST, CONTAINER, DIRECTORY, FILE, CACHE_VOLUME, SECRET] as const;

@@ -8,10 +8,10 @@ import { promises as fs } from "node:fs";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { createInterface } from "node:readline";
-import { type Plan, withSyncTarget } from "../plan.ts";
+import { deltaTools, type Plan, withDeltaTarget, withSyncTarget } from "../plan.ts";
 import { claimContextDir, writeContext } from "../context.ts";
 import { EngineUnavailable, EXIT_INTERRUPTED, EXIT_TERMINATED, PipelineError, StepError } from "../../modules/errors.ts";
-import { activeTemps, atomicWrite, type OutputRequest, workPrefix } from "../outputs.ts";
+import { activeTemps, applyDelta, atomicWrite, listOutput, type OutputRequest, workPrefix } from "../outputs.ts";
 import { createView, ProgressTracker, type Vertex } from "../progress.ts";
 import { capture } from "../proc.ts";
 import { type BuildkitEndpoint, dockerEnv, endpointAnswers, engineKey, START_HINT } from "./detect.ts";
@@ -35,6 +35,8 @@ export interface RunResult {
   seconds: number;
   /** For a publish: the digest the registry holds the image under. */
   digest?: string;
+  /** For an export that replaced an earlier one: the files sent, and the unchanged ones kept from the old folder. */
+  exported?: { sent: number; kept: number };
 }
 
 /** The run was stopped by a signal: exit 130 for SIGINT, 143 for SIGTERM (the abort reason names the signal). */
@@ -78,12 +80,17 @@ export async function runPlan(
   // Docker's builder exports every build: with no output it would leave an unnamed image of the result in the
   // image store on each run. Its sync builds the plan's sync target instead (a last build stage that exports
   // nothing); buildctl can build with no output at all.
-  const plan = request.kind === "sync" && endpoint.kind !== "buildctl" ? withSyncTarget(requested) : requested;
+  let plan = request.kind === "sync" && endpoint.kind !== "buildctl" ? withSyncTarget(requested) : requested;
+  // A folder replacing one an earlier export wrote: only what differs is sent (withDeltaTarget, applyDelta).
+  const tools = request.kind === "export" && plan.output.kind === "directory" ? deltaTools(plan) : undefined;
+  const last = tools ? await listOutput(request.kind === "export" ? request.path : "") : undefined;
+  if (tools && last) plan = withDeltaTarget(plan, tools, last);
   // pipeline-PID-XXXXXX: a later run removes it if this process is killed (outputs.ts removeStaleWork).
   const work = await fs.mkdtemp(workPrefix());
   activeTemps.add(work);
   // Every line of the build's output is masked with the secrets' plaintexts before it is shown or kept.
   const tracker = new ProgressTracker(plan.secrets.map((s) => s.plaintext));
+  let exported: RunResult["exported"];
   // At the same path each build where it can be (BuildKit then receives only what changed), else in `work`.
   const staged = await claimContextDir(plan, opts.cwd);
   try {
@@ -112,7 +119,31 @@ export async function runPlan(
           if (plan.output.kind !== "file") {
             // Made now, so that a run killed mid-build leaves a sibling a later run can recognise and remove.
             await fs.mkdir(tmp);
-            return solve({ kind: "local", dest: tmp });
+            if (!last) return solve({ kind: "local", dest: tmp });
+            const delta = `${tmp}-d`;
+            activeTemps.add(delta);
+            try {
+              await solve({ kind: "local", dest: delta });
+              exported = await applyDelta(delta, request.path, tmp);
+            } catch (err) {
+              if (err instanceof PipelineError) throw err;
+              // The old folder changed under us (a file gone): the whole result, as without it.
+              await fs.rm(tmp, { recursive: true, force: true });
+              await fs.mkdir(tmp);
+              await solvePlan({
+                plan: { ...plan, target: requested.target },
+                endpoint,
+                context,
+                secrets: secretArgs,
+                output: { kind: "local", dest: tmp },
+                tracker,
+                run: opts,
+              });
+            } finally {
+              await fs.rm(delta, { recursive: true, force: true });
+              activeTemps.delete(delta);
+            }
+            return;
           }
           const dir = `${tmp}-d`;
           activeTemps.add(dir);
@@ -155,7 +186,7 @@ export async function runPlan(
         });
         break;
     }
-    return { ...tracker.summary(), seconds: (Date.now() - started) / 1000 };
+    return { ...tracker.summary(), seconds: (Date.now() - started) / 1000, ...(exported ? { exported } : {}) };
   } finally {
     await staged?.release();
     await fs.rm(work, { recursive: true, force: true });

@@ -51,3 +51,67 @@ export function withSyncTarget(plan: Plan): Plan {
   };
   return { ...plan, stages: [...plan.stages, sync], target: SYNC_STAGE };
 }
+
+/** The build stages an incremental export adds: the one that lists and copies, and the one exported. */
+export const DELTA_STAGE = "pipeline-delta";
+const DELTA_OUT = "pipeline-delta-out";
+/** The listing of the folder an export replaces, in the build context (see withDeltaTarget). */
+export const HAVE_FILE = "pipeline-have";
+
+/**
+ * What the delta stage runs, with the target's result at /r and the listing of the last output at /have
+ * (NUL-separated records `f MODE SIZE MTIME PATH`, as GNU find prints them): every regular file whose record is
+ * not in the listing is copied to /d/files, as is every symbolic link (cheap, and not compared); /d/all lists
+ * every path of the result with its type and mode, so that the folder can be made again from the two.
+ */
+const DELTA_SCRIPT = [
+  "set -eu",
+  "cd /r",
+  "find . -mindepth 1 -type f -printf '%y %m %s %T@ %P\\0' | LC_ALL=C sort -z > /tmp/now",
+  "LC_ALL=C sort -z /have > /tmp/have",
+  "mkdir -p /d/files",
+  "LC_ALL=C comm -z -23 /tmp/now /tmp/have | cut -z -d' ' -f5- | xargs -0r cp -a --parents -t /d/files --",
+  "find . -mindepth 1 ! -type f ! -type d -print0 | xargs -0r cp -a --parents -t /d/files --",
+  "find . -mindepth 1 -printf '%y %m %P\\0' > /d/all",
+].join("\n");
+
+/**
+ * The plan that exports only what differs from a folder an earlier export wrote: a stage on `tools` (an image
+ * with GNU find and coreutils) that mounts the target's result and the folder's listing (`have`, put into the
+ * build context as HAVE_FILE) and copies out the new or changed files and the list of every path; the runner
+ * makes the new folder from those and hard links to the unchanged files of the old one (outputs.ts).
+ */
+export function withDeltaTarget(plan: Plan, tools: string, have: string): Plan {
+  const delta = {
+    name: DELTA_STAGE,
+    base: tools,
+    label: `what of ${plan.target}'s result differs from the folder it replaces`,
+    steps: [
+      {
+        kind: "run" as const,
+        args: ["sh", "-c", DELTA_SCRIPT],
+        mounts: [
+          { kind: "bind" as const, target: "/r", from: plan.target, source: "/" },
+          { kind: "bind" as const, target: "/have", source: HAVE_FILE },
+        ],
+      },
+    ],
+  };
+  const out = {
+    name: DELTA_OUT,
+    base: "scratch",
+    label: "the files an incremental export sends",
+    steps: [{ kind: "copy" as const, from: DELTA_STAGE, src: "/d/", dest: "/" }],
+  };
+  return {
+    ...plan,
+    stages: [...plan.stages, delta, out],
+    target: DELTA_OUT,
+    context: [...plan.context, { kind: "content", dest: HAVE_FILE, contents: have }],
+  };
+}
+
+/** A Debian image the plan already builds from (GNU find and coreutils), for withDeltaTarget; undefined if none. */
+export function deltaTools(plan: Plan): string | undefined {
+  return plan.stages.find((s) => /^from (docker\.io\/(library\/)?)?debian:/.test(s.label))?.base;
+}

@@ -139,7 +139,8 @@ test("a one-file edit writes back only what it changed: the save's count is a fe
   assert.is(first.code, 0, explain(first));
   const files = execFileSync("find", [out, "-type", "f"]).toString().trim().split("\n").length;
   setVersion(src, `one-${ID}`);
-  const again = await cli(["build", "--config", config, "--out", join(scratch(), "b")]);
+  // Into the folder of the first build: only what the edit changed is exported.
+  const again = await cli(["build", "--config", config, "--out", out]);
   assert.is(again.code, 0, explain(again));
   const saved = /pipeline-build: build tree saved: (\d+) files written, (\d+) removed/.exec(again.stderr);
   assert.ok(saved, `no save summary in the build's output:\n${again.stderr.slice(-3000)}`);
@@ -151,6 +152,24 @@ test("a one-file edit writes back only what it changed: the save's count is a fe
   // The build context sits at the same path each build, so BuildKit is sent what changed since the last one.
   assert.ok(contextBytes(first.stderr) > 4e6, `the first build sends the sources: ${contextBytes(first.stderr)} bytes`);
   assert.ok(contextBytes(again.stderr) < 1e6, `the second sends the edit, not the 4 MB: ${contextBytes(again.stderr)} bytes`);
+  const exported = /pipeline: exported (\d+) new or changed files; (\d+) unchanged ones kept/.exec(again.stderr);
+  assert.ok(exported, `no incremental export:\n${again.stderr.slice(-3000)}`);
+  assert.ok(Number(exported[1]) >= 2 && Number(exported[1]) < files / 2 && Number(exported[2]) > files / 2, exported[0]);
+  // The folder is the one a whole export makes: the same files, bytes, modes and mtimes.
+  const whole = join(scratch(), "whole");
+  const full = await cli(["build", "--config", config, "--out", whole]);
+  assert.is(full.code, 0, explain(full));
+  assert.not.match(full.stderr, "pipeline: exported", "a new folder is exported whole");
+  const listing = (dir: string) =>
+    execFileSync("sh", [
+      "-c",
+      `cd "$1" && find . ! -type d ! -name .pipeline-output -printf '%y %m %s %T@ %l %p\\n' | sort`,
+      "sh",
+      dir,
+    ]).toString();
+  assert.is(listing(out), listing(whole));
+  assert.is(execFileSync("diff", ["-r", "--no-dereference", "-x", ".pipeline-output", out, whole]).toString(), "");
+  assert.match(execFileSync(join(out, "minipaddle"), ["--version"]).toString(), `one-${ID}`);
 });
 
 test("a build that adds a program in a new folder, then one that removes it: each save keeps the tree the build made", async () => {

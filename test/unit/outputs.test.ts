@@ -16,8 +16,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { spawnSync } from "node:child_process";
 import {
+  applyDelta,
   atomicWrite,
   checkOutputPath,
+  listOutput,
   fileMarker,
   MARKER,
   type OutputCheckOptions,
@@ -27,6 +29,8 @@ import {
 } from "../../pipeline/outputs.ts";
 import { badBoolean } from "../../pipeline/output-options.ts";
 import { UsageError } from "../../modules/errors.ts";
+import { deltaTools, HAVE_FILE, withDeltaTarget } from "../../pipeline/plan/output.ts";
+import type { Plan } from "../../pipeline/plan.ts";
 
 const made: string[] = [];
 process.on("exit", () => made.forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -251,6 +255,80 @@ test("a switch given a value other than true or false is refused; the usual form
   assert.match(badBoolean(names, ["--no-avx=true"])!, "--no-avx takes no value");
   for (const ok of [["--avx"], ["--no-avx"], ["--avx=false"], ["--avx=true"], ["--out=x=y"], ["--", "--avx=maybe"]])
     assert.is(badBoolean(names, ok), undefined, ok.join(" "));
+});
+
+test("an earlier output's listing is GNU find's, record for record (the delta stage compares the two)", async () => {
+  const dir = tmp();
+  assert.is(await listOutput(dir), undefined, "a folder without the marker is no earlier output");
+  writeFileSync(join(dir, MARKER), "{}\n");
+  mkdirSync(join(dir, "sub dir"));
+  writeFileSync(join(dir, "sub dir", "a.o"), "object");
+  writeFileSync(join(dir, "run"), "#!/bin/sh\n", { mode: 0o755 });
+  writeFileSync(join(dir, "old"), "x");
+  spawnSync("touch", ["-d", "@1", join(dir, "old")]);
+  spawnSync("touch", ["-d", "2026-11-22 10:00:00.123456789", join(dir, "run")]);
+  symlinkSync("run", join(dir, "link"));
+  const find = spawnSync(
+    "sh",
+    ["-c", `cd "$1" && find . -mindepth 1 -type f ! -path ./${MARKER} -printf '%y %m %s %T@ %P\\0'`, "sh", dir],
+    {
+      encoding: "utf8",
+    },
+  ).stdout;
+  const sorted = (records: string) => records.split("\0").filter(Boolean).sort();
+  assert.equal(sorted((await listOutput(dir))!), sorted(find));
+  assert.is(sorted(find).length, 3, "regular files only, not the marker, folders or links");
+});
+
+test("an incremental export makes the folder from what was sent and hard links to the old folder's other files", async () => {
+  const root = tmp();
+  const old = join(root, "old");
+  mkdirSync(join(old, "lib"), { recursive: true });
+  writeFileSync(join(old, "lib", "same.o"), "same");
+  writeFileSync(join(old, "gone.o"), "gone");
+  const delta = join(root, "delta");
+  mkdirSync(join(delta, "files", "lib"), { recursive: true });
+  writeFileSync(join(delta, "files", "lib", "new.o"), "new");
+  symlinkSync("new.o", join(delta, "files", "lib", "alias"));
+  writeFileSync(
+    join(delta, "all"),
+    ["d 755 lib", "f 644 lib/same.o", "f 644 lib/new.o", "l 777 lib/alias", "d 700 private", ""].join("\0"),
+  );
+  const out = join(root, "out");
+  mkdirSync(out);
+  assert.equal(await applyDelta(delta, old, out), { sent: 2, kept: 1 });
+  assert.equal(readdirSync(out).sort(), ["lib", "private"], "what the result no longer has is not there");
+  assert.is(statSync(join(out, "lib", "same.o")).ino, statSync(join(old, "lib", "same.o")).ino, "an unchanged file: a hard link");
+  assert.is(readFileSync(join(out, "lib", "alias"), "utf8"), "new");
+  assert.is(statSync(join(out, "private")).mode & 0o777, 0o700);
+  writeFileSync(join(delta, "all"), "f 644 lib/missing.o\0");
+  const again = join(root, "again");
+  mkdirSync(again);
+  const failed = await applyDelta(delta, old, again).then(
+    () => false,
+    () => true,
+  );
+  assert.ok(failed, "a file in neither: an error (the runner exports whole)");
+});
+
+test("the delta stage runs on a Debian image the plan builds from, mounting the target's result and the listing", () => {
+  const plan: Plan = {
+    stages: [
+      { name: "s0", base: "pipeline-seed/debian:bookworm", label: "from debian:bookworm", steps: [] },
+      { name: "out", base: "scratch", label: "output", steps: [{ kind: "copy", from: "s0", src: "/src/build/", dest: "/" }] },
+    ],
+    target: "out",
+    output: { kind: "directory" },
+    context: [],
+    secrets: [],
+  };
+  assert.is(deltaTools(plan), "pipeline-seed/debian:bookworm");
+  assert.is(deltaTools({ ...plan, stages: [{ name: "s0", base: "alpine", label: "from alpine", steps: [] }] }), undefined);
+  const d = withDeltaTarget(plan, "pipeline-seed/debian:bookworm", "f 644 1 1.0000000000 a\0");
+  assert.is.not(d.target, "out");
+  const run = d.stages.find((s) => s.base === "pipeline-seed/debian:bookworm" && s.name !== "s0")!.steps[0]!;
+  assert.ok(run.kind === "run" && run.mounts.some((m) => m.kind === "bind" && m.from === "out" && m.target === "/r"));
+  assert.equal(d.context.at(-1), { kind: "content", dest: HAVE_FILE, contents: "f 644 1 1.0000000000 a\0" });
 });
 
 test.run();
