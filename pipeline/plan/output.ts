@@ -55,6 +55,7 @@ export function withSyncTarget(plan: Plan): Plan {
 /** The build stages an incremental export adds: the one that lists and copies, and the one exported. */
 export const DELTA_STAGE = "pipeline-delta";
 const DELTA_OUT = "pipeline-delta-out";
+const DELTA_HAVE = "pipeline-delta-have";
 /** The listing of the folder an export replaces, in the build context (see withDeltaTarget). */
 export const HAVE_FILE = "pipeline-have";
 
@@ -82,6 +83,14 @@ const DELTA_SCRIPT = [
  * makes the new folder from those and hard links to the unchanged files of the old one (outputs.ts).
  */
 export function withDeltaTarget(plan: Plan, tools: string, have: string): Plan {
+  // The listing is copied into a stage of its own and mounted from there: a mount straight from the build
+  // context keeps BuildKit from reusing its copy of the context in the next build (it then receives every source).
+  const listing = {
+    name: DELTA_HAVE,
+    base: "scratch",
+    label: "the listing of the folder an incremental export replaces",
+    steps: [{ kind: "copy" as const, src: HAVE_FILE, dest: "/have" }],
+  };
   const delta = {
     name: DELTA_STAGE,
     base: tools,
@@ -92,7 +101,7 @@ export function withDeltaTarget(plan: Plan, tools: string, have: string): Plan {
         args: ["sh", "-c", DELTA_SCRIPT],
         mounts: [
           { kind: "bind" as const, target: "/r", from: plan.target, source: "/" },
-          { kind: "bind" as const, target: "/have", source: HAVE_FILE },
+          { kind: "bind" as const, target: "/have", from: DELTA_HAVE, source: "/have" },
         ],
       },
     ],
@@ -105,7 +114,7 @@ export function withDeltaTarget(plan: Plan, tools: string, have: string): Plan {
   };
   return {
     ...plan,
-    stages: [...plan.stages, delta, out],
+    stages: [...plan.stages, listing, delta, out],
     target: DELTA_OUT,
     context: [...plan.context, { kind: "content", dest: HAVE_FILE, contents: have }],
   };

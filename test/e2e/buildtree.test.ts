@@ -123,8 +123,17 @@ test("a save cut off half-way is repaired: the next build rebuilds what the cut-
   assert.is(manifest(join(out, ".pipeline-sources.sha256")).get(`./${ODD}`), sha256("second\n"));
 });
 
+/** The most bytes one `transferring context` line of a build's progress names (BuildKit's units: B, kB, MB, GB). */
+function contextBytes(stderr: string): number {
+  const units: Record<string, number> = { B: 1, kB: 1e3, MB: 1e6, GB: 1e9 };
+  const sizes = [...stderr.matchAll(/transferring context: ([\d.]+)(B|kB|MB|GB)/g)].map((m) => Number(m[1]) * units[m[2]!]!);
+  return Math.max(0, ...sizes);
+}
+
 test("a one-file edit writes back only what it changed: the save's count is a few files, not the tree", async () => {
   const { config, src } = project({ ballast: false, name: "one" });
+  // 4 MB of sources that this edit leaves alone: the engine receives them once, not each build.
+  writeFileSync(join(src, "data.bin"), randomBytes(4 << 20));
   const out = join(scratch(), "a");
   const first = await cli(["build", "--config", config, "--out", out]);
   assert.is(first.code, 0, explain(first));
@@ -140,6 +149,9 @@ test("a one-file edit writes back only what it changed: the save's count is a fe
   // (A whole-tree save would write every file: the ones this edit left alone, CMake's and the other objects, stay.)
   assert.ok(Number(saved![1]) >= 2 && Number(saved![1]) < files / 2, `${saved![0]} of ${files}`);
   assert.is(saved![2], "0");
+  // The build context sits at the same path each build, so BuildKit is sent what changed since the last one.
+  assert.ok(contextBytes(first.stderr) > 4e6, `the first build sends the sources: ${contextBytes(first.stderr)} bytes`);
+  assert.ok(contextBytes(again.stderr) < 1e6, `the second sends the edit, not the 4 MB: ${contextBytes(again.stderr)} bytes`);
   const exported = /pipeline: exported (\d+) new or changed files; (\d+) unchanged ones kept/.exec(again.stderr);
   assert.ok(exported, `no incremental export:\n${again.stderr.slice(-3000)}`);
   assert.ok(Number(exported[1]) >= 2 && Number(exported[1]) < files / 2 && Number(exported[2]) > files / 2, exported[0]);
@@ -158,6 +170,16 @@ test("a one-file edit writes back only what it changed: the save's count is a fe
   assert.is(listing(out), listing(whole));
   assert.is(execFileSync("diff", ["-r", "--no-dereference", "-x", ".pipeline-output", out, whole]).toString(), "");
   assert.match(execFileSync(join(out, "minipaddle"), ["--version"]).toString(), `one-${ID}`);
+  // And the edits after that: the last build's steps (the incremental export's among them) must leave
+  // BuildKit's copy of the context reusable.
+  for (const tag of ["two", "three"]) {
+    setVersion(src, `${tag}-${ID}`);
+    const next = await cli(["build", "--config", config, "--out", out]);
+    assert.is(next.code, 0, explain(next));
+    assert.ok(contextBytes(next.stderr) < 1e6, `build ${tag} sends the edit, not the 4 MB: ${contextBytes(next.stderr)} bytes`);
+    assert.match(next.stderr, "pipeline: exported");
+    assert.match(execFileSync(join(out, "minipaddle"), ["--version"]).toString(), `${tag}-${ID}`);
+  }
 });
 
 test("a build that adds a program in a new folder, then one that removes it: each save keeps the tree the build made", async () => {
