@@ -83,7 +83,8 @@ export async function runPlan(
   let plan = request.kind === "sync" && endpoint.kind !== "buildctl" ? withSyncTarget(requested) : requested;
   // A folder replacing one an earlier export wrote: only what differs is sent (withDeltaTarget, applyDelta).
   const tools = request.kind === "export" && plan.output.kind === "directory" ? deltaTools(plan) : undefined;
-  const last = tools ? await listOutput(request.kind === "export" ? request.path : "") : undefined;
+  // (An old folder that cannot be read is replaced whole, as without it.)
+  const last = tools ? await listOutput(request.kind === "export" ? request.path : "").catch(() => undefined) : undefined;
   if (tools && last) plan = withDeltaTarget(plan, tools, last);
   // pipeline-PID-XXXXXX: a later run removes it if this process is killed (outputs.ts removeStaleWork).
   const work = await fs.mkdtemp(workPrefix());
@@ -91,9 +92,10 @@ export async function runPlan(
   // Every line of the build's output is masked with the secrets' plaintexts before it is shown or kept.
   const tracker = new ProgressTracker(plan.secrets.map((s) => s.plaintext));
   let exported: RunResult["exported"];
-  // At the same path each build where it can be (BuildKit then receives only what changed), else in `work`.
-  const staged = await claimContextDir(plan, opts.cwd);
+  let staged: Awaited<ReturnType<typeof claimContextDir>>;
   try {
+    // At the same path each build where it can be (BuildKit then receives only what changed), else in `work`.
+    staged = await claimContextDir(plan, opts.cwd);
     const context = staged?.dir ?? join(work, "context");
     await writeContext(plan, context, opts.cwd);
     const secrets = join(work, "secrets");
