@@ -8,6 +8,7 @@
 import { randomBytes } from "node:crypto";
 import type { ArgumentsCamelCase, Argv } from "yargs";
 import { execute } from "../execute.ts";
+import { pushedDigest } from "../engines/buildkit.ts";
 import { type EngineArgs, engineOptions, executeOptions } from "../options.ts";
 import { loadProject } from "../project.ts";
 import { capture } from "../proc.ts";
@@ -177,7 +178,10 @@ async function untag(ref: string, opts: { buildkitAddr?: string }): Promise<void
 }
 
 /** The Docker engine the cache command talks to, with its image-mirror map; undefined for a standalone buildkitd. */
-async function dockerEngine(opts: { buildkitAddr?: string; mirrors?: Record<string, string> }) {
+/** What the cache command's engine helpers need: the engine flag and the project config's mirrors. */
+type EngineOpts = { buildkitAddr?: string; mirrors?: Record<string, string> };
+
+async function dockerEngine(opts: EngineOpts) {
   const endpoint = await findBuildkit(opts);
   if (endpoint.kind !== "docker") return undefined;
   const mirrors = { ...(await readMirrors(engineKey(endpoint))), ...opts.mirrors };
@@ -192,6 +196,8 @@ async function dockerEngine(opts: { buildkitAddr?: string; mirrors?: Record<stri
     mirrors,
     docker,
     has: async (ref: string) => (await capture(endpoint.client, ["image", "inspect", ref], { env })).code === 0,
+    /** Removes a tag (the image stays while another tag names it). */
+    untag: async (ref: string) => void (await capture(endpoint.client, ["rmi", ref], { env })),
   };
 }
 
@@ -199,12 +205,7 @@ async function dockerEngine(opts: { buildkitAddr?: string; mirrors?: Record<stri
  * Pushes the image the dev image was built from (as this engine resolves `from`: a seeded base, through the
  * mirror map) to `ref`, unchanged; returns its digest. A standalone buildkitd keeps no images: nothing pushed.
  */
-async function pushBase(
-  from: string,
-  ref: string,
-  opts: { buildkitAddr?: string; mirrors?: Record<string, string> },
-  say: (l: string) => void,
-): Promise<string | undefined> {
+async function pushBase(from: string, ref: string, opts: EngineOpts, say: (l: string) => void): Promise<string | undefined> {
   const d = await dockerEngine(opts);
   if (!d) {
     say(
@@ -216,12 +217,9 @@ async function pushBase(
   if (!(await d.has(local))) await d.docker(["pull", local]);
   await d.docker(["tag", local, ref]);
   try {
-    const out = await d.docker(["push", ref]);
-    const digest = /digest: (sha256:[0-9a-f]{64})/.exec(out)?.[1];
-    if (!digest) throw new StepError(`pushed ${ref}, but the registry's answer named no digest:\n${out.trim()}`);
-    return digest;
+    return pushedDigest(ref, await d.docker(["push", ref]));
   } finally {
-    await capture(d.endpoint.client, ["rmi", ref], { env: dockerEnv(d.endpoint) });
+    await d.untag(ref);
   }
 }
 
@@ -230,12 +228,7 @@ async function pushBase(
  * mirror map's name for it, or `from` itself), so that the toolchain steps' cache keys are the pushing
  * engine's. Returns that name; undefined where the registry holds no base or the engine keeps no images.
  */
-async function pullBase(
-  from: string,
-  ref: string,
-  opts: { buildkitAddr?: string; mirrors?: Record<string, string> },
-  say: (l: string) => void,
-): Promise<string | undefined> {
+async function pullBase(from: string, ref: string, opts: EngineOpts, say: (l: string) => void): Promise<string | undefined> {
   const d = await dockerEngine(opts);
   if (!d || (await registryHas(ref)) === false) {
     say(
@@ -250,7 +243,7 @@ async function pullBase(
   }
   await d.docker(["pull", ref]);
   await d.docker(["tag", ref, local]);
-  await capture(d.endpoint.client, ["rmi", ref], { env: dockerEnv(d.endpoint) });
+  await d.untag(ref);
   say(`pipeline cache: ${local} on this engine is now the base the cache was built on (${ref})`);
   return local;
 }

@@ -168,9 +168,7 @@ export async function runPlan(
         await solve({ kind: "image", name: request.ref });
         const pushed = await capture(endpoint.client, ["push", request.ref], { env: dockerEnv(endpoint), signal: opts.signal });
         if (pushed.code !== 0) throw new StepError(`pushing ${request.ref} failed: ${(pushed.stderr || pushed.stdout).trim()}`);
-        const digest = /digest: (sha256:[0-9a-f]{64})/.exec(pushed.stdout)?.[1];
-        if (!digest)
-          throw new StepError(`pushed ${request.ref}, but the registry's answer named no digest:\n${pushed.stdout.trim()}`);
+        const digest = pushedDigest(request.ref, pushed.stdout);
         return { ...tracker.summary(), seconds: (Date.now() - started) / 1000, digest };
       }
       case "tarball":
@@ -194,6 +192,13 @@ export async function runPlan(
     await fs.rm(work, { recursive: true, force: true });
     activeTemps.delete(work);
   }
+}
+
+/** The digest `docker push REF` says the registry holds the image under (StepError if it names none). */
+export function pushedDigest(ref: string, stdout: string): string {
+  const digest = /digest: (sha256:[0-9a-f]{64})/.exec(stdout)?.[1];
+  if (!digest) throw new StepError(`pushed ${ref}, but the registry's answer named no digest:\n${stdout.trim()}`);
+  return digest;
 }
 
 /** The command line that solves `plan` (its Dockerfile in `context`) on `endpoint` with the given output. */
