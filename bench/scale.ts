@@ -61,7 +61,12 @@ const median = (fn: () => number) => [fn(), fn(), fn()].sort((a, b) => a - b)[1]
 function run(cmd: string, argv: string[], env?: NodeJS.ProcessEnv): Buffer;
 function run(cmd: string, argv: string[], env: NodeJS.ProcessEnv, stderr: true): string;
 function run(cmd: string, argv: string[], env: NodeJS.ProcessEnv = {}, stderr = false): Buffer | string {
-  const r = spawnSync(cmd, argv, { cwd: root, maxBuffer: 1 << 28, env: { ...process.env, CI: "1", ...env }, encoding: "buffer" });
+  const r = spawnSync(cmd, argv, {
+    cwd: root,
+    maxBuffer: 1 << 28,
+    env: { ...process.env, CI: "1", PIPELINE_TRACE: "1", ...env },
+    encoding: "buffer",
+  });
   if (r.status !== 0) throw new Error(`${cmd} ${argv.join(" ")} failed (exit ${r.status}):\n${r.stderr.toString().slice(-3000)}`);
   return stderr ? r.stderr.toString() : r.stdout;
 }
@@ -84,11 +89,14 @@ function steps(log: string): string {
   const restore = at(/pipeline-build: configure/);
   const built = at(/pipeline-build: ccache: /);
   const inside = `restore ${restore.toFixed(1)}s, configure+build ${(built - restore).toFixed(1)}s, save ${(total - built).toFixed(1)}s`;
+  // The CLI's own phases (PIPELINE_TRACE): until the context is staged, and after the engine's build.
+  const trace = (what: string) => Number(new RegExp(`^pipeline: trace (\\d+\\.\\d+)s ${what}$`, "m").exec(log)?.[1] ?? NaN);
+  const cli = `CLI: loaded ${trace("CLI loaded").toFixed(2)}s, context staged ${trace("context written").toFixed(2)}s, engine done ${trace("build done").toFixed(2)}s, exit ${trace("stamp recorded").toFixed(2)}s`;
   return `${took
     .sort((a, b) => b[1] - a[1])
     .slice(0, 4)
     .map(([n, s]) => `${s.toFixed(1)}s ${n}`)
-    .join("; ")} (compile step: ${inside})`;
+    .join("; ")} (compile step: ${inside}; ${cli})`;
 }
 const breakdown: string[] = [];
 

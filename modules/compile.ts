@@ -147,15 +147,32 @@ ${variantCases(cfg)}
   *) echo "pipeline-build: VARIANT must be one of: ${names}; got '$VARIANT'" >&2; exit 2 ;;
 esac
 
+# A build folder configured by this script (the variant's arguments and environment) with the same switches is
+# not configured again by build or all: CMake's own build rules run it again when a CMakeLists.txt changes.
+configured() {
+  { cat "$0"; echo "$VARIANT $TEST"; printf '%s\\n' "$@"; } | sha256sum | cut -d' ' -f1
+}
 configure() {
+  stamp=$(configured "$@")
+  if [ "$ACTION" != configure ] && [ -f "$BUILD_DIR/CMakeCache.txt" ] && [ "$(cat "$BUILD_DIR/.pipeline-configured" 2>/dev/null)" = "$stamp" ]; then
+    echo "pipeline-build: configure (variant $VARIANT, TEST=$TEST): $BUILD_DIR is configured so already"
+    return 0
+  fi
   echo "pipeline-build: configure (variant $VARIANT, TEST=$TEST) in $BUILD_DIR"
+  rm -f "$BUILD_DIR/.pipeline-configured"
   ${renderWords(steps.configure.argv)} "$@"
+  echo "$stamp" > "$BUILD_DIR/.pipeline-configured"
 }
 build() {
   echo "pipeline-build: build"
   # Outputs an earlier build made that this build graph no longer has (a target removed, or a tree restored
-  # from another source tree) would be shipped and checked as if they were built now: Ninja forgets them.
-  if [ -f "$BUILD_DIR/build.ninja" ]; then ninja -C "$BUILD_DIR" -t cleandead >/dev/null; fi
+  # from another source tree) would be shipped and checked as if they were built now: Ninja forgets them, once
+  # the graph is up to date (CMake runs again first if a CMakeLists.txt changed since the tree was configured).
+  if [ -f "$BUILD_DIR/build.ninja" ]; then
+    graph=$(ninja -C "$BUILD_DIR" build.ninja 2>&1) || { echo "$graph"; exit 1; }
+    case "$graph" in *"no work to do"*) ;; *) echo "$graph" ;; esac
+    ninja -C "$BUILD_DIR" -t cleandead >/dev/null
+  fi
   ${renderWords(steps.build.argv)}
 }
 run_tests() {

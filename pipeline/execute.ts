@@ -2,6 +2,7 @@
  * Runs a lazy Dagger object (Container, Directory, File) on the chosen engine. This is what every CLI
  * command ends in: the command calls the module's function, then hands its result here.
  */
+import { trace } from "./trace.ts";
 import type { Container, Directory, File } from "@dagger.io/dagger";
 import { type Plan, planGraph } from "./plan.ts";
 import { readGraph, sdkTypeName } from "./sdk-adapter.ts";
@@ -93,6 +94,7 @@ export function hostInputs(plan: Plan, cwd = process.cwd()): HostInput[] {
 
 export async function execute(obj: Runnable, request: OutputRequest, opts: ExecuteOptions = {}): Promise<RunResult | undefined> {
   const say = opts.say ?? ((l: string) => process.stderr.write(l + "\n"));
+  trace("stage called");
   const checked = await checkOutput(obj, request, opts);
   // What killed runs left behind: partial outputs next to this destination, work folders in the temp folder.
   if (checked) await removeStaleSiblings(checked.abs);
@@ -107,10 +109,13 @@ export async function execute(obj: Runnable, request: OutputRequest, opts: Execu
   // Translate first: an unsupported operation is refused before any engine is looked for.
   const expected = expectedEngineKey(opts);
   const planned = await planFor(obj, opts.mirrors, expected);
+  trace("plan made");
   const endpoint = await findBuildkit(opts);
+  trace("engine found");
   // The recorded mirror map is per engine: plan again with the found engine's when it is not the expected one.
   const plan = engineKey(endpoint) === expected ? planned : await planFor(obj, opts.mirrors, engineKey(endpoint));
   opts.onInputs?.(hostInputs(plan));
+  trace("inputs read");
   say(`pipeline: running on BuildKit via ${endpoint.via}`);
   const result = await runPlan(plan, endpoint, request, {
     progress: resolveMode(opts.progress ?? "auto"),
@@ -118,6 +123,7 @@ export async function execute(obj: Runnable, request: OutputRequest, opts: Execu
     cacheFrom: opts.cacheFrom,
     inlineCache: opts.inlineCache,
   });
+  trace("build done");
   say(`pipeline: done in ${result.seconds.toFixed(1)}s: ${result.steps} steps, ${result.cached} cached, ${result.executed} run`);
   if (result.exported)
     say(

@@ -7,9 +7,10 @@
 # writes it, `save` keeps it; the other working files go there too.
 #
 # restore: restores the last build tree of this variant, then makes Ninja's mtime test a content test: the
-# tree keeps the SHA-256 of every source file it was built from, and each file gets an old mtime if its
-# content is unchanged since then, a new one if not. So exactly the changed files rebuild, whichever source
-# tree (a branch, a copy) last used the volume.
+# tree keeps the SHA-256 of every source file it was built from (and the mtime that build saw), and each file
+# whose content is unchanged since then keeps an mtime no newer than that build saw (an old one where it moved),
+# a file whose content changed gets a new one. So exactly the changed files rebuild, whichever source tree (a
+# branch, a copy) last used the volume.
 #
 # The volume holds a tree (`tree.ID`), the symlink `current` that names it, and while a save is under way the
 # journal `dirty`: a tree is read only through `current`, so a first save that was cut off (an interrupt, a
@@ -32,6 +33,7 @@ usage() { echo "usage: build-tree.sh restore|save CACHE SRC BUILD" >&2; exit 2; 
 [ $# -eq 4 ] || usage
 action=$1 cache=$2 src=$3 build=$4
 manifest=.pipeline-sources.sha256
+mtimes=.pipeline-sources.mtimes
 tmp=${TMPDIR:-/tmp}
 
 restore() {
@@ -43,29 +45,85 @@ restore() {
   # A tree without its source manifest is of unknown origin: never trust it (ccache makes a clean build cheap).
   if [ -n "$cur" ] && [ -f "$cache/$cur/$manifest" ]; then cp -a "$cache/$cur/." "$build"/; fi
   cd "$src"
-  # Every source is hashed, never trusted by its size and mtime: the volume is shared by every source tree
+  # Every source's digest is compared, never its size and mtime: the volume is shared by every source tree
   # that builds this variant, and two trees can hold one path with the same size and mtime (the clock ticks in
-  # milliseconds) but other content, as two copies edited at once do.
-  find . -path ./build -prune -o -type f -print0 | xargs -0r sha256sum -z | LC_ALL=C sort -z > "$tmp"/sources.sha256
+  # milliseconds) but other content, as two copies edited at once do. The CLI that staged the sources may have
+  # hashed them already and mounted the manifest at $given (it reads again only the files of that host folder
+  # whose inode, size or mtime changed since it hashed them): used when it names exactly the files here, else
+  # every file is hashed here.
+  given=${PIPELINE_SOURCES_MANIFEST:-/run/pipeline-sources.sha256}
+  digests="hashed here"
+  if [ -f "$given" ] && find . -path ./build -prune -o -type f -print0 | LC_ALL=C sort -z > "$tmp"/sources.paths &&
+    cut -z -c67- "$given" | LC_ALL=C sort -z | cmp -s - "$tmp"/sources.paths; then
+    cp "$given" "$tmp"/sources.sha256
+    digests="digests from the CLI"
+  else
+    find . -path ./build -prune -o -type f -print0 | xargs -0r sha256sum -z | LC_ALL=C sort -z > "$tmp"/sources.sha256
+  fi
   if [ -f "$build/$manifest" ]; then
-    # Unchanged since the tree was built: an old mtime. Changed or new: now. Named by the journal of a cut-off
-    # save: now, whatever the content.
-    LC_ALL=C comm -z -12 "$tmp"/sources.sha256 "$build/$manifest" | cut -z -c67- | xargs -0r touch -h -d @1
+    # Changed or new: now. Named by the journal of a cut-off save: now, whatever the content.
     LC_ALL=C comm -z -23 "$tmp"/sources.sha256 "$build/$manifest" | cut -z -c67- > "$tmp"/sources.changed
     if [ -f "$cache/dirty" ]; then
       echo "pipeline-build: the last save of this tree was cut off: the outputs of the $(tr -cd '\0' < "$cache/dirty" | wc -c) sources it had changed are rebuilt"
       cat "$cache/dirty" >> "$tmp"/sources.changed
     fi
     xargs -0r touch -c -h < "$tmp"/sources.changed
+    # Unchanged since the tree was built: made to look no newer than its outputs, so that ninja leaves them.
+    # One older than every output ninja logged, or no newer than that build saw it, already is; any other
+    # gets an old mtime. A file is touched only then: touching one the image's layer holds copies the whole
+    # file up into this step's layer, so touching every source would cost a copy of the source tree.
+    LC_ALL=C comm -z -12 "$tmp"/sources.sha256 "$build/$manifest" | cut -z -c67- > "$tmp"/sources.same
+    counts=$(python3 - "$tmp"/sources.same "$build/$mtimes" "$tmp"/sources.changed "$build/.ninja_log" <<'PY'
+import os, sys
+def records(path):
+    try:
+        return open(path, "rb").read().split(b"\0")[:-1]
+    except OSError:
+        return []
+changed = set(records(sys.argv[3]))
+seen = {}
+for rec in records(sys.argv[2]):
+    ns, _, path = rec.partition(b" ")
+    if ns.isdigit():
+        seen[path] = int(ns)
+# The oldest output mtime (ns) in ninja's log ("start end mtime path hash" lines): 0 when there is none.
+oldest = 0
+try:
+    logged = [int(f[2]) for f in (l.split(b"\t") for l in open(sys.argv[4], "rb").read().splitlines()[1:]) if len(f) > 2 and f[2].isdigit()]
+    oldest = min(logged, default=0)
+except OSError:
+    pass
+aged = same = 0
+for path in records(sys.argv[1]):
+    if path in changed:
+        continue
+    same += 1
+    now = os.lstat(path).st_mtime_ns
+    if now < oldest or (path in seen and now <= seen[path]):
+        continue
+    os.utime(path, ns=(1_000_000_000, 1_000_000_000), follow_symlinks=False)
+    aged += 1
+print(same, aged)
+PY
+)
+    echo "pipeline-build: sources: $(tr -cd '\0' < "$tmp"/sources.changed | wc -c) changed, ${counts% *} unchanged (${counts#* } given an old mtime); $digests"
   else
     cut -z -c67- "$tmp"/sources.sha256 > "$tmp"/sources.changed
+    echo "pipeline-build: sources: $(tr -cd '\0' < "$tmp"/sources.changed | wc -c), no earlier tree to build on; $digests"
   fi
+  # The mtimes this build's ninja sees, saved with the tree for the next restore.
+  cut -z -c67- "$tmp"/sources.sha256 | python3 -c '
+import os, sys
+out = sys.stdout.buffer
+for path in sys.stdin.buffer.read().split(b"\0")[:-1]:
+    out.write(b"%d %s\0" % (os.lstat(path).st_mtime_ns, path))
+' > "$tmp"/sources.mtimes
 }
 
 # One walk of $1: NUL-separated records "TYPE SIZE MTIME PATH" of its files and links (not the manifest), sorted,
 # into $2; the paths of its folders, sorted, into $3.
 listing() {
-  (cd "$1" && find . -mindepth 1 ! -path "./$manifest" -printf '%y %s %T@ %P\0') > "$tmp"/walk
+  (cd "$1" && find . -mindepth 1 ! -path "./$manifest" ! -path "./$mtimes" -printf '%y %s %T@ %P\0') > "$tmp"/walk
   LC_ALL=C grep -zv '^d ' "$tmp"/walk | LC_ALL=C sort -z > "$2"
   LC_ALL=C grep -z '^d ' "$tmp"/walk | cut -z -d' ' -f4- | LC_ALL=C sort -z > "$3"
 }
@@ -74,6 +132,7 @@ save_whole() {
   new=$(mktemp -d "$cache/tree.NEW-XXXXXXXX")
   id=${new##*-}
   cp -a "$build/." "$new"/
+  cp "$tmp"/sources.mtimes "$new/$mtimes"
   cp "$tmp"/sources.sha256 "$new/$manifest"
   mv -T "$new" "$cache/tree.$id"
   ln -s "tree.$id" "$cache/current.NEW-$id"
@@ -102,6 +161,8 @@ save_changes() {
   # New or changed (type, size or mtime): copied over, each replacing the tree's file or link as a whole.
   LC_ALL=C comm -z -23 "$tmp"/tree.after "$tmp"/tree.before | cut -z -d' ' -f4- > "$tmp"/paths.changed
   (cd "$build" && xargs -0r cp -a --remove-destination --parents -t "$tree" -- < "$tmp"/paths.changed)
+  cp "$tmp"/sources.mtimes "$tree/$mtimes.NEW"
+  mv -f "$tree/$mtimes.NEW" "$tree/$mtimes"
   cp "$tmp"/sources.sha256 "$tree/$manifest.NEW"
   mv -f "$tree/$manifest.NEW" "$tree/$manifest"
   rm -f "$cache/dirty"
@@ -109,7 +170,7 @@ save_changes() {
 }
 
 save() {
-  rm -f "$build/$manifest"
+  rm -f "$build/$manifest" "$build/$mtimes"
   cur=$(readlink "$cache/current" || true)
   if [ -n "$cur" ] && [ -f "$cache/$cur/$manifest" ]; then save_changes "$cache/$cur"; else save_whole; fi
   mv "$tmp"/sources.sha256 "$build/$manifest"

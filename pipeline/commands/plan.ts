@@ -68,7 +68,10 @@ async function handler(argv: ArgumentsCamelCase<Args>, STAGES: StageCommand[]): 
 
 /** Prints a plan (secrets shown by id only) and optionally writes its build context. */
 export async function emitPlan(plan: Plan, argv: { emit: "dockerfile" | "json"; context?: string }): Promise<void> {
-  if (argv.context) await atomicWrite(argv.context, (tmp) => writeContext(plan, tmp));
+  if (argv.context)
+    await atomicWrite(argv.context, async (tmp) => {
+      await writeContext(plan, tmp);
+    });
   if (argv.emit === "json") {
     const shown = { ...plan, secrets: plan.secrets.map((s) => ({ id: s.id })) };
     process.stdout.write(JSON.stringify(shown, null, 2) + "\n");

@@ -6,6 +6,7 @@
  * options that are the CLI's own (--sbom, docs --serve). A function the table does not name is still a
  * command: it runs as `pipeline call FUNCTION ...` would.
  */
+import { trace } from "../trace.ts";
 import type { ArgumentsCamelCase, Argv, CommandModule, Options } from "yargs";
 import { resolve } from "node:path";
 import { checkOutput, execute, type ExecuteOptions, type Runnable } from "../execute.ts";
@@ -332,7 +333,9 @@ function commandFor(stage: StageCommand): CommandModule<object, StageArgs> {
       return b as Argv<StageArgs>;
     },
     handler: async (argv: ArgumentsCamelCase<StageArgs>) => {
+      trace("CLI loaded");
       const project = await loadProject({ config: argv.config, source: argv.source, cmake: stage.sourceKind !== "program" });
+      trace("project loaded");
       stage.prepare?.(project, argv);
       if (argv.serve && stage.serve) return stage.serve(project, argv, executeOptions(argv));
       const request: OutputRequest =
@@ -367,6 +370,7 @@ function commandFor(stage: StageCommand): CommandModule<object, StageArgs> {
       }
       // All written: the same command line finds its result up to date until an input or an output changes.
       stamp.record(later.map((n) => n.to));
+      trace("stamp recorded");
     },
   };
 }

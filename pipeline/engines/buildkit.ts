@@ -3,6 +3,7 @@
  * client (buildx, or the BuildKit built into Docker < 23) or with buildctl against a buildkitd. Progress is
  * read from the plain stream; outputs land atomically (see outputs.ts).
  */
+import { trace } from "../trace.ts";
 import { spawn } from "node:child_process";
 import { promises as fs } from "node:fs";
 import { join } from "node:path";
@@ -10,6 +11,7 @@ import { randomBytes } from "node:crypto";
 import { createInterface } from "node:readline";
 import { deltaTools, type Plan, withDeltaTarget, withSyncTarget } from "../plan.ts";
 import { claimContextDir, writeContext } from "../context.ts";
+import { withSourceManifests } from "../plan/manifest.ts";
 import { EngineUnavailable, EXIT_INTERRUPTED, EXIT_TERMINATED, PipelineError, StepError } from "../../modules/errors.ts";
 import { activeTemps, applyDelta, atomicWrite, listOutput, type OutputRequest, workPrefix } from "../outputs.ts";
 import { createView, ProgressTracker, type Vertex } from "../progress.ts";
@@ -81,11 +83,14 @@ export async function runPlan(
   // image store on each run. Its sync builds the plan's sync target instead (a last build stage that exports
   // nothing); buildctl can build with no output at all.
   let plan = request.kind === "sync" && endpoint.kind !== "buildctl" ? withSyncTarget(requested) : requested;
+  // Build-tree restores read the sources' digests from the CLI, which hashes only what changed (plan/manifest.ts).
+  plan = withSourceManifests(plan);
   // A folder replacing one an earlier export wrote: only what differs is sent (withDeltaTarget, applyDelta).
   const tools = request.kind === "export" && plan.output.kind === "directory" ? deltaTools(plan) : undefined;
   // (An old folder that cannot be read is replaced whole, as without it.)
   const last = tools ? await listOutput(request.kind === "export" ? request.path : "").catch(() => undefined) : undefined;
   if (tools && last) plan = withDeltaTarget(plan, tools, last);
+  trace("old output listed");
   // pipeline-PID-XXXXXX: a later run removes it if this process is killed (outputs.ts removeStaleWork).
   const work = await fs.mkdtemp(workPrefix());
   activeTemps.add(work);
@@ -93,11 +98,13 @@ export async function runPlan(
   const tracker = new ProgressTracker(plan.secrets.map((s) => s.plaintext));
   let exported: RunResult["exported"];
   let staged: Awaited<ReturnType<typeof claimContextDir>>;
+  let linked = false;
   try {
     // At the same path each build where it can be (BuildKit then receives only what changed), else in `work`.
     staged = await claimContextDir(plan, opts.cwd);
     const context = staged?.dir ?? join(work, "context");
-    await writeContext(plan, context, opts.cwd);
+    ({ linked } = await writeContext(plan, context, opts.cwd));
+    trace("context written");
     const secrets = join(work, "secrets");
     await fs.mkdir(secrets, { mode: 0o700 });
     const secretArgs: Array<{ id: string; file: string }> = [];
@@ -126,7 +133,9 @@ export async function runPlan(
             activeTemps.add(delta);
             try {
               await solve({ kind: "local", dest: delta });
+              trace("solved");
               exported = await applyDelta(delta, request.path, tmp);
+              trace("delta applied");
             } catch (err) {
               if (err instanceof PipelineError) throw err;
               // The old folder changed under us (a file gone): the whole result, as without it.
@@ -188,7 +197,7 @@ export async function runPlan(
     }
     return { ...tracker.summary(), seconds: (Date.now() - started) / 1000, ...(exported ? { exported } : {}) };
   } finally {
-    await staged?.release();
+    await staged?.release(linked);
     await fs.rm(work, { recursive: true, force: true });
     activeTemps.delete(work);
   }

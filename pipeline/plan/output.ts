@@ -91,6 +91,14 @@ export function withDeltaTarget(plan: Plan, tools: string, have: string): Plan {
     label: "the listing of the folder an incremental export replaces",
     steps: [{ kind: "copy" as const, src: HAVE_FILE, dest: "/have" }],
   };
+  // A target that only copies a folder of another stage (the build tree's `out`) is read where it is: one
+  // copy fewer per build.
+  const only = plan.stages.find((s) => s.name === plan.target);
+  const step = only?.base === "scratch" && only.steps.length === 1 ? only.steps[0] : undefined;
+  const result =
+    step?.kind === "copy" && step.from && step.src.endsWith("/") && step.dest === "/" && !step.chmod && !step.chown
+      ? { from: step.from, source: step.src }
+      : { from: plan.target, source: "/" };
   const delta = {
     name: DELTA_STAGE,
     base: tools,
@@ -100,7 +108,7 @@ export function withDeltaTarget(plan: Plan, tools: string, have: string): Plan {
         kind: "run" as const,
         args: ["sh", "-c", DELTA_SCRIPT],
         mounts: [
-          { kind: "bind" as const, target: "/r", from: plan.target, source: "/" },
+          { kind: "bind" as const, target: "/r", ...result },
           { kind: "bind" as const, target: "/have", from: DELTA_HAVE, source: "/have" },
         ],
       },

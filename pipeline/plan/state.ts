@@ -45,7 +45,12 @@ export type ContextEntry =
   | { kind: "hostDir"; dest: string; path: string; filters: PathFilter[] }
   | { kind: "hostFile"; dest: string; path: string }
   | { kind: "content"; dest: string; contents: string }
-  | { kind: "emptyDir"; dest: string };
+  | { kind: "emptyDir"; dest: string }
+  /**
+   * The SHA-256 manifest (`sha256sum -z` records, sorted) of the files of the context folder `of`, less its
+   * top-level folder `prune`: a build step's restore reads it instead of hashing every source (plan/manifest.ts).
+   */
+  | { kind: "sourceManifest"; dest: string; of: string; prune: string };
 
 /** A Dagger include/exclude pair; a path is kept when it passes every filter of its entry. */
 export interface PathFilter {

@@ -6,13 +6,24 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const SCRIPT = fileURLToPath(new URL("../../modules/scripts/build-tree.sh", import.meta.url));
 const MANIFEST = ".pipeline-sources.sha256";
+const MTIMES = ".pipeline-sources.mtimes";
 
 /** A scratch layout: a volume, a source tree with its build tree inside, and the script's working folder. */
 function layout() {
@@ -30,23 +41,23 @@ function layout() {
 }
 
 /** Runs `build-tree.sh ACTION`; returns its output, failing with it unless it exits 0. */
-function run(d: ReturnType<typeof layout>, action: "restore" | "save"): string {
+function run(d: ReturnType<typeof layout>, action: "restore" | "save", env: NodeJS.ProcessEnv = {}): string {
   const r = spawnSync("sh", [SCRIPT, action, d.cache, d.src, d.build], {
     encoding: "utf8",
-    env: { ...process.env, TMPDIR: d.tmp },
+    env: { ...process.env, TMPDIR: d.tmp, PIPELINE_SOURCES_MANIFEST: join(d.root, "none"), ...env },
   });
   assert.is(r.status, 0, `build-tree.sh ${action} exited ${r.status}:\n${r.stdout}${r.stderr}`);
   return r.stdout;
 }
 
-/** Every file, link and folder under `dir` (not the manifest): path -> content, link target or "dir". */
+/** Every file, link and folder under `dir` (not the manifest and the mtimes beside it): path -> content, link target or "dir". */
 function contents(dir: string): Record<string, string> {
   const out: Record<string, string> = {};
   const walk = (d: string) => {
     for (const e of readdirSync(d, { withFileTypes: true })) {
       const p = join(d, e.name);
       const rel = relative(dir, p);
-      if (rel === MANIFEST) continue;
+      if (rel === MANIFEST || rel === MTIMES) continue;
       if (e.isSymbolicLink()) out[rel] = `-> ${readlinkSync(p)}`;
       else if (e.isDirectory()) {
         out[rel] = "dir";
@@ -114,6 +125,67 @@ test("an unchanged build writes nothing back; the next restore gives the build t
     rmSync(d.build, { recursive: true });
     run(d, "restore");
     assert.equal(contents(d.build), { "lib.so": "lib\n", sub: "dir", "sub/obj.o": "o\n" });
+  } finally {
+    rmSync(d.root, { recursive: true, force: true });
+  }
+});
+
+test("restore: a changed source gets a new mtime; an unchanged one is touched only when it looks newer than its outputs", () => {
+  const d = layout();
+  try {
+    const at = (p: string, seconds: number) => utimesSync(join(d.src, p), seconds, seconds);
+    const mtime = (p: string) => statSync(join(d.src, p)).mtimeMs / 1000;
+    for (const p of ["old.cc", "moved.cc", "edited.cc", "journal.cc"]) writeFileSync(join(d.src, p), `// ${p}\n`);
+    for (const p of ["old.cc", "moved.cc", "edited.cc", "journal.cc"]) at(p, 1_000_000);
+    assert.match(run(d, "restore"), /sources: 5, no earlier tree to build on; hashed here/);
+    // The build: ninja logs its outputs' mtimes (ns); the oldest is at 2,000,000 s.
+    writeFileSync(
+      join(d.build, ".ninja_log"),
+      "# ninja log v5\n1\t2\t2000000000000000\told.o\tabc\n1\t2\t2500000000000000\tmoved.o\tdef\n",
+    );
+    run(d, "save");
+    // Next build: moved.cc touched (same content) after the outputs were built; edited.cc's content changed;
+    // the journal of a cut-off save names journal.cc; old.cc keeps its mtime, older than every output.
+    at("moved.cc", 3_000_000);
+    writeFileSync(join(d.src, "edited.cc"), "// edited\n");
+    at("edited.cc", 1_000_000);
+    writeFileSync(join(d.cache, "dirty"), "./journal.cc\0");
+    const out = run(d, "restore");
+    assert.match(out, /sources: 2 changed, 3 unchanged \(1 given an old mtime\); hashed here/);
+    assert.is(mtime("old.cc"), 1_000_000, "older than every output: left as it is");
+    assert.is(mtime("moved.cc"), 1, "newer than the outputs with the same content: an old mtime");
+    assert.ok(mtime("edited.cc") > 3_000_000, "changed: now");
+    assert.ok(mtime("journal.cc") > 3_000_000, "named by the journal: now, whatever its content");
+    // The build after that: nothing moved since, so nothing is touched (edited.cc, now unchanged, is no newer
+    // than that build saw it).
+    rmSync(join(d.cache, "dirty"));
+    run(d, "save");
+    assert.match(run(d, "restore"), /sources: 0 changed, 5 unchanged \(0 given an old mtime\)/);
+  } finally {
+    rmSync(d.root, { recursive: true, force: true });
+  }
+});
+
+test("restore takes the CLI's manifest when it names exactly the sources, and hashes them itself when it does not", () => {
+  const d = layout();
+  try {
+    writeFileSync(join(d.src, "b.cc"), "int b;\n");
+    const given = join(d.root, "given.sha256");
+    // The CLI's manifest: sha256sum -z records, sorted (what source-hashes.ts writes).
+    const manifest = spawnSync(
+      "sh",
+      ["-c", "find . -path ./build -prune -o -type f -print0 | xargs -0r sha256sum -z | LC_ALL=C sort -z"],
+      {
+        cwd: d.src,
+      },
+    ).stdout;
+    writeFileSync(given, manifest);
+    assert.match(run(d, "restore", { PIPELINE_SOURCES_MANIFEST: given }), "digests from the CLI");
+    assert.equal(readFileSync(join(d.tmp, "sources.sha256")), manifest);
+    // A manifest that misses a file here (or names one that is not) is not used.
+    writeFileSync(join(d.src, "c.cc"), "int c;\n");
+    assert.match(run(d, "restore", { PIPELINE_SOURCES_MANIFEST: given }), "hashed here");
+    assert.match(readFileSync(join(d.tmp, "sources.sha256"), "utf8"), "./c.cc");
   } finally {
     rmSync(d.root, { recursive: true, force: true });
   }

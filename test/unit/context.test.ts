@@ -1,6 +1,16 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, existsSync, statSync, chmodSync } from "node:fs";
+import {
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  writeFileSync,
+  existsSync,
+  statSync,
+  chmodSync,
+  renameSync,
+  rmSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { spawnSync } from "node:child_process";
@@ -65,6 +75,53 @@ test("writeContext stages filtered host trees, new files, an empty dir and the D
   assert.match(readFileSync(join(out, "Dockerfile"), "utf8"), "FROM scratch AS s0");
 });
 
+test("writeContext into an earlier build's folder: unchanged files stay the same link, edits and removals follow the tree", async () => {
+  const root = mkdtempSync(join(tmpdir(), "pipeline-ctx-sync-"));
+  const src = join(root, "src");
+  mkdirSync(join(src, "lib", "deep"), { recursive: true });
+  writeFileSync(join(src, "lib", "a.cc"), "int a;\n");
+  writeFileSync(join(src, "lib", "b.cc"), "int b;\n");
+  writeFileSync(join(src, "lib", "deep", "c.cc"), "int c;\n");
+  const plan = (contents: string, extra = true): Plan => ({
+    stages: [{ name: "s0", base: "scratch", label: "t", steps: [] }],
+    target: "s0",
+    output: { kind: "container" },
+    secrets: [],
+    context: [
+      { kind: "hostDir", dest: "h0", path: "src", filters: [{ include: [], exclude: ["**/*.md"] }] },
+      { kind: "content", dest: "f/x", contents },
+      ...(extra ? [{ kind: "content" as const, dest: "pipeline-have", contents: "list" }] : []),
+    ],
+  });
+  const out = join(root, "ctx");
+  assert.equal(await writeContext(plan("one"), out, root), { linked: true });
+  const ino = (p: string) => statSync(join(out, "h0", p)).ino;
+  const before = ino("lib/a.cc");
+  assert.is(before, statSync(join(src, "lib", "a.cc")).ino, "a hard link to the source");
+  // An edit in place (same inode), a file replaced (new inode), one removed, a folder removed, a new excluded file.
+  writeFileSync(join(src, "lib", "a.cc"), "int a2;\n");
+  writeFileSync(join(src, "lib", "b.cc.tmp"), "int b2;\n");
+  renameSync(join(src, "lib", "b.cc.tmp"), join(src, "lib", "b.cc"));
+  rmSync(join(src, "lib", "deep"), { recursive: true });
+  writeFileSync(join(src, "lib", "notes.md"), "x");
+  writeFileSync(join(src, "new.cc"), "int n;\n");
+  await writeContext(plan("two", false), out, root);
+  assert.is(ino("lib/a.cc"), before, "an unchanged link is left alone");
+  assert.is(readFileSync(join(out, "h0", "lib", "a.cc"), "utf8"), "int a2;\n");
+  assert.is(readFileSync(join(out, "h0", "lib", "b.cc"), "utf8"), "int b2;\n", "a replaced file is linked again");
+  assert.is(ino("lib/b.cc"), statSync(join(src, "lib", "b.cc")).ino);
+  assert.not.ok(existsSync(join(out, "h0", "lib", "deep")), "a removed folder is removed");
+  assert.not.ok(existsSync(join(out, "h0", "lib", "notes.md")), "the filters still apply");
+  assert.is(readFileSync(join(out, "h0", "new.cc"), "utf8"), "int n;\n");
+  assert.is(readFileSync(join(out, "f", "x"), "utf8"), "two");
+  assert.not.ok(existsSync(join(out, "pipeline-have")), "an entry the plan no longer has is removed");
+  // The folder equals one staged from scratch.
+  const fresh = join(root, "fresh");
+  await writeContext(plan("two", false), fresh, root);
+  const listing = (d: string) => spawnSync("sh", ["-c", `cd ${d} && find . -printf '%y %m %s %p\\n' | sort`]).stdout.toString();
+  assert.is(listing(out), listing(fresh));
+});
+
 test("the context folder of the same host inputs is at the same path each build, held by one build at a time", async () => {
   const root = mkdtempSync(join(tmpdir(), "pipeline-ctx-claim-"));
   const contexts = join(root, "contexts");
@@ -86,7 +143,7 @@ test("the context folder of the same host inputs is at the same path each build,
   await writeContext({ ...plan("."), context: [{ kind: "content", dest: "x", contents: "x" }] }, first.dir);
   await first.release();
   await other.release();
-  assert.not.ok(existsSync(first.dir), "released: the folder's contents are gone");
+  assert.not.ok(existsSync(first.dir), "released without keep: the folder's contents are gone");
   const again = await claimContextDir(plan("src"), root, contexts);
   assert.is(again?.dir, first.dir, "the next build of the same inputs: the same path");
   await again!.release();
@@ -117,7 +174,14 @@ test("a context folder's lock left by a process that is gone is taken over; one 
   writeFileSync(join(claimed!.dir, "h0", "left.txt"), "from a killed build");
   const taken = await claimContextDir(plan, root, contexts);
   assert.is(taken?.dir, claimed!.dir, "the dead holder's lock is taken over");
-  assert.not.ok(existsSync(join(claimed!.dir, "h0", "left.txt")), "what the killed build left is removed");
+  mkdirSync(join(root, "src"), { recursive: true });
+  writeFileSync(join(root, "src", "kept.txt"), "a source");
+  await writeContext(plan, taken!.dir, root);
+  assert.not.ok(
+    existsSync(join(claimed!.dir, "h0", "left.txt")),
+    "what the killed build left is gone once the context is staged",
+  );
+  assert.ok(existsSync(join(claimed!.dir, "h0", "kept.txt")));
   assert.is(readFileSync(lock, "utf8"), String(process.pid));
   await taken!.release();
   writeFileSync(lock, String(process.ppid));

@@ -327,8 +327,24 @@ test("the delta stage runs on a Debian image the plan builds from, mounting the 
   const d = withDeltaTarget(plan, "pipeline-seed/debian:bookworm", "f 644 1 1.0000000000 a\0");
   assert.is.not(d.target, "out");
   const run = d.stages.find((s) => s.base === "pipeline-seed/debian:bookworm" && s.name !== "s0")!.steps[0]!;
-  assert.ok(run.kind === "run" && run.mounts.some((m) => m.kind === "bind" && m.from === "out" && m.target === "/r"));
+  // `out` only copies s0's build folder: that folder is mounted where it is, one copy fewer.
+  assert.ok(
+    run.kind === "run" &&
+      run.mounts.some((m) => m.kind === "bind" && m.from === "s0" && m.source === "/src/build/" && m.target === "/r"),
+  );
   assert.equal(d.context.at(-1), { kind: "content", dest: HAVE_FILE, contents: "f 644 1 1.0000000000 a\0" });
+  // A target that does more than that is mounted whole.
+  const more = {
+    ...plan,
+    stages: [
+      plan.stages[0]!,
+      { ...plan.stages[1]!, steps: [...plan.stages[1]!.steps, { kind: "label" as const, name: "x", value: "y" }] },
+    ],
+  };
+  const whole = withDeltaTarget(more, "pipeline-seed/debian:bookworm", "").stages.find(
+    (s) => s.name !== "s0" && s.base !== "scratch",
+  )!.steps[0]!;
+  assert.ok(whole.kind === "run" && whole.mounts.some((m) => m.kind === "bind" && m.from === "out" && m.source === "/"));
 });
 
 test.run();

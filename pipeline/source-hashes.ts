@@ -1,0 +1,71 @@
+/**
+ * The SHA-256 manifest of a staged source folder, as `find . -path ./PRUNE -prune -o -type f -print0 | xargs -0
+ * sha256sum -z | LC_ALL=C sort -z` prints it in that folder (plan/manifest.ts), reading only the files that
+ * changed: each file's digest is kept with its inode, size and mtime (in `cacheFile`), and a file whose three
+ * are the same as when it was hashed is not read again, as git's index and ninja trust them. A file modified
+ * within a second of being hashed is hashed again next time (the clock the kernel stamps mtimes with is coarse,
+ * so an edit right after the read could leave the mtime unchanged).
+ */
+import { createHash } from "node:crypto";
+import { lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+
+const RACY_MS = 1000;
+
+/** rel path -> [inode, size, mtime ns, when it was hashed (ms), sha256 hex] */
+type Cache = Record<string, [string, string, string, number, string]>;
+
+export function sourceManifest(root: string, prune: string, cacheFile?: string): { manifest: string; hashed: number } {
+  let cache: Cache = {};
+  if (cacheFile)
+    try {
+      const parsed = JSON.parse(readFileSync(cacheFile, "utf8"));
+      if (parsed?.v === 1 && parsed.files && typeof parsed.files === "object") cache = parsed.files;
+    } catch {
+      // none yet, or unreadable: every file is hashed
+    }
+  const next: Cache = {};
+  const records: Buffer[] = [];
+  let hashed = 0;
+  const walk = (dir: string, rel: string) => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const childRel = rel ? `${rel}/${e.name}` : e.name;
+      if (childRel === prune) continue;
+      const path = join(dir, e.name);
+      if (e.isDirectory()) walk(path, childRel);
+      else if (e.isFile()) {
+        const st = lstatSync(path, { bigint: true });
+        const ino = String(st.ino);
+        const size = String(st.size);
+        const mtime = String(st.mtimeNs);
+        const was = cache[childRel];
+        let entry = was;
+        if (
+          !was ||
+          was[0] !== ino ||
+          was[1] !== size ||
+          was[2] !== mtime ||
+          Number(st.mtimeNs / 1_000_000n) + RACY_MS >= was[3]
+        ) {
+          const at = Date.now();
+          entry = [ino, size, mtime, at, createHash("sha256").update(readFileSync(path)).digest("hex")];
+          hashed++;
+        }
+        next[childRel] = entry!;
+        records.push(Buffer.from(`${entry![4]}  ./${childRel}\0`));
+      }
+    }
+  };
+  walk(root, "");
+  records.sort(Buffer.compare);
+  if (cacheFile)
+    try {
+      mkdirSync(dirname(cacheFile), { recursive: true });
+      const tmp = `${cacheFile}.${process.pid}.tmp`;
+      writeFileSync(tmp, JSON.stringify({ v: 1, files: next }));
+      renameSync(tmp, cacheFile);
+    } catch {
+      // a read-only state dir: the next build hashes again
+    }
+  return { manifest: Buffer.concat(records).toString(), hashed };
+}
