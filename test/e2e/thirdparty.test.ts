@@ -3,7 +3,8 @@
  * config alone (examples/thirdparty/): `test` builds each CPU variant with its tests, runs the project's own
  * test suite and an emulated subset at the variant's floor CPU; the ISA floors hold (the pipeline's own check
  * says so, and objdump of the exported build tree agrees); an incomplete config fails the build on the ISA
- * check. One build per variant: `build --test` (checked, exported) and `test` share the same compile step.
+ * check. One build per variant: `build --test` (checked, exported) and `test` share the same compile step
+ * (buildAndTest: the same steps for every variant of both projects).
  *
  * Cold, on 2 shared cores (see the times it prints): ncnn cpu-noavx about 8 minutes, the incomplete config
  * (three layers) about 1, faiss cpu-noavx about 13. The avx2 variants, ncnn cpu (10 minutes) and faiss cpu
@@ -97,6 +98,44 @@ function vexSummary(file: string): { vex: number; avx2: number; evex: string[] }
   };
 }
 
+/**
+ * What every variant's test does: `build --test` of one variant exported to a tree, the pipeline's own ISA
+ * verdict at its floor, `files(tree)` (objdump of what it exported), then `test` of the same variant (the same
+ * compile, cached) and its report: the suite's count with no failure, and the emulated subset at the floor.
+ */
+async function buildAndTest(o: {
+  what: string;
+  project: { tarball: string; top: string; config: string };
+  avx: boolean;
+  floor: string;
+  files: (tree: string) => void;
+  tests: number;
+  emulatedAtLeast: number;
+}): Promise<void> {
+  const src = source(o.project);
+  const sw = o.avx ? [] : ["--no-avx"];
+  const config = ["--config", o.project.config, "--source", src];
+  const tree = join(scratch(), "build");
+  const b = await timed(`${o.what} build --test`, ["build", "--test", ...sw, ...config, "--out", tree]);
+  assert.is(b.code, 0, explain(b));
+  // The pipeline's own check ran on the build tree, at this variant's floor.
+  assert.ok(isaHeld(b, o.floor), `no isa-check verdict at ${o.floor} in the build's output:\n${b.stderr.slice(-3000)}`);
+  // And independently: objdump of what it exported.
+  o.files(tree);
+  const report = join(scratch(), "report");
+  const t = await timed(`${o.what} test`, ["test", ...sw, ...config, "--out", report]);
+  assert.is(t.code, 0, explain(t));
+  const c = testCounts(report);
+  console.log(`  thirdparty: ${o.what}: ${c.passedLine} (junit: ${c.tests} tests, ${c.failures} failures, ${c.skipped} skipped)`);
+  assert.is(c.tests, o.tests);
+  assert.is(c.failures, 0);
+  assert.is(c.passedLine, `100% tests passed, 0 tests failed out of ${o.tests}`);
+  const e = emulated(report);
+  console.log(`  thirdparty: ${o.what} emulated: ${e.passed} passed, ${e.failed} failed`);
+  assert.ok(e.passed >= o.emulatedAtLeast, e.log);
+  assert.is(e.failed, 0, e.log);
+}
+
 function skipAll(name: string, tarball: string): void {
   console.log(`thirdparty: SKIPPED ${name}: the pinned source tarball ${tarball} is missing`);
   test.skip(`${name} (skipped: ${tarball} is missing)`, () => {});
@@ -112,57 +151,34 @@ if (SCOPE === "0") {
     const floor = avx ? "x86-64-v3" : "x86-64-v2";
     (avx && !ALL ? test.skip : test)(
       `ncnn ${variant}: one build with tests holds the ${floor} floor; its ${NCNN_TESTS} tests pass, and the subset on an emulated ${floor} CPU`,
-      async () => {
-        const src = source(NCNN);
-        const sw = avx ? [] : ["--no-avx"];
-        const tree = join(scratch(), "build");
-        const b = await timed(`ncnn ${variant} build --test`, [
-          "build",
-          "--test",
-          ...sw,
-          "--config",
-          NCNN.config,
-          "--source",
-          src,
-          "--out",
-          tree,
-        ]);
-        assert.is(b.code, 0, explain(b));
-        // The pipeline's own check ran on the build tree, at this variant's floor.
-        assert.ok(isaHeld(b, floor), `no isa-check verdict at ${floor} in the build's output:\n${b.stderr.slice(-3000)}`);
-
-        // And independently: objdump of the exported library and a test program linked with it.
-        for (const file of [join(tree, "src", "libncnn.a"), join(tree, "tests", "test_convolution")]) {
-          const s = vexSummary(file);
-          console.log(
-            `  thirdparty: ncnn ${variant} ${file.slice(tree.length + 1)}: ${s.vex} VEX, ${s.avx2} AVX2/FMA, ${s.evex.length ? "EVEX!" : "no EVEX"}`,
-          );
-          if (avx) {
-            assert.ok(s.avx2 > 0, `${file}: no AVX2/FMA instructions in the avx variant`);
-            assert.equal(s.evex, [], `${file}: EVEX (AVX-512) instructions above x86-64-v3`);
-          } else {
-            assert.is(
-              s.vex,
-              0,
-              `${file}: VEX instructions in the noavx variant: ${vexInstructions(file).slice(0, 3).join("\n")}`,
-            );
-          }
-        }
-
-        // The same compile (cached) with the tests run, natively and emulated at the floor.
-        const report = join(scratch(), "report");
-        const t = await timed(`ncnn ${variant} test`, ["test", ...sw, "--config", NCNN.config, "--source", src, "--out", report]);
-        assert.is(t.code, 0, explain(t));
-        const c = testCounts(report);
-        console.log(`  thirdparty: ncnn ${variant}: ${c.passedLine} (junit: ${c.tests} tests, ${c.failures} failures)`);
-        assert.is(c.tests, NCNN_TESTS);
-        assert.is(c.failures, 0);
-        assert.is(c.passedLine, `100% tests passed, 0 tests failed out of ${NCNN_TESTS}`);
-        const e = emulated(report);
-        console.log(`  thirdparty: ncnn ${variant} emulated: ${e.passed} passed, ${e.failed} failed`);
-        assert.ok(e.passed > 0, e.log);
-        assert.is(e.failed, 0, e.log);
-      },
+      () =>
+        buildAndTest({
+          what: `ncnn ${variant}`,
+          project: NCNN,
+          avx,
+          floor,
+          tests: NCNN_TESTS,
+          emulatedAtLeast: 1,
+          files: (tree) => {
+            // The library and a test program linked with it.
+            for (const file of [join(tree, "src", "libncnn.a"), join(tree, "tests", "test_convolution")]) {
+              const s = vexSummary(file);
+              console.log(
+                `  thirdparty: ncnn ${variant} ${file.slice(tree.length + 1)}: ${s.vex} VEX, ${s.avx2} AVX2/FMA, ${s.evex.length ? "EVEX!" : "no EVEX"}`,
+              );
+              if (avx) {
+                assert.ok(s.avx2 > 0, `${file}: no AVX2/FMA instructions in the avx variant`);
+                assert.equal(s.evex, [], `${file}: EVEX (AVX-512) instructions above x86-64-v3`);
+              } else {
+                assert.is(
+                  s.vex,
+                  0,
+                  `${file}: VEX instructions in the noavx variant: ${vexInstructions(file).slice(0, 3).join("\n")}`,
+                );
+              }
+            }
+          },
+        }),
     );
   }
 
@@ -182,89 +198,45 @@ if (SCOPE === "0") {
 } else if (!existsSync(FAISS.tarball)) {
   skipAll("faiss", FAISS.tarball);
 } else {
-  test(`faiss cpu-noavx (FAISS_OPT_LEVEL=generic): builds at the x86-64-v2 floor, its ${FAISS_GENERIC_TESTS} gtest cases pass, and the subset on an emulated Nehalem`, async () => {
-    const src = source(FAISS);
-    const tree = join(scratch(), "build");
-    const b = await timed("faiss cpu-noavx build --test", [
-      "build",
-      "--test",
-      "--no-avx",
-      "--config",
-      FAISS.config,
-      "--source",
-      src,
-      "--out",
-      tree,
-    ]);
-    assert.is(b.code, 0, explain(b));
-    assert.ok(isaHeld(b, "x86-64-v2"), `no isa-check verdict at x86-64-v2:\n${b.stderr.slice(-3000)}`);
-    for (const file of [join(tree, "faiss", "libfaiss.so"), join(tree, "tests", "faiss_test")]) {
-      const n = vexInstructions(file).length;
-      console.log(`  thirdparty: faiss cpu-noavx ${file.slice(tree.length + 1)}: ${n} VEX`);
-      assert.is(n, 0, `${file} has VEX instructions`);
-    }
-    const report = join(scratch(), "report");
-    const t = await timed("faiss cpu-noavx test", [
-      "test",
-      "--no-avx",
-      "--config",
-      FAISS.config,
-      "--source",
-      src,
-      "--out",
-      report,
-    ]);
-    assert.is(t.code, 0, explain(t));
-    const c = testCounts(report);
-    console.log(
-      `  thirdparty: faiss cpu-noavx: ${c.passedLine} (junit: ${c.tests} tests, ${c.failures} failures, ${c.skipped} skipped)`,
-    );
-    assert.is(c.failures, 0);
-    assert.is(c.passedLine, `100% tests passed, 0 tests failed out of ${FAISS_GENERIC_TESTS}`);
-    const e = emulated(report);
-    console.log(`  thirdparty: faiss cpu-noavx emulated: ${e.passed} passed, ${e.failed} failed`);
-    assert.ok(e.passed >= 5, e.log);
-  });
+  test(`faiss cpu-noavx (FAISS_OPT_LEVEL=generic): builds at the x86-64-v2 floor, its ${FAISS_GENERIC_TESTS} gtest cases pass, and the subset on an emulated Nehalem`, () =>
+    buildAndTest({
+      what: "faiss cpu-noavx",
+      project: FAISS,
+      avx: false,
+      floor: "x86-64-v2",
+      tests: FAISS_GENERIC_TESTS,
+      emulatedAtLeast: 5,
+      files: (tree) => {
+        for (const file of [join(tree, "faiss", "libfaiss.so"), join(tree, "tests", "faiss_test")]) {
+          const n = vexInstructions(file).length;
+          console.log(`  thirdparty: faiss cpu-noavx ${file.slice(tree.length + 1)}: ${n} VEX`);
+          assert.is(n, 0, `${file} has VEX instructions`);
+        }
+      },
+    }));
 
   (ALL ? test : test.skip)(
     `faiss cpu (FAISS_OPT_LEVEL=avx2): build --test holds the x86-64-v3 floor (libfaiss_avx2.so has AVX2/FMA, no AVX-512); its ${FAISS_AVX2_TESTS} gtest cases pass, and the subset on an emulated Haswell`,
-    async () => {
-      const src = source(FAISS);
-      const tree = join(scratch(), "build");
-      const b = await timed("faiss cpu build --test", [
-        "build",
-        "--test",
-        "--config",
-        FAISS.config,
-        "--source",
-        src,
-        "--out",
-        tree,
-      ]);
-      assert.is(b.code, 0, explain(b));
-      assert.ok(isaHeld(b, "x86-64-v3"), `no isa-check verdict at x86-64-v3:\n${b.stderr.slice(-3000)}`);
-      const s = vexSummary(join(tree, "faiss", "libfaiss_avx2.so"));
-      console.log(`  thirdparty: faiss cpu libfaiss_avx2.so: ${s.vex} VEX, ${s.avx2} AVX2/FMA`);
-      assert.ok(s.avx2 > 0, "libfaiss_avx2.so has no AVX2/FMA instructions");
-      assert.equal(s.evex, [], "libfaiss_avx2.so has EVEX (AVX-512) instructions");
-      assert.is(
-        vexInstructions(join(tree, "faiss", "libfaiss.so")).length,
-        0,
-        "the generic libfaiss.so of the avx2 build has VEX instructions",
-      );
-      const report = join(scratch(), "report");
-      const t = await timed("faiss cpu test", ["test", "--config", FAISS.config, "--source", src, "--out", report]);
-      assert.is(t.code, 0, explain(t));
-      const c = testCounts(report);
-      console.log(
-        `  thirdparty: faiss cpu: ${c.passedLine} (junit: ${c.tests} tests, ${c.failures} failures, ${c.skipped} skipped)`,
-      );
-      assert.is(c.failures, 0);
-      assert.is(c.passedLine, `100% tests passed, 0 tests failed out of ${FAISS_AVX2_TESTS}`);
-      const e = emulated(report);
-      console.log(`  thirdparty: faiss cpu emulated: ${e.passed} passed, ${e.failed} failed`);
-      assert.ok(e.passed >= 5, e.log);
-    },
+    () =>
+      buildAndTest({
+        what: "faiss cpu",
+        project: FAISS,
+        avx: true,
+        floor: "x86-64-v3",
+        tests: FAISS_AVX2_TESTS,
+        emulatedAtLeast: 5,
+        files: (tree) => {
+          const s = vexSummary(join(tree, "faiss", "libfaiss_avx2.so"));
+          console.log(`  thirdparty: faiss cpu libfaiss_avx2.so: ${s.vex} VEX, ${s.avx2} AVX2/FMA`);
+          assert.ok(s.avx2 > 0, "libfaiss_avx2.so has no AVX2/FMA instructions");
+          assert.equal(s.evex, [], "libfaiss_avx2.so has EVEX (AVX-512) instructions");
+          assert.is(
+            vexInstructions(join(tree, "faiss", "libfaiss.so")).length,
+            0,
+            "the generic libfaiss.so of the avx2 build has VEX instructions",
+          );
+        },
+      }),
   );
 }
 
