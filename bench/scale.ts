@@ -221,6 +221,7 @@ async function measure(what: string, src: string, edits: { one: string; header?:
   edit(ours, edits.one);
   const e: [number, number] = [pipeline("out"), ninja()];
   breakdown.push(`${what}, one-file edit: ${steps(log)}`);
+  console.error(`${breakdown.at(-1)}`);
   // The same edit again, through \`pipeline\` on PATH (no npx in front).
   edit(ours, edits.one);
   const editPath = pipeline("out", "path");
@@ -252,29 +253,10 @@ async function measure(what: string, src: string, edits: { one: string; header?:
 }
 
 const rows: Row[] = [];
-for (const n of ns) {
-  const dir = mkdtempSync(join(tmpdir(), `pipeline-scale-${n}-`));
-  generate(dir, n, light, blobKb);
-  const kind = `${light ? " light" : ""}${blobKb ? `, ${blobKb} KB/object` : ""}`;
-  rows.push(await measure(`N=${n}${kind}`, dir, { one: `src/f${Math.floor(n / 2)}.cc`, header: "include/g0.h" }));
-  rmSync(dir, { recursive: true, force: true });
-}
-if (third) {
-  const one = thirdEdit ? join(third, thirdEdit) : firstSource(third);
-  if (!one) throw new Error(`${third}: no .cc/.cpp source found to edit`);
-  rows.push(
-    await measure(`thirdparty ${third.split("/").pop()}`, third, { one: relative(third, one), header: thirdHeader }, thirdConfig),
-  );
-}
-
 const f = (x: number) => (Number.isNaN(x) ? "-" : x.toFixed(2));
 const met = (ok: boolean) => (ok ? "met" : "missed");
-console.log(
-  "| project | cold pipeline/host (s) | 1-file edit npx/PATH/host (s) | ratio npx, PATH | target 1.3x+0.5s (npx, PATH) | " +
-    "header edit pipeline/host (s) | no-change npx/PATH/host (s) | eject no-change (s) | ratio npx, PATH | target 2x (npx, PATH) |",
-);
-console.log("|---|---|---|---|---|---|---|---|---|---|");
-for (const r of rows) {
+/** One row of the table, printed as soon as it is measured (a later failure keeps the rows before it). */
+function report(r: Row): void {
   const editOk = (t: number) => t <= 1.3 * r.edit[1] + 0.5;
   const noneOk = (t: number) => t <= 2 * r.eject;
   console.log(
@@ -283,6 +265,27 @@ for (const r of rows) {
       `${f(r.header[0])} / ${f(r.header[1])} | ${f(r.none[0])} / ${f(r.nonePath)} / ${f(r.none[1])} | ${f(r.eject)} | ` +
       `${f(r.none[0] / r.eject)}, ${f(r.nonePath / r.eject)} | ${met(noneOk(r.none[0]))}, ${met(noneOk(r.nonePath))} |`,
   );
+  rows.push(r);
 }
+console.log(
+  "| project | cold pipeline/host (s) | 1-file edit npx/PATH/host (s) | ratio npx, PATH | target 1.3x+0.5s (npx, PATH) | " +
+    "header edit pipeline/host (s) | no-change npx/PATH/host (s) | eject no-change (s) | ratio npx, PATH | target 2x (npx, PATH) |",
+);
+console.log("|---|---|---|---|---|---|---|---|---|---|");
+for (const n of ns) {
+  const dir = mkdtempSync(join(tmpdir(), `pipeline-scale-${n}-`));
+  generate(dir, n, light, blobKb);
+  const kind = `${light ? " light" : ""}${blobKb ? `, ${blobKb} KB/object` : ""}`;
+  report(await measure(`N=${n}${kind}`, dir, { one: `src/f${Math.floor(n / 2)}.cc`, header: "include/g0.h" }));
+  rmSync(dir, { recursive: true, force: true });
+}
+if (third) {
+  const one = thirdEdit ? join(third, thirdEdit) : firstSource(third);
+  if (!one) throw new Error(`${third}: no .cc/.cpp source found to edit`);
+  report(
+    await measure(`thirdparty ${third.split("/").pop()}`, third, { one: relative(third, one), header: thirdHeader }, thirdConfig),
+  );
+}
+
 for (const r of rows) if (!r.upToDate) console.log(`- ${r.what}: the no-change run was not answered by the up-to-date check`);
 for (const b of breakdown) console.log(`- ${b}`);

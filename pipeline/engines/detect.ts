@@ -186,7 +186,9 @@ async function dockerAnswers(client: string, host: string, env: NodeJS.ProcessEn
   if (host.startsWith("unix://")) {
     const socketPath = host.slice("unix://".length);
     return new Promise((done) => {
-      const req = httpGet({ socketPath, path: "/_ping", timeout: 15_000 }, (res) => {
+      // A connection of its own (no keep-alive agent): a socket the daemon closed since an earlier ping in this
+      // process would fail the write with EPIPE.
+      const req = httpGet({ socketPath, path: "/_ping", timeout: 15_000, agent: false }, (res) => {
         res.resume();
         res.on("end", () => done({ ok: res.statusCode === 200, why: `HTTP ${res.statusCode} from ${socketPath}` }));
       });
@@ -202,7 +204,7 @@ async function dockerAnswers(client: string, host: string, env: NodeJS.ProcessEn
     const hostname = tcp[1]!.replace(/^\[|\]$/g, "");
     const port = Number(tcp[2]);
     return new Promise((done) => {
-      const req = httpGet({ host: hostname, port, path: "/_ping", timeout: 15_000 }, (res) => {
+      const req = httpGet({ host: hostname, port, path: "/_ping", timeout: 15_000, agent: false }, (res) => {
         res.resume();
         res.on("end", () => done({ ok: res.statusCode === 200, why: `HTTP ${res.statusCode} from ${host}` }));
       });

@@ -24,7 +24,7 @@ export function withSourceManifests(plan: Plan): Plan {
   const added: Plan["stages"] = [];
   const context: Plan["context"] = [];
   const stages = plan.stages.map((stage) => {
-    /** The host folder copied into each folder of this stage so far (a later copy into it forgets it). */
+    /** The host folder copied into each folder of this stage since the last command (a later copy into it forgets it). */
     const copied = new Map<string, string>();
     const steps = stage.steps.map((step): Step => {
       if (step.kind === "copy") {
@@ -37,6 +37,8 @@ export function withSourceManifests(plan: Plan): Plan {
       if (step.kind !== "run") return step;
       const m = RESTORE.exec(step.args.join(" "));
       const of = m ? copied.get(m[2]!.replace(/\/+$/, "")) : undefined;
+      // Only the first command after the copy sees the sources as the host has them: any command may change them.
+      copied.clear();
       const src = m?.[2]!.replace(/\/+$/, "");
       if (!m || !of || !m[3]!.startsWith(`${src}/`)) return step;
       const name = `pipeline-sources-${of}`;

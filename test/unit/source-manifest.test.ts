@@ -88,6 +88,17 @@ test("withSourceManifests mounts a manifest into a restore of a folder a host fo
           restore("/other"),
         ],
       },
+      // A command between the copy and the restore may have changed the sources: no manifest.
+      {
+        name: "s2",
+        base: "debian",
+        label: "from debian:bookworm",
+        steps: [
+          { kind: "copy", src: "h0/", dest: "/v/" },
+          { kind: "run", args: ["sed", "-i", "s/a/b/", "/v/a.cc"], mounts: [] },
+          restore("/v"),
+        ],
+      },
     ],
     target: "s0",
     output: { kind: "container" },
@@ -107,10 +118,10 @@ test("withSourceManifests mounts a manifest into a restore of a folder a host fo
     run.kind === "run" &&
       run.mounts.some((m) => m.kind === "bind" && m.target === MANIFEST_MOUNT && m.from === "pipeline-sources-h0"),
   );
-  const s1 = out.stages.find((s) => s.name === "s1")!;
-  assert.equal(s1.steps, plan.stages[1]!.steps, "untouched");
+  for (const i of [1, 2])
+    assert.equal(out.stages.find((s) => s.name === `s${i}`)!.steps, plan.stages[i]!.steps, `s${i} untouched`);
   assert.equal(out.context.at(-1), { kind: "sourceManifest", dest: "m/h0.sha256", of: "h0", prune: "build" });
-  const none = { ...plan, stages: [plan.stages[1]!] };
+  const none = { ...plan, stages: [plan.stages[1]!, plan.stages[2]!] };
   assert.is(withSourceManifests(none), none, "no restore of a copied host folder: the plan as it was");
 });
 
