@@ -2,7 +2,6 @@
  * Runs a lazy Dagger object (Container, Directory, File) on the chosen engine. This is what every CLI
  * command ends in: the command calls the module's function, then hands its result here.
  */
-import { trace } from "./trace.ts";
 import type { Container, Directory, File } from "@dagger.io/dagger";
 import { type Plan, planGraph } from "./plan.ts";
 import { readGraph, sdkTypeName } from "./sdk-adapter.ts";
@@ -21,6 +20,7 @@ import { readMirrors } from "./mirrors.ts";
 import { type ProgressMode, resolveMode } from "./progress.ts";
 import type { HostInput } from "./uptodate.mjs";
 import { resolve } from "node:path";
+import { trace } from "./trace.ts";
 
 export interface ExecuteOptions {
   engine?: EngineChoice;

@@ -6,7 +6,6 @@
  * options that are the CLI's own (--sbom, docs --serve). A function the table does not name is still a
  * command: it runs as `pipeline call FUNCTION ...` would.
  */
-import { trace } from "../trace.ts";
 import type { ArgumentsCamelCase, Argv, CommandModule, Options } from "yargs";
 import { resolve } from "node:path";
 import { checkOutput, execute, type ExecuteOptions, type Runnable } from "../execute.ts";
@@ -23,6 +22,7 @@ import { appName, checkProgramFolder } from "../app.ts";
 import { appRef } from "../../modules/app.ts";
 import { rawWords, runCall } from "./call.ts";
 import { stampRecorder } from "../stamp.ts";
+import { trace } from "../trace.ts";
 
 /** The parsed flags of a stage command: the function's arguments by name, and the CLI's own. */
 export type StageFlags = Record<string, unknown> & {

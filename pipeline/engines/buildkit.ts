@@ -3,7 +3,6 @@
  * client (buildx, or the BuildKit built into Docker < 23) or with buildctl against a buildkitd. Progress is
  * read from the plain stream; outputs land atomically (see outputs.ts).
  */
-import { trace } from "../trace.ts";
 import { spawn } from "node:child_process";
 import { promises as fs } from "node:fs";
 import { join } from "node:path";
@@ -18,6 +17,7 @@ import { createView, ProgressTracker, type Vertex } from "../progress.ts";
 import { capture } from "../proc.ts";
 import { type BuildkitEndpoint, dockerEnv, endpointAnswers, engineKey, START_HINT } from "./detect.ts";
 import { registerRun } from "../runs.ts";
+import { trace } from "../trace.ts";
 
 export interface RunOptions {
   progress: "plain" | "tty" | "quiet";
