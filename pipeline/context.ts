@@ -143,6 +143,7 @@ export async function claimContextDir(
   } catch {
     return undefined; // a read-only state dir: a fresh folder per build, as before
   }
+  await pruneUnused(root).catch(() => {});
   const lock = join(root, `${key}.lock`);
   if (!(await takeLock(lock))) return undefined;
   const dir = join(root, key);
@@ -151,9 +152,35 @@ export async function claimContextDir(
     release: async (keep = false) => {
       // Kept for the next build when it is hard links only; copies of another filesystem's files are not.
       if (!keep) await fs.rm(dir, { recursive: true, force: true });
+      else {
+        const now = new Date();
+        await fs.utimes(dir, now, now).catch(() => {}); // last used now (pruneUnused)
+      }
       await fs.rm(lock, { force: true });
     },
   };
+}
+
+/** How long a kept context folder may go unused before a build removes it. */
+export const KEEP_UNUSED_MS = 3 * 24 * 3600 * 1000;
+
+/**
+ * Removes the context folders under `root` that no build has used for KEEP_UNUSED_MS and none holds now: their
+ * hard links would keep the disk space of sources deleted since (a removed checkout) for good.
+ */
+export async function pruneUnused(root: string, now = Date.now()): Promise<void> {
+  for (const name of await fs.readdir(root)) {
+    if (!/^[0-9a-f]{16}$/.test(name)) continue;
+    const dir = join(root, name);
+    const st = await fs.stat(dir).catch(() => null);
+    if (!st?.isDirectory() || now - st.mtimeMs < KEEP_UNUSED_MS) continue;
+    if (!(await takeLock(`${dir}.lock`))) continue; // a build holds it now
+    try {
+      await fs.rm(dir, { recursive: true, force: true });
+    } finally {
+      await fs.rm(`${dir}.lock`, { force: true });
+    }
+  }
 }
 
 /** Creates `lock` holding this process's pid; takes over one whose process is gone. False if another holds it. */

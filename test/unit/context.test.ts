@@ -10,11 +10,12 @@ import {
   chmodSync,
   renameSync,
   rmSync,
+  utimesSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { spawnSync } from "node:child_process";
-import { claimContextDir, compileFilters, writeContext } from "../../pipeline/context.ts";
+import { claimContextDir, compileFilters, KEEP_UNUSED_MS, writeContext } from "../../pipeline/context.ts";
 import type { Plan } from "../../pipeline/plan.ts";
 
 test("a pattern that matches a directory keeps or drops everything below it", () => {
@@ -186,6 +187,37 @@ test("a context folder's lock left by a process that is gone is taken over; one 
   await taken!.release();
   writeFileSync(lock, String(process.ppid));
   assert.is(await claimContextDir(plan, root, contexts), undefined, "a live holder keeps it");
+});
+
+test("a kept context folder unused for days is removed by the next build's claim, unless a build holds it; release(true) marks it used", async () => {
+  const root = mkdtempSync(join(tmpdir(), "pipeline-ctx-prune-"));
+  const contexts = join(root, "contexts");
+  const old = Date.now() / 1000 - KEEP_UNUSED_MS / 1000 - 3600;
+  const folder = (name: string, age?: number) => {
+    mkdirSync(join(contexts, name, "h0"), { recursive: true });
+    writeFileSync(join(contexts, name, "h0", "a.cc"), "int a;\n");
+    if (age !== undefined) utimesSync(join(contexts, name), age, age);
+    return join(contexts, name);
+  };
+  const unused = folder("aaaaaaaaaaaaaaaa", old);
+  const held = folder("bbbbbbbbbbbbbbbb", old);
+  writeFileSync(`${held}.lock`, String(process.ppid));
+  const fresh = folder("cccccccccccccccc");
+  const plan: Plan = {
+    stages: [],
+    target: "s0",
+    output: { kind: "container" },
+    secrets: [],
+    context: [{ kind: "hostDir", dest: "h0", path: "src", filters: [] }],
+  };
+  const claimed = await claimContextDir(plan, root, contexts);
+  assert.not.ok(existsSync(unused), "unused for longer than KEEP_UNUSED_MS: removed");
+  assert.ok(existsSync(held), "held by a live build: kept");
+  assert.ok(existsSync(fresh), "used lately: kept");
+  mkdirSync(claimed!.dir, { recursive: true });
+  utimesSync(claimed!.dir, old, old);
+  await claimed!.release(true);
+  assert.ok(Date.now() - statSync(claimed!.dir).mtimeMs < 60_000, "released and kept: marked used now");
 });
 
 test("a missing host directory is a usage error naming it", async () => {
