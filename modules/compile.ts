@@ -160,7 +160,8 @@ configure() {
   fi
   echo "pipeline-build: configure (variant $VARIANT, TEST=$TEST) in $BUILD_DIR"
   rm -f "$BUILD_DIR/.pipeline-configured"
-  ${renderWords(steps.configure.argv)} "$@"
+  # (The caller's && turns set -e off in here: a failed configure must return its status itself.)
+  ${renderWords(steps.configure.argv)} "$@" || return
   echo "$stamp" > "$BUILD_DIR/.pipeline-configured"
 }
 build() {

@@ -106,4 +106,48 @@ test("the build script is valid shell and defaults to a CPU, AVX, no-test build"
   assert.match(script, 'AVX=$(onoff "${AVX:-ON}" AVX)');
 });
 
+test("the build script configures once per switches: a failed configure fails the build and leaves no stamp; `configure` always configures", async () => {
+  const { execFileSync, spawnSync } = await import("node:child_process");
+  const { mkdtempSync, writeFileSync, chmodSync, existsSync, mkdirSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  const root = mkdtempSync(join(tmpdir(), "pipeline-build-script-"));
+  const bin = join(root, "bin");
+  mkdirSync(bin);
+  mkdirSync(join(root, "src"));
+  const script = join(bin, "pipeline-build");
+  writeFileSync(script, buildScript(parseConfig("name: x\n", "p.yaml")));
+  // cmake as a command line: a configure writes CMakeCache.txt, and then fails when FAIL is set (as a real one
+  // does half-way); --build does nothing.
+  writeFileSync(
+    join(bin, "cmake"),
+    '#!/bin/sh\necho "cmake $*" >> "$LOG"\n[ "$1" = --build ] && exit 0\nmkdir -p "$BUILD_DIR" && touch "$BUILD_DIR/CMakeCache.txt"\n[ -z "${FAIL:-}" ] || exit 7\n',
+  );
+  for (const f of ["cmake", "pipeline-build"]) chmodSync(join(bin, f), 0o755);
+  const log = join(root, "log");
+  const env = {
+    ...process.env,
+    PATH: `${bin}:${process.env.PATH}`,
+    SRC: join(root, "src"),
+    BUILD_DIR: join(root, "src", "build"),
+    LOG: log,
+  };
+  const run = (action: string, extra: NodeJS.ProcessEnv = {}) =>
+    spawnSync(script, [action], { env: { ...env, ...extra }, encoding: "utf8" });
+  const configures = () => (existsSync(log) ? execFileSync("grep", ["-c", "^cmake -S", log], { encoding: "utf8" }).trim() : "0");
+  const failed = run("build", { FAIL: "1" });
+  assert.is.not(failed.status, 0, "a failed configure fails the build");
+  assert.not.ok(existsSync(join(root, "src", "build", ".pipeline-configured")), "and leaves no stamp");
+  assert.is(run("build").status, 0);
+  assert.is(configures(), "2");
+  const again = run("build");
+  assert.is(again.status, 0);
+  assert.match(again.stdout, "is configured so already");
+  assert.is(configures(), "2", "the same switches: not configured again");
+  assert.is(run("build", { TEST: "ON" }).status, 0);
+  assert.is(configures(), "3", "other switches: configured");
+  assert.is(run("configure", { TEST: "ON" }).status, 0);
+  assert.is(configures(), "4", "the configure action always configures");
+});
+
 test.run();
