@@ -36,11 +36,11 @@ export function withSourceManifests(plan: Plan): Plan {
       }
       if (step.kind !== "run") return step;
       const m = RESTORE.exec(step.args.join(" "));
-      const of = m ? copied.get(m[2]!.replace(/\/+$/, "")) : undefined;
+      const src = m?.[2]!.replace(/\/+$/, "");
+      const of = src === undefined ? undefined : copied.get(src);
       // Only the first command after the copy sees the sources as the host has them: any command may change them.
       copied.clear();
-      const src = m?.[2]!.replace(/\/+$/, "");
-      if (!m || !of || !m[3]!.startsWith(`${src}/`)) return step;
+      if (!of || !m![3]!.startsWith(`${src}/`)) return step;
       const name = `pipeline-sources-${of}`;
       const file = `m/${of}.sha256`;
       if (!added.some((s) => s.name === name)) {

@@ -18,6 +18,17 @@ import { spawnSync } from "node:child_process";
 import { claimContextDir, compileFilters, KEEP_UNUSED_MS, writeContext } from "../../pipeline/context.ts";
 import type { Plan } from "../../pipeline/plan.ts";
 
+/** A plan that reads one host folder into the context as h0, and does nothing else. */
+function hostDirPlan(path: string): Plan {
+  return {
+    stages: [],
+    target: "s0",
+    output: { kind: "container" },
+    secrets: [],
+    context: [{ kind: "hostDir", dest: "h0", path, filters: [] }],
+  };
+}
+
 test("a pattern that matches a directory keeps or drops everything below it", () => {
   const keep = compileFilters([{ include: ["src"], exclude: ["src/gen"] }]);
   assert.is(keep("src/a.cc"), "keep");
@@ -159,13 +170,7 @@ test("the context folder of the same host inputs is at the same path each build,
 test("a context folder's lock left by a process that is gone is taken over; one of a live process is not", async () => {
   const root = mkdtempSync(join(tmpdir(), "pipeline-ctx-stale-"));
   const contexts = join(root, "contexts");
-  const plan: Plan = {
-    stages: [],
-    target: "s0",
-    output: { kind: "container" },
-    secrets: [],
-    context: [{ kind: "hostDir", dest: "h0", path: "src", filters: [] }],
-  };
+  const plan = hostDirPlan("src");
   const claimed = await claimContextDir(plan, root, contexts);
   await claimed!.release();
   const lock = `${claimed!.dir}.lock`;
@@ -203,13 +208,7 @@ test("a kept context folder unused for days is removed by the next build's claim
   const held = folder("bbbbbbbbbbbbbbbb", old);
   writeFileSync(`${held}.lock`, String(process.ppid));
   const fresh = folder("cccccccccccccccc");
-  const plan: Plan = {
-    stages: [],
-    target: "s0",
-    output: { kind: "container" },
-    secrets: [],
-    context: [{ kind: "hostDir", dest: "h0", path: "src", filters: [] }],
-  };
+  const plan = hostDirPlan("src");
   const claimed = await claimContextDir(plan, root, contexts);
   assert.not.ok(existsSync(unused), "unused for longer than KEEP_UNUSED_MS: removed");
   assert.ok(existsSync(held), "held by a live build: kept");
@@ -221,13 +220,7 @@ test("a kept context folder unused for days is removed by the next build's claim
 });
 
 test("a missing host directory is a usage error naming it", async () => {
-  const plan: Plan = {
-    stages: [],
-    target: "s0",
-    output: { kind: "container" },
-    secrets: [],
-    context: [{ kind: "hostDir", dest: "h0", path: "no/such/dir", filters: [] }],
-  };
+  const plan = hostDirPlan("no/such/dir");
   try {
     await writeContext(plan, mkdtempSync(join(tmpdir(), "pipeline-ctx-test-")));
     assert.unreachable();
