@@ -28,7 +28,10 @@ import { renderDockerfile } from "./dockerfile.ts";
 import { UsageError } from "../modules/errors.ts";
 import { stateDir } from "./paths.ts";
 import { processRunning } from "./engines/detect.ts";
-import { sourceManifest } from "./source-hashes.ts";
+import { pruneDigestFiles, sourceManifest } from "./source-hashes.ts";
+
+/** The folder of the state dir that keeps the source digests of each host folder (source-hashes.ts). */
+const HASHES = "hashes";
 
 /**
  * Makes `dir` the plan's build context. A folder an earlier build of the same host inputs staged is updated in
@@ -93,7 +96,7 @@ function writeEntry(plan: Plan, entry: ContextEntry, dir: string, cwd: string, s
       // are kept per host folder: its files' inodes are the staged links'.
       const host = plan.context.find((e) => e.kind === "hostDir" && e.dest === entry.of);
       const key = host?.kind === "hostDir" ? resolve(cwd, host.path) : join(dir, entry.of);
-      const cacheFile = join(stateDir(), "hashes", `${createHash("sha256").update(key).digest("hex").slice(0, 16)}.json`);
+      const cacheFile = join(stateDir(), HASHES, `${createHash("sha256").update(key).digest("hex").slice(0, 16)}.json`);
       mkdirSync(dirname(dest), { recursive: true });
       writeIfChanged(dest, sourceManifest(join(dir, entry.of), entry.prune, cacheFile).manifest);
       return;
@@ -144,6 +147,8 @@ export async function claimContextDir(
     return undefined; // a read-only state dir: a fresh folder per build, as before
   }
   await pruneUnused(root).catch(() => {});
+  // The digests of host folders no build has used as long (source-hashes.ts), in the state dir beside `root`.
+  pruneDigestFiles(join(dirname(root), HASHES), KEEP_UNUSED_MS);
   const lock = join(root, `${key}.lock`);
   if (!(await takeLock(lock))) return undefined;
   const dir = join(root, key);
@@ -161,7 +166,7 @@ export async function claimContextDir(
   };
 }
 
-/** How long a kept context folder may go unused before a build removes it. */
+/** How long a kept context folder (or a host folder's source digests) may go unused before a build removes it. */
 export const KEEP_UNUSED_MS = 3 * 24 * 3600 * 1000;
 
 /**

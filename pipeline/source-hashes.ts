@@ -7,7 +7,7 @@
  * so an edit right after the read could leave the mtime unchanged).
  */
 import { createHash } from "node:crypto";
-import { lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 
 const RACY_MS = 1000;
@@ -68,4 +68,27 @@ export function sourceManifest(root: string, prune: string, cacheFile?: string):
       // a read-only state dir: the next build hashes again
     }
   return { manifest: Buffer.concat(records).toString(), hashed };
+}
+
+/**
+ * Removes the digest files in `dir` that no build has written for `maxAgeMs` (each build that uses one writes
+ * it again): those of host folders no longer built, a deleted checkout's among them. A build that needs one
+ * again only hashes its sources once more.
+ */
+export function pruneDigestFiles(dir: string, maxAgeMs: number, now = Date.now()): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return; // none yet
+  }
+  for (const name of names) {
+    if (!/^[0-9a-f]{16}\.json(\.\d+\.tmp)?$/.test(name)) continue;
+    const path = join(dir, name);
+    try {
+      if (now - statSync(path).mtimeMs >= maxAgeMs) rmSync(path, { force: true });
+    } catch {
+      // gone meanwhile
+    }
+  }
 }

@@ -194,7 +194,7 @@ test("a context folder's lock left by a process that is gone is taken over; one 
   assert.is(await claimContextDir(plan, root, contexts), undefined, "a live holder keeps it");
 });
 
-test("a kept context folder unused for days is removed by the next build's claim, unless a build holds it; release(true) marks it used", async () => {
+test("a kept context folder (and a host folder's digests) unused for days is removed by the next build's claim, unless a build holds it; release(true) marks it used", async () => {
   const root = mkdtempSync(join(tmpdir(), "pipeline-ctx-prune-"));
   const contexts = join(root, "contexts");
   const old = Date.now() / 1000 - KEEP_UNUSED_MS / 1000 - 3600;
@@ -208,8 +208,21 @@ test("a kept context folder unused for days is removed by the next build's claim
   const held = folder("bbbbbbbbbbbbbbbb", old);
   writeFileSync(`${held}.lock`, String(process.ppid));
   const fresh = folder("cccccccccccccccc");
+  // The source digests of host folders (source-hashes.ts), beside the contexts: the same rule.
+  mkdirSync(join(root, "hashes"));
+  const digests = (name: string, age?: number) => {
+    writeFileSync(join(root, "hashes", name), "{}");
+    if (age !== undefined) utimesSync(join(root, "hashes", name), age, age);
+    return join(root, "hashes", name);
+  };
+  const oldDigests = digests("dddddddddddddddd.json", old);
+  const newDigests = digests("eeeeeeeeeeeeeeee.json");
+  const notOurs = digests("notes.txt", old);
   const plan = hostDirPlan("src");
   const claimed = await claimContextDir(plan, root, contexts);
+  assert.not.ok(existsSync(oldDigests), "digests unused for longer than KEEP_UNUSED_MS: removed");
+  assert.ok(existsSync(newDigests), "digests used lately: kept");
+  assert.ok(existsSync(notOurs), "a file the CLI did not name is left alone");
   assert.not.ok(existsSync(unused), "unused for longer than KEEP_UNUSED_MS: removed");
   assert.ok(existsSync(held), "held by a live build: kept");
   assert.ok(existsSync(fresh), "used lately: kept");
