@@ -60,27 +60,47 @@ const DELTA_HAVE = "pipeline-delta-have";
 export const HAVE_FILE = "pipeline-have";
 
 /**
- * What the delta stage runs, with the target's result at /r and the listing of the last output at /have
- * (NUL-separated records `f MODE SIZE MTIME PATH`, as GNU find prints them): every regular file whose record is
- * not in the listing is copied to /d/files, as is every symbolic link (cheap, and not compared); /d/all lists
- * every path of the result with its type and mode, so that the folder can be made again from the two.
+ * What the delta stage runs, with the target's result at `r`, the listing of the last output at /have
+ * (NUL-separated records `f MODE SIZE MTIME PATH`, as GNU find prints them) and its own folder `d` (working
+ * files in d/tmp): every regular file whose record is not in the listing is copied to d/files, as is every
+ * symbolic link (cheap, and not compared); d/all lists every path of the result with its type and mode, so
+ * that the folder can be made again from the two.
  */
-const DELTA_SCRIPT = [
-  "set -eu",
-  "cd /r",
-  "find . -mindepth 1 -type f -printf '%y %m %s %T@ %P\\0' | LC_ALL=C sort -z > /tmp/now",
-  "LC_ALL=C sort -z /have > /tmp/have",
-  "mkdir -p /d/files",
-  "LC_ALL=C comm -z -23 /tmp/now /tmp/have | cut -z -d' ' -f5- | xargs -0r cp -a --parents -t /d/files --",
-  "find . -mindepth 1 ! -type f ! -type d -print0 | xargs -0r cp -a --parents -t /d/files --",
-  "find . -mindepth 1 -printf '%y %m %P\\0' > /d/all",
-].join("\n");
+function deltaScript(r: string, d: string): string {
+  const q = (p: string) => `'${p.replaceAll("'", `'\\''`)}'`;
+  return [
+    "set -eu",
+    `mkdir -p ${q(`${d}/files`)} ${q(`${d}/tmp`)}`,
+    `cd ${q(r)}`,
+    `find . -mindepth 1 -type f -printf '%y %m %s %T@ %P\\0' | LC_ALL=C sort -z > ${q(`${d}/tmp/now`)}`,
+    `LC_ALL=C sort -z /have > ${q(`${d}/tmp/have`)}`,
+    `LC_ALL=C comm -z -23 ${q(`${d}/tmp/now`)} ${q(`${d}/tmp/have`)} | cut -z -d' ' -f5- | xargs -0r cp -a --parents -t ${q(`${d}/files`)} --`,
+    `find . -mindepth 1 ! -type f ! -type d -print0 | xargs -0r cp -a --parents -t ${q(`${d}/files`)} --`,
+    `find . -mindepth 1 -printf '%y %m %P\\0' > ${q(`${d}/all`)}`,
+    `rm -rf ${q(`${d}/tmp`)}`,
+  ].join("\n");
+}
 
 /**
- * The plan that exports only what differs from a folder an earlier export wrote: a stage on `tools` (an image
- * with GNU find and coreutils) that mounts the target's result and the folder's listing (`have`, put into the
- * build context as HAVE_FILE) and copies out the new or changed files and the list of every path; the runner
- * makes the new folder from those and hard links to the unchanged files of the old one (outputs.ts).
+ * Where the delta step writes in a stage that continues the target's own (withDeltaTarget): a folder's
+ * subfolder, since BuildKit keys the COPY of a folder by walking the folder that holds it (the root would be
+ * the whole image and tree).
+ */
+const IN_PLACE_OUT = "/.pipeline-delta/d";
+
+/**
+ * The plan that exports only what differs from a folder an earlier export wrote: a stage that reads the
+ * target's result and the folder's listing (`have`, put into the build context as HAVE_FILE) and copies out
+ * the new or changed files and the list of every path; the runner makes the new folder from those and hard
+ * links to the unchanged files of the old one (outputs.ts). It needs GNU find and coreutils: `tools`, an image
+ * with them.
+ *
+ * A target that only copies a folder of another stage (the build tree's `out`) is read where it is, one copy
+ * fewer per build; and when that stage is built on `tools` itself (the development image is), the delta step
+ * continues it (a stage FROM it) instead of mounting the folder into a stage of `tools`. BuildKit keys a
+ * step's read-only mount of another stage by the content of what it mounts, and so reads every byte of it on
+ * each build (seconds for a build tree of a GB) before the step runs; a stage's own next step it keys by
+ * the stage's key.
  */
 export function withDeltaTarget(plan: Plan, tools: string, have: string): Plan {
   // The listing is copied into a stage of its own and mounted from there: a mount straight from the build
@@ -91,34 +111,44 @@ export function withDeltaTarget(plan: Plan, tools: string, have: string): Plan {
     label: "the listing of the folder an incremental export replaces",
     steps: [{ kind: "copy" as const, src: HAVE_FILE, dest: "/have" }],
   };
-  // A target that only copies a folder of another stage (the build tree's `out`) is read where it is: one
-  // copy fewer per build.
+  const haveMount = { kind: "bind" as const, target: "/have", from: DELTA_HAVE, source: "/have" };
   const only = plan.stages.find((s) => s.name === plan.target);
   const step = only?.base === "scratch" && only.steps.length === 1 ? only.steps[0] : undefined;
-  const result =
+  const folder =
     step?.kind === "copy" && step.from && step.src.endsWith("/") && step.dest === "/" && !step.chmod && !step.chown
       ? { from: step.from, source: step.src }
-      : { from: plan.target, source: "/" };
-  const delta = {
-    name: DELTA_STAGE,
-    base: tools,
-    label: `what of ${plan.target}'s result differs from the folder it replaces`,
-    steps: [
-      {
-        kind: "run" as const,
-        args: ["sh", "-c", DELTA_SCRIPT],
-        mounts: [
-          { kind: "bind" as const, target: "/r", ...result },
-          { kind: "bind" as const, target: "/have", from: DELTA_HAVE, source: "/have" },
-        ],
-      },
-    ],
-  };
+      : undefined;
+  const label = `what of ${plan.target}'s result differs from the folder it replaces`;
+  // (Not a stage's whole root: the step's own folder and the system's would be part of what it lists.)
+  const inPlace = folder !== undefined && folder.source !== "/" && rootImage(plan, folder.from) === tools;
+  const delta =
+    folder && inPlace
+      ? {
+          name: DELTA_STAGE,
+          base: folder.from,
+          label,
+          steps: [
+            { kind: "user" as const, name: "root" },
+            { kind: "run" as const, args: ["sh", "-c", deltaScript(folder.source, IN_PLACE_OUT)], mounts: [haveMount] },
+          ],
+        }
+      : {
+          name: DELTA_STAGE,
+          base: tools,
+          label,
+          steps: [
+            {
+              kind: "run" as const,
+              args: ["sh", "-c", deltaScript("/r", "/d")],
+              mounts: [{ kind: "bind" as const, target: "/r", ...(folder ?? { from: plan.target, source: "/" }) }, haveMount],
+            },
+          ],
+        };
   const out = {
     name: DELTA_OUT,
     base: "scratch",
     label: "the files an incremental export sends",
-    steps: [{ kind: "copy" as const, from: DELTA_STAGE, src: "/d/", dest: "/" }],
+    steps: [{ kind: "copy" as const, from: DELTA_STAGE, src: inPlace ? `${IN_PLACE_OUT}/` : "/d/", dest: "/" }],
   };
   return {
     ...plan,
@@ -126,6 +156,14 @@ export function withDeltaTarget(plan: Plan, tools: string, have: string): Plan {
     target: DELTA_OUT,
     context: [...plan.context, { kind: "content", dest: HAVE_FILE, contents: have }],
   };
+}
+
+/** The image a stage is built on at the root of its chain of stages. */
+function rootImage(plan: Plan, stage: string): string | undefined {
+  const byName = new Map(plan.stages.map((s) => [s.name, s]));
+  let s = byName.get(stage);
+  for (let hops = 0; s && byName.has(s.base) && hops < plan.stages.length; hops++) s = byName.get(s.base);
+  return s?.base;
 }
 
 /** A Debian image the plan already builds from (GNU find and coreutils), for withDeltaTarget; undefined if none. */

@@ -29,7 +29,7 @@ import {
 } from "../../pipeline/outputs.ts";
 import { badBoolean } from "../../pipeline/output-options.ts";
 import { UsageError } from "../../modules/errors.ts";
-import { deltaTools, HAVE_FILE, withDeltaTarget } from "../../pipeline/plan/output.ts";
+import { DELTA_STAGE, deltaTools, HAVE_FILE, withDeltaTarget } from "../../pipeline/plan/output.ts";
 import type { Plan } from "../../pipeline/plan.ts";
 
 const made: string[] = [];
@@ -311,40 +311,58 @@ test("an incremental export makes the folder from what was sent and hard links t
   assert.ok(failed, "a file in neither: an error (the runner exports whole)");
 });
 
-test("the delta stage runs on a Debian image the plan builds from, mounting the target's result and the listing", () => {
+test("the delta step continues the stage whose folder the target copies when that stage is built on the tools image, else mounts the result into a stage of it", () => {
+  const tools = "pipeline-seed/debian:bookworm";
   const plan: Plan = {
     stages: [
-      { name: "s0", base: "pipeline-seed/debian:bookworm", label: "from debian:bookworm", steps: [] },
-      { name: "out", base: "scratch", label: "output", steps: [{ kind: "copy", from: "s0", src: "/src/build/", dest: "/" }] },
+      { name: "s0", base: tools, label: "from debian:bookworm", steps: [] },
+      { name: "s1", base: "s0", label: "s0, more", steps: [] },
+      { name: "out", base: "scratch", label: "output", steps: [{ kind: "copy", from: "s1", src: "/src/build/", dest: "/" }] },
     ],
     target: "out",
     output: { kind: "directory" },
     context: [],
     secrets: [],
   };
-  assert.is(deltaTools(plan), "pipeline-seed/debian:bookworm");
+  assert.is(deltaTools(plan), tools);
   assert.is(deltaTools({ ...plan, stages: [{ name: "s0", base: "alpine", label: "from alpine", steps: [] }] }), undefined);
-  const d = withDeltaTarget(plan, "pipeline-seed/debian:bookworm", "f 644 1 1.0000000000 a\0");
+  const d = withDeltaTarget(plan, tools, "f 644 1 1.0000000000 a\0");
   assert.is.not(d.target, "out");
-  const run = d.stages.find((s) => s.base === "pipeline-seed/debian:bookworm" && s.name !== "s0")!.steps[0]!;
-  // `out` only copies s0's build folder: that folder is mounted where it is, one copy fewer.
-  assert.ok(
-    run.kind === "run" &&
-      run.mounts.some((m) => m.kind === "bind" && m.from === "s0" && m.source === "/src/build/" && m.target === "/r"),
-  );
   assert.equal(d.context.at(-1), { kind: "content", dest: HAVE_FILE, contents: "f 644 1 1.0000000000 a\0" });
-  // A target that does more than that is mounted whole.
+  // `out` only copies s1's build folder, and s1 is built on the tools image: the delta step is s1's next step
+  // (no mount of the tree, which BuildKit would read whole to key the step), and what it wrote is exported.
+  const inPlace = d.stages.find((s) => s.name === DELTA_STAGE)!;
+  assert.is(inPlace.base, "s1");
+  const run = inPlace.steps.find((s) => s.kind === "run")!;
+  assert.ok(run.kind === "run" && run.mounts.length === 1 && run.mounts[0]!.kind === "bind" && run.mounts[0]!.target === "/have");
+  assert.match(run.args.join(" "), "cd '/src/build/'");
+  assert.equal(d.stages.find((s) => s.name === d.target)!.steps, [
+    { kind: "copy", from: DELTA_STAGE, src: "/.pipeline-delta/d/", dest: "/" },
+  ]);
+  // A folder of a stage built on another image: mounted where it is into a stage of the tools image.
+  const other: Plan = { ...plan, stages: [{ ...plan.stages[0]!, base: "alpine" }, ...plan.stages.slice(1)] };
+  const mounted = withDeltaTarget(other, tools, "").stages.find((s) => s.name === DELTA_STAGE)!;
+  assert.is(mounted.base, tools);
+  assert.ok(
+    mounted.steps[0]!.kind === "run" &&
+      mounted.steps[0]!.mounts.some(
+        (m) => m.kind === "bind" && m.from === "s1" && m.source === "/src/build/" && m.target === "/r",
+      ),
+  );
+  // A target that does more than copy a folder is mounted whole.
   const more = {
     ...plan,
     stages: [
-      plan.stages[0]!,
-      { ...plan.stages[1]!, steps: [...plan.stages[1]!.steps, { kind: "label" as const, name: "x", value: "y" }] },
+      ...plan.stages.slice(0, 2),
+      { ...plan.stages[2]!, steps: [...plan.stages[2]!.steps, { kind: "label" as const, name: "x", value: "y" }] },
     ],
   };
-  const whole = withDeltaTarget(more, "pipeline-seed/debian:bookworm", "").stages.find(
-    (s) => s.name !== "s0" && s.base !== "scratch",
-  )!.steps[0]!;
-  assert.ok(whole.kind === "run" && whole.mounts.some((m) => m.kind === "bind" && m.from === "out" && m.source === "/"));
+  const whole = withDeltaTarget(more, tools, "").stages.find((s) => s.name === DELTA_STAGE)!;
+  assert.is(whole.base, tools);
+  assert.ok(
+    whole.steps[0]!.kind === "run" &&
+      whole.steps[0]!.mounts.some((m) => m.kind === "bind" && m.from === "out" && m.source === "/"),
+  );
 });
 
 test.run();
