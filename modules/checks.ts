@@ -33,15 +33,34 @@ function withIsaCache(ctr: Container): Container {
 }
 
 /**
+ * `ctr` with the scripts isaChecked runs for the variant. The compile step's container gets them before the
+ * sources (modules/compile.ts), where they are cached with the development image, rather than as a step of
+ * their own after every compile.
+ */
+export function withCheckScripts(cfg: Config, ctr: Container, v: Variant): Container {
+  if (cfg.checks.isa) ctr = withScript(ctr, "isa_check.py");
+  if (v.cuda && cfg.checks.cuda) ctr = withScript(ctr, "cuda_check.py");
+  return ctr;
+}
+
+/**
  * `built` after checking the ELF files under `path` against the variant's ISA floor (and, for CUDA variants,
  * the embedded CUDA architectures). The container needs python3 and objdump (the development image has both).
  * Only files and archive members whose content the verdict cache has not seen are disassembled; with
  * `statKey` (a build tree's cache volume), files whose size and mtime are unchanged are not even read.
+ * `scripts`: `built` has withCheckScripts' scripts already (a compiled container has).
  */
-export function isaChecked(cfg: Config, built: Container, v: Variant, path: string, statKey?: string): Container {
-  let ctr = built;
+export function isaChecked(
+  cfg: Config,
+  built: Container,
+  v: Variant,
+  path: string,
+  opts: { statKey?: string; scripts?: boolean } = {},
+): Container {
+  let ctr = opts.scripts ? built : withCheckScripts(cfg, built, v);
+  const statKey = opts.statKey;
   if (cfg.checks.isa)
-    ctr = withIsaCache(withScript(ctr, "isa_check.py"))
+    ctr = withIsaCache(ctr)
       .withExec([
         "python3",
         `${SCRIPTS_DIR}/isa_check.py`,
@@ -53,7 +72,7 @@ export function isaChecked(cfg: Config, built: Container, v: Variant, path: stri
       ])
       .withoutMount(ISA_CACHE);
   if (v.cuda && cfg.checks.cuda) {
-    ctr = withScript(ctr, "cuda_check.py").withExec([
+    ctr = ctr.withExec([
       "python3",
       `${SCRIPTS_DIR}/cuda_check.py`,
       "--architectures",

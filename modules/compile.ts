@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import { CacheSharingMode, type Container, dag, type Directory } from "@dagger.io/dagger";
 import type { Config } from "./config.ts";
 import { allVariants, type Variant } from "./variants.ts";
-import { withScript } from "./checks.ts";
+import { withCheckScripts, withScript } from "./checks.ts";
 import { SCRIPTS_DIR } from "./scripts.ts";
 import { qemuCpuFor } from "./isa.ts";
 
@@ -231,7 +231,8 @@ export function cacheVolumes(cfg: Config, v: Variant, test: boolean): { ccache: 
  * variant is kept on a locked cache volume and restored first (content-checked: modules/scripts/build-tree.sh
  * restore), so only what changed recompiles; ccache (per variant) covers the rest; what the build changed is
  * written back to the volume, journaled so that a save cut off half-way is repaired by the next build
- * (build-tree.sh save). Returns the container with the tree at /src/build.
+ * (build-tree.sh save). Returns the container with the tree at /src/build, and the scripts of the checks that
+ * follow (withCheckScripts: isaChecked(..., { scripts: true })).
  */
 export function compile(cfg: Config, dev: Container, source: Directory, v: Variant, test: boolean): Container {
   const volumes = cacheVolumes(cfg, v, test);
@@ -241,14 +242,14 @@ export function compile(cfg: Config, dev: Container, source: Directory, v: Varia
   // what this build got from the cache. The locked build-tree volume keeps two builds of a variant apart.
   const stats = `ccache -s 2>/dev/null | sed "s/^/pipeline-build: ccache: /"`;
   return (
-    withScript(dev, "build-tree.sh")
+    withCheckScripts(cfg, withScript(dev, "build-tree.sh"), v)
+      .withWorkdir(SRC)
       .withMountedCache(CCACHE_DIR, dag.cacheVolume(volumes.ccache), { sharing: CacheSharingMode.Shared })
       .withMountedCache(BUILD_CACHE, dag.cacheVolume(volumes.buildTree), { sharing: CacheSharingMode.Locked })
       .withEnvVariable("CCACHE_DIR", CCACHE_DIR)
       .withEnvVariable("VARIANT", v.name)
       .withEnvVariable("TEST", on(test))
       .withDirectory(SRC, source)
-      .withWorkdir(SRC)
       // One locked step: restore the tree, build with the same script as the dev image, keep the new tree.
       .withExec([
         "sh",

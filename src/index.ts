@@ -112,7 +112,7 @@ export class Pipeline {
     const { cfg, src } = await this.project(source);
     const v = selectVariant(cfg, { gpu, avx, variant });
     const built = compile(cfg, devImage(cfg, v.cuda), buildSource(cfg, src), v, test);
-    return buildTree(isaChecked(cfg, built, v, BUILD_DIR, cacheVolumes(cfg, v, test).buildTree));
+    return buildTree(isaChecked(cfg, built, v, BUILD_DIR, { statKey: cacheVolumes(cfg, v, test).buildTree, scripts: true }));
   }
 
   /**
