@@ -4,8 +4,6 @@
  * Every object is checked against the Kubernetes OpenAPI schemas by `kubernetes-models` before it is
  * returned; what those schemas do not say (name and image syntax, ranges, quantities) is checked here.
  */
-import { Job } from "kubernetes-models/batch/v1";
-import { Service } from "kubernetes-models/v1";
 import { stringify } from "yaml";
 
 import { ArgumentError } from "./errors.ts";
@@ -167,8 +165,12 @@ function validated<T extends { validate(): void; toJSON(): object }>(what: strin
   return model.toJSON();
 }
 
-/** The manifest objects (a headless Service, then an Indexed Job), validated. Throws K8sArgumentError with a one-line message naming the bad argument. */
-export function jobManifests(spec: JobSpec): object[] {
+/**
+ * The manifest objects (a headless Service, then an Indexed Job), validated. Throws K8sArgumentError with a
+ * one-line message naming the bad argument. The schemas load on first use: they are a third of the CLI's code,
+ * which every other command would load for nothing.
+ */
+export async function jobManifests(spec: JobSpec): Promise<object[]> {
   const { name, image, workers } = spec;
   if (!Number.isInteger(workers) || workers < 1 || workers > MAX_WORKERS)
     fail(`--workers must be a whole number from 1 to ${MAX_WORKERS}, got ${show(workers)}`);
@@ -191,6 +193,7 @@ export function jobManifests(spec: JobSpec): object[] {
   const kind = variant.startsWith("gpu") ? "gpu" : "cpu";
   const res = checkResources(kind, spec.resources?.[kind] ?? DEFAULT_RESOURCES[kind]);
 
+  const [{ Job }, { Service }] = await Promise.all([import("kubernetes-models/batch/v1"), import("kubernetes-models/v1")]);
   const selector = { "app.kubernetes.io/name": name };
   const labels = { ...selector, "app.kubernetes.io/managed-by": "pipeline" };
   const service = new Service({
@@ -242,8 +245,8 @@ export function jobManifests(spec: JobSpec): object[] {
 }
 
 /** The same as multi-document YAML text (documents separated by ---), with a leading comment line saying what it is and how to apply it. */
-export function jobYaml(spec: JobSpec): string {
-  const docs = jobManifests(spec);
+export async function jobYaml(spec: JobSpec): Promise<string> {
+  const docs = await jobManifests(spec);
   const header =
     `# Kubernetes manifests for ${spec.workers} worker(s) of ${spec.image}: a headless Service and an Indexed Job` +
     ` (written by pipeline). Apply with: kubectl apply -f FILE\n`;

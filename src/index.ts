@@ -346,7 +346,7 @@ export class Pipeline {
     // The manifests need only whether the variant runs on a GPU.
     const v = variant !== "" ? variantByName(cfg, variant) : undefined;
     const name = app ? jobNameOfImage(image) : cfg.name;
-    const text = jobYaml({
+    const text = await jobYaml({
       name,
       image,
       workers,

@@ -47,15 +47,15 @@ type ServiceObj = {
   spec: { clusterIP: string; selector: Record<string, string>; ports: Array<{ port: number }> };
 };
 
-const manifests = (spec: JobSpec) => {
-  const [service, job, ...rest] = jobManifests(spec) as [ServiceObj, JobObj, ...object[]];
+const manifests = async (spec: JobSpec) => {
+  const [service, job, ...rest] = (await jobManifests(spec)) as [ServiceObj, JobObj, ...object[]];
   assert.is(rest.length, 0);
   return { service, job, worker: job.spec.template.spec.containers[0]! };
 };
 
-const throwsArgumentError = (spec: JobSpec, expected: RegExp) => {
+const throwsArgumentError = async (spec: JobSpec, expected: RegExp) => {
   try {
-    jobManifests(spec);
+    await jobManifests(spec);
     assert.unreachable("accepted");
   } catch (err) {
     assert.instance(err, K8sArgumentError);
@@ -65,8 +65,8 @@ const throwsArgumentError = (spec: JobSpec, expected: RegExp) => {
   }
 };
 
-test("4 workers of a gpu image get an Indexed Job of 4, a headless service named as the job's subdomain, and one GPU each", () => {
-  const { service, job, worker } = manifests({ name: "minipaddle", image: GPU_IMAGE, workers: 4 });
+test("4 workers of a gpu image get an Indexed Job of 4, a headless service named as the job's subdomain, and one GPU each", async () => {
+  const { service, job, worker } = await manifests({ name: "minipaddle", image: GPU_IMAGE, workers: 4 });
   assert.is(service.kind, "Service");
   assert.is(service.apiVersion, "v1");
   assert.is(service.spec.clusterIP, "None");
@@ -81,8 +81,8 @@ test("4 workers of a gpu image get an Indexed Job of 4, a headless service named
   assert.equal(worker.resources.requests, { cpu: DEFAULT_RESOURCES.gpu.cpu, memory: DEFAULT_RESOURCES.gpu.memory });
 });
 
-test("the service selects the job's pods and exposes the rendezvous port the workers are told", () => {
-  const { service, job, worker } = manifests({ name: "mp", image: CPU_IMAGE, workers: 3, port: 1234 });
+test("the service selects the job's pods and exposes the rendezvous port the workers are told", async () => {
+  const { service, job, worker } = await manifests({ name: "mp", image: CPU_IMAGE, workers: 3, port: 1234 });
   const podLabels = (job.spec.template as unknown as { metadata: { labels: Record<string, string> } }).metadata.labels;
   for (const [k, v] of Object.entries(service.spec.selector)) assert.is(podLabels[k], v);
   assert.is(service.spec.ports[0]!.port, 1234);
@@ -97,14 +97,14 @@ test("the service selects the job's pods and exposes the rendezvous port the wor
   assert.equal(worker.args, ["train"]);
 });
 
-test("a cpu image has no GPU limit, only a memory limit", () => {
-  const { worker } = manifests({ name: "minipaddle", image: CPU_IMAGE, workers: 2 });
+test("a cpu image has no GPU limit, only a memory limit", async () => {
+  const { worker } = await manifests({ name: "minipaddle", image: CPU_IMAGE, workers: 2 });
   assert.not.ok("nvidia.com/gpu" in worker.resources.limits);
   assert.equal(worker.resources.limits, { memory: DEFAULT_RESOURCES.cpu.memory });
 });
 
-test("an explicit variant and resources override the tag and the defaults", () => {
-  const { worker } = manifests({
+test("an explicit variant and resources override the tag and the defaults", async () => {
+  const { worker } = await manifests({
     name: "minipaddle",
     image: `minipaddle@sha256:${DIGEST}`,
     workers: 1,
@@ -125,16 +125,16 @@ const variants: Array<[string, string]> = [
   [`minipaddle@sha256:${DIGEST}`, "cpu"],
   [`registry.example.org/minipaddle:0.1.0-gpu@sha256:${DIGEST}`, "gpu"],
 ];
-test("variantOfImage reads the four tag suffixes, and a bare digest is cpu", () => {
+test("variantOfImage reads the four tag suffixes, and a bare digest is cpu", async () => {
   for (const [image, variant] of variants) assert.is(variantOfImage(image), variant, image);
 });
 
-test("checkImageRef accepts a short name, a registry with a port, and a digest reference", () => {
+test("checkImageRef accepts a short name, a registry with a port, and a digest reference", async () => {
   for (const ref of ["minipaddle:0.1.0", GPU_IMAGE, `registry.example.org/team/minipaddle@sha256:${DIGEST}`])
     assert.is(checkImageRef(ref), undefined, ref);
 });
 
-test("checkImageRef rejects spaces, an empty tag, uppercase paths, and the empty string", () => {
+test("checkImageRef rejects spaces, an empty tag, uppercase paths, and the empty string", async () => {
   for (const ref of ["Bad Ref!", "minipaddle:", "UPPER/case:tag", "", `minipaddle@sha256:${DIGEST.slice(1)}`]) {
     const message = checkImageRef(ref);
     assert.type(message, "string", JSON.stringify(ref));
@@ -143,31 +143,34 @@ test("checkImageRef rejects spaces, an empty tag, uppercase paths, and the empty
 });
 
 for (const workers of [0, -1, 2.5, 1001]) {
-  test(`workers ${workers} is refused with exit code 2`, () => {
-    throwsArgumentError(
+  test(`workers ${workers} is refused with exit code 2`, async () => {
+    await throwsArgumentError(
       { name: "minipaddle", image: CPU_IMAGE, workers },
       /^--workers must be a whole number from 1 to 1000, got /,
     );
   });
 }
 
-test("a bad name, image, port or GPU count names the argument", () => {
-  throwsArgumentError({ name: "Mini_Paddle", image: CPU_IMAGE, workers: 1 }, /^--name 'Mini_Paddle': not a DNS-1035 label/);
-  throwsArgumentError({ name: "minipaddle", image: "Bad Ref!", workers: 1 }, /^--image 'Bad Ref!': not an image reference /);
-  throwsArgumentError({ name: "minipaddle", image: CPU_IMAGE, workers: 1, port: 70000 }, /^--port must be /);
-  throwsArgumentError(
+test("a bad name, image, port or GPU count names the argument", async () => {
+  await throwsArgumentError({ name: "Mini_Paddle", image: CPU_IMAGE, workers: 1 }, /^--name 'Mini_Paddle': not a DNS-1035 label/);
+  await throwsArgumentError(
+    { name: "minipaddle", image: "Bad Ref!", workers: 1 },
+    /^--image 'Bad Ref!': not an image reference /,
+  );
+  await throwsArgumentError({ name: "minipaddle", image: CPU_IMAGE, workers: 1, port: 70000 }, /^--port must be /);
+  await throwsArgumentError(
     { name: "minipaddle", image: GPU_IMAGE, workers: 1, resources: { gpu: { cpu: "4", memory: "16Gi", gpus: 0 } } },
     /^--gpus must be a whole number from 1 to 64 for a gpu image, got 0$/,
   );
-  throwsArgumentError(
+  await throwsArgumentError(
     { name: "minipaddle", image: CPU_IMAGE, workers: 1, resources: { cpu: { cpu: "two", memory: "4Gi", gpus: 0 } } },
     /^--cpu must be a positive Kubernetes quantity/,
   );
 });
 
-test("the YAML round-trips through parseAllDocuments to the same objects and says how to apply it", () => {
+test("the YAML round-trips through parseAllDocuments to the same objects and says how to apply it", async () => {
   const spec: JobSpec = { name: "minipaddle", image: GPU_IMAGE, workers: 4 };
-  const text = jobYaml(spec);
+  const text = await jobYaml(spec);
   assert.match(text.split("\n")[0]!, /^# .*kubectl apply -f FILE/);
   const docs = parseAllDocuments(text);
   if (!Array.isArray(docs)) return assert.unreachable("no documents");
@@ -175,11 +178,11 @@ test("the YAML round-trips through parseAllDocuments to the same objects and say
   assert.is(docs.length, 2);
   assert.equal(
     docs.map((d) => d.toJS()),
-    jobManifests(spec),
+    await jobManifests(spec),
   );
 });
 
-test("the library's validate() really rejects a malformed Job", () => {
+test("the library's validate() really rejects a malformed Job", async () => {
   const container = { name: "worker", image: CPU_IMAGE };
   // A well-formed Job passes, so the failures below come from the schema and not from a broken setup.
   new Job({ metadata: { name: "ok" }, spec: { parallelism: 2, template: { spec: { containers: [container] } } } }).validate();
@@ -193,20 +196,21 @@ test("the library's validate() really rejects a malformed Job", () => {
   }
 });
 
-test("an application image's workers run its entrypoint: no args in the manifest", () => {
-  const { worker } = manifests({ name: "linear", image: "linear:0.1.0", workers: 3, args: [] });
+test("an application image's workers run its entrypoint: no args in the manifest", async () => {
+  const { worker } = await manifests({ name: "linear", image: "linear:0.1.0", workers: 3, args: [] });
   assert.is(worker.args, undefined);
-  assert.equal(manifests({ name: "m", image: CPU_IMAGE, workers: 1 }).worker.args, ["train"]);
+  assert.equal((await manifests({ name: "m", image: CPU_IMAGE, workers: 1 })).worker.args, ["train"]);
 });
 
-test("an image's job name is its repository's last component as a DNS label", () => {
+test("an image's job name is its repository's last component as a DNS label", async () => {
   assert.is(jobNameOfImage("127.0.0.1:5000/apps/linear:0.1.0"), "linear");
   assert.is(jobNameOfImage("my_app.v2:1"), "my-app-v2");
   assert.is(jobNameOfImage("linear@sha256:" + DIGEST), "linear");
 });
 
 // The rehearsal: the manifests k8s writes -> one docker run per worker.
-const rehearsal = (spec: JobSpec, port = 41234) => rehearsalRuns(parseManifests(jobYaml(spec)), { port, prefix: "rh" });
+const rehearsal = async (spec: JobSpec, port = 41234) =>
+  rehearsalRuns(parseManifests(await jobYaml(spec)), { port, prefix: "rh" });
 const envOf = (args: string[]) => {
   const env: Record<string, string> = {};
   args.forEach((a, i) => {
@@ -219,8 +223,8 @@ const envOf = (args: string[]) => {
 };
 const valuesOf = (args: string[], flag: string) => args.flatMap((a, i) => (a === flag ? [args[i + 1]!] : []));
 
-test("a rehearsal runs one container per worker with the image, the args and the index Kubernetes would give", () => {
-  const runs = rehearsal({ name: "minipaddle", image: CPU_IMAGE, workers: 3 });
+test("a rehearsal runs one container per worker with the image, the args and the index Kubernetes would give", async () => {
+  const runs = await rehearsal({ name: "minipaddle", image: CPU_IMAGE, workers: 3 });
   assert.is(runs.length, 3);
   runs.forEach((run, i) => {
     assert.is(run.index, i);
@@ -241,19 +245,19 @@ test("a rehearsal runs one container per worker with the image, the args and the
   });
 });
 
-test("a rehearsal resolves every pod's DNS name to this machine, worker 0's (MASTER_ADDR) included", () => {
-  const [run] = rehearsal({ name: "linear", image: "linear:0.1.0", workers: 2, args: [] });
+test("a rehearsal resolves every pod's DNS name to this machine, worker 0's (MASTER_ADDR) included", async () => {
+  const [run] = await rehearsal({ name: "linear", image: "linear:0.1.0", workers: 2, args: [] });
   const hosts = valuesOf(run!.args, "--add-host");
   assert.ok(hosts.includes("linear-0.linear:127.0.0.1"), hosts.join(" "));
   assert.ok(hosts.includes("linear-1.linear:127.0.0.1"));
   assert.is(run!.args[run!.args.length - 1], "linear:0.1.0", "no args: the image's entrypoint runs the program");
 });
 
-test("a rehearsal takes the limits it can: memory and a GPU count", () => {
-  const [cpu] = rehearsal({ name: "m", image: CPU_IMAGE, workers: 1 });
+test("a rehearsal takes the limits it can: memory and a GPU count", async () => {
+  const [cpu] = await rehearsal({ name: "m", image: CPU_IMAGE, workers: 1 });
   assert.equal(valuesOf(cpu!.args, "--memory"), ["4g"]);
   assert.equal(valuesOf(cpu!.args, "--gpus"), []);
-  const [gpu] = rehearsal({ name: "m", image: GPU_IMAGE, workers: 1 });
+  const [gpu] = await rehearsal({ name: "m", image: GPU_IMAGE, workers: 1 });
   assert.equal(valuesOf(gpu!.args, "--gpus"), ["1"]);
   assert.is(dockerMemory("512Mi"), "512m");
   assert.is(dockerMemory("1.5Gi"), String(1.5 * 2 ** 30));
@@ -262,8 +266,8 @@ test("a rehearsal takes the limits it can: memory and a GPU count", () => {
   assert.is(dockerCpus(2), "2");
 });
 
-test("a rehearsal follows a command: the entrypoint, then the rest of the command and the args", () => {
-  const docs = parseManifests(jobYaml({ name: "m", image: CPU_IMAGE, workers: 1 })) as Array<{ kind: string; spec: any }>;
+test("a rehearsal follows a command: the entrypoint, then the rest of the command and the args", async () => {
+  const docs = parseManifests(await jobYaml({ name: "m", image: CPU_IMAGE, workers: 1 })) as Array<{ kind: string; spec: any }>;
   const c = docs.find((d) => d.kind === "Job")!.spec.template.spec.containers[0];
   c.command = ["python3", "-u"];
   c.args = ["/app/main.py", "--fast"];
@@ -272,8 +276,9 @@ test("a rehearsal follows a command: the entrypoint, then the rest of the comman
   assert.equal(run!.args.slice(-4), [CPU_IMAGE, "-u", "/app/main.py", "--fast"]);
 });
 
-test("a rehearsal refuses what it cannot run faithfully, with a usage error", () => {
-  const docs = () => parseManifests(jobYaml({ name: "m", image: CPU_IMAGE, workers: 2 })) as Array<{ kind: string; spec: any }>;
+test("a rehearsal refuses what it cannot run faithfully, with a usage error", async () => {
+  const text = await jobYaml({ name: "m", image: CPU_IMAGE, workers: 2 });
+  const docs = () => parseManifests(text) as Array<{ kind: string; spec: any }>;
   const refused = (d: object[], expected: RegExp) => {
     try {
       rehearsalRuns(d, { port: 1000, prefix: "p" });
@@ -301,7 +306,7 @@ test("a rehearsal refuses what it cannot run faithfully, with a usage error", ()
   refused(podName, /POD comes from/);
 });
 
-test("the job's verdict names the failed workers with their exit codes and the ones stopped", () => {
+test("the job's verdict names the failed workers with their exit codes and the ones stopped", async () => {
   assert.is(
     verdict([
       { index: 0, code: 0, stopped: false },
