@@ -28,7 +28,7 @@ export const ISA_CACHE = "/var/cache/pipeline-isa";
 export const ISA_CACHE_VOLUME = "isa-verdicts";
 
 /** `ctr` with the ISA check's verdict cache mounted: keyed by content, so every project and variant may share it. */
-function withIsaCache(ctr: Container): Container {
+export function withIsaCache(ctr: Container): Container {
   return ctr.withMountedCache(ISA_CACHE, dag.cacheVolume(ISA_CACHE_VOLUME), { sharing: CacheSharingMode.Shared });
 }
 
@@ -44,11 +44,43 @@ export function withCheckScripts(cfg: Config, ctr: Container, v: Variant): Conta
 }
 
 /**
- * `built` after checking the ELF files under `path` against the variant's ISA floor (and, for CUDA variants,
- * the embedded CUDA architectures). The container needs python3 and objdump (the development image has both).
- * Only files and archive members whose content the verdict cache has not seen are disassembled; with
- * `statKey` (a build tree's cache volume), files whose size and mtime are unchanged are not even read.
- * `scripts`: `built` has withCheckScripts' scripts already (a compiled container has).
+ * The commands that check the ELF files under `path` against the variant's ISA floor (and, for CUDA variants,
+ * the embedded CUDA architectures), with withCheckScripts' scripts and the verdict cache (withIsaCache)
+ * mounted; none when the config turns the checks off. With `statKey` (a build tree's cache volume), files
+ * whose size and mtime are unchanged are not even read.
+ */
+export function checkCommands(cfg: Config, v: Variant, path: string, statKey?: string): { isa?: string[]; cuda?: string[] } {
+  return {
+    ...(cfg.checks.isa && {
+      isa: [
+        "python3",
+        `${SCRIPTS_DIR}/isa_check.py`,
+        ...isaArgs(cfg, v),
+        "--cache",
+        ISA_CACHE,
+        ...(statKey ? ["--cache-key", statKey] : []),
+        path,
+      ],
+    }),
+    ...(v.cuda &&
+      cfg.checks.cuda && {
+        cuda: [
+          "python3",
+          `${SCRIPTS_DIR}/cuda_check.py`,
+          "--architectures",
+          cfg.cuda.architectures.join(" "),
+          "--label",
+          v.name,
+          path,
+        ],
+      }),
+  };
+}
+
+/**
+ * `built` after checking the ELF files under `path` (checkCommands), as steps of their own. The container
+ * needs python3 and objdump (the development image has both). Only files and archive members whose content
+ * the verdict cache has not seen are disassembled. `scripts`: `built` has withCheckScripts' scripts already.
  */
 export function isaChecked(
   cfg: Config,
@@ -57,31 +89,10 @@ export function isaChecked(
   path: string,
   opts: { statKey?: string; scripts?: boolean } = {},
 ): Container {
+  const { isa, cuda } = checkCommands(cfg, v, path, opts.statKey);
   let ctr = opts.scripts ? built : withCheckScripts(cfg, built, v);
-  const statKey = opts.statKey;
-  if (cfg.checks.isa)
-    ctr = withIsaCache(ctr)
-      .withExec([
-        "python3",
-        `${SCRIPTS_DIR}/isa_check.py`,
-        ...isaArgs(cfg, v),
-        "--cache",
-        ISA_CACHE,
-        ...(statKey ? ["--cache-key", statKey] : []),
-        path,
-      ])
-      .withoutMount(ISA_CACHE);
-  if (v.cuda && cfg.checks.cuda) {
-    ctr = ctr.withExec([
-      "python3",
-      `${SCRIPTS_DIR}/cuda_check.py`,
-      "--architectures",
-      cfg.cuda.architectures.join(" "),
-      "--label",
-      v.name,
-      path,
-    ]);
-  }
+  if (isa) ctr = withIsaCache(ctr).withExec(isa).withoutMount(ISA_CACHE);
+  if (cuda) ctr = ctr.withExec(cuda);
   return ctr;
 }
 

@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import { CacheSharingMode, type Container, dag, type Directory } from "@dagger.io/dagger";
 import type { Config } from "./config.ts";
 import { allVariants, type Variant } from "./variants.ts";
-import { withCheckScripts, withScript } from "./checks.ts";
+import { checkCommands, ISA_CACHE, withCheckScripts, withIsaCache, withScript } from "./checks.ts";
 import { SCRIPTS_DIR } from "./scripts.ts";
 import { qemuCpuFor } from "./isa.ts";
 
@@ -237,8 +237,11 @@ export function cacheVolumes(cfg: Config, v: Variant, test: boolean): { ccache: 
  * variant is kept on a locked cache volume and restored first (content-checked: modules/scripts/build-tree.sh
  * restore), so only what changed recompiles; ccache (per variant) covers the rest; what the build changed is
  * written back to the volume, journaled so that a save cut off half-way is repaired by the next build
- * (build-tree.sh save). Returns the container with the tree at /src/build, and the scripts of the checks that
- * follow (withCheckScripts: isaChecked(..., { scripts: true })).
+ * (build-tree.sh save). A build without tests then checks the tree against the variant's promises
+ * (checkCommands: the ISA floor, the CUDA architectures) in the same step, which fails if they do not hold:
+ * one container fewer per build than a step of its own (a build with tests leaves that to its caller:
+ * isaChecked, which the test stage does not run). Returns the container with the tree at /src/build and the
+ * checks' scripts (withCheckScripts).
  */
 export function compile(cfg: Config, dev: Container, source: Directory, v: Variant, test: boolean): Container {
   const volumes = cacheVolumes(cfg, v, test);
@@ -247,23 +250,28 @@ export function compile(cfg: Config, dev: Container, source: Directory, v: Varia
   // ccache's counters are zeroed before the build and printed after it (`pipeline-build: ccache: Hits: ...`):
   // what this build got from the cache. The locked build-tree volume keeps two builds of a variant apart.
   const stats = `ccache -s 2>/dev/null | sed "s/^/pipeline-build: ccache: /"`;
-  return (
-    withCheckScripts(cfg, withScript(dev, "build-tree.sh"), v)
-      .withWorkdir(SRC)
-      .withMountedCache(CCACHE_DIR, dag.cacheVolume(volumes.ccache), { sharing: CacheSharingMode.Shared })
-      .withMountedCache(BUILD_CACHE, dag.cacheVolume(volumes.buildTree), { sharing: CacheSharingMode.Locked })
-      .withEnvVariable("CCACHE_DIR", CCACHE_DIR)
-      .withEnvVariable("VARIANT", v.name)
-      .withEnvVariable("TEST", on(test))
-      .withDirectory(SRC, source)
-      // One locked step: restore the tree, build with the same script as the dev image, keep the new tree.
-      .withExec([
-        "sh",
-        "-c",
-        `set -e; ${tree} restore ${where}; ccache -z >/dev/null 2>&1 || true; ${SCRIPT} build; ${stats} || true; ${tree} save ${where}`,
-      ])
-      .withoutMount(BUILD_CACHE)
-  );
+  // After the save: a failed check leaves the tree saved, so the build after a fix is incremental.
+  const { isa, cuda } = test ? {} : checkCommands(cfg, v, BUILD_DIR, volumes.buildTree);
+  const checks = [isa, cuda].filter((c) => c !== undefined);
+  let ctr = withCheckScripts(cfg, withScript(dev, "build-tree.sh"), v)
+    .withWorkdir(SRC)
+    .withMountedCache(CCACHE_DIR, dag.cacheVolume(volumes.ccache), { sharing: CacheSharingMode.Shared })
+    .withMountedCache(BUILD_CACHE, dag.cacheVolume(volumes.buildTree), { sharing: CacheSharingMode.Locked });
+  if (isa) ctr = withIsaCache(ctr);
+  ctr = ctr
+    .withEnvVariable("CCACHE_DIR", CCACHE_DIR)
+    .withEnvVariable("VARIANT", v.name)
+    .withEnvVariable("TEST", on(test))
+    .withDirectory(SRC, source)
+    // One locked step: restore the tree, build with the same script as the dev image, keep the new tree.
+    .withExec([
+      "sh",
+      "-c",
+      `set -e; ${tree} restore ${where}; ccache -z >/dev/null 2>&1 || true; ${SCRIPT} build; ${stats} || true; ${tree} save ${where}` +
+        checks.map((c) => `; ${c.map(quote).join(" ")}`).join(""),
+    ])
+    .withoutMount(BUILD_CACHE);
+  return isa ? ctr.withoutMount(ISA_CACHE) : ctr;
 }
 
 /** The build tree of a compiled container (binaries, libraries, Python module). */

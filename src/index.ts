@@ -112,7 +112,10 @@ export class Pipeline {
     const { cfg, src } = await this.project(source);
     const v = selectVariant(cfg, { gpu, avx, variant });
     const built = compile(cfg, devImage(cfg, v.cuda), buildSource(cfg, src), v, test);
-    return buildTree(isaChecked(cfg, built, v, BUILD_DIR, { statKey: cacheVolumes(cfg, v, test).buildTree, scripts: true }));
+    // Without tests, the compile step checked the tree itself.
+    return buildTree(
+      test ? isaChecked(cfg, built, v, BUILD_DIR, { statKey: cacheVolumes(cfg, v, test).buildTree, scripts: true }) : built,
+    );
   }
 
   /**

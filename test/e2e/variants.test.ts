@@ -52,7 +52,7 @@ test("code above the floor fails build --no-avx, naming the file, the feature an
   assert.ok(isaHeld(avx, "x86-64-v3"), `no isa-check verdict at x86-64-v3:\n${avx.stderr.slice(-3000)}`);
 });
 
-test("image --variant cpu-noavx fails on the same code: the package's files are checked before it is installed", async () => {
+test("image --variant cpu-noavx fails on the same code before anything is packaged: its compile step checks the build tree", async () => {
   const r = await cli([
     "image",
     "--source",
@@ -63,8 +63,10 @@ test("image --variant cpu-noavx fails on the same code: the package's files are 
     `pipeline-e2e/floor:${randomBytes(3).toString("hex")}`,
   ]);
   assert.is(r.code, 1, explain(r));
-  assert.match(r.stderr, /usr\/lib\/minipaddle-noavx\/bin\/avx2_probe/);
+  // The step build --no-avx runs (the image's compile step is the build's): the tree's file is named.
+  assert.match(r.stderr, /\/src\/build\/avx2_probe/);
   assert.match(r.stderr, /AVX2/);
+  assert.match(r.stderr, /above the cpu-noavx floor x86-64-v2/);
 });
 
 test("test --no-avx passes natively but fails on the emulated floor CPU, naming the test; --no-emulate skips that run", async () => {

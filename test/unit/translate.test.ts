@@ -7,6 +7,10 @@ import { planGraph, withSyncTarget } from "../../pipeline/plan.ts";
 import { renderDockerfile } from "../../pipeline/dockerfile.ts";
 import { UnsupportedOperation, UsageError } from "../../modules/errors.ts";
 import { graphs } from "./graphs.ts";
+import { parseConfig } from "../../modules/config.ts";
+import { compile } from "../../modules/compile.ts";
+import { devImage } from "../../modules/toolchain.ts";
+import { selectVariant } from "../../modules/variants.ts";
 
 const mirrors = { "debian:bookworm": "pipeline-seed/debian:bookworm" };
 const translate = (obj: unknown) => renderDockerfile(planGraph(readGraph(obj), { mirrors }));
@@ -124,6 +128,23 @@ test("a run with no output builds the plan's sync target: a last build stage tha
   const actual = renderDockerfile(synced);
   if (process.env.UPDATE_GOLDEN) writeFileSync(file, actual);
   assert.fixture(actual, readFileSync(file, "utf8"));
+});
+
+test("a build without tests checks its tree in the compile step itself; a build with tests leaves the check to a step of its caller", () => {
+  const cfg = parseConfig(readFileSync(new URL("../../pipeline.yaml", import.meta.url), "utf8"), "pipeline.yaml");
+  const v = selectVariant(cfg, { gpu: false, avx: false });
+  const runs = (test: boolean) =>
+    planGraph(readGraph(compile(cfg, devImage(cfg, false), dag.directory(), v, test)), { mirrors })
+      .stages.flatMap((s) => s.steps)
+      .filter((s) => s.kind === "run")
+      .map((s) => ({ text: s.args.join(" "), mounts: s.mounts.map((m) => m.target) }));
+  const step = runs(false).find((r) => r.text.includes("build-tree.sh restore"))!;
+  assert.match(step.text, /build-tree\.sh save [^;]*; python3 \S*isa_check\.py --floor x86-64-v2 .*--cache-key build-tree-/);
+  assert.ok(step.mounts.includes("/var/cache/pipeline-isa"), "the verdict cache is mounted");
+  assert.is(runs(false).filter((r) => r.text.includes("isa_check.py")).length, 1, "no step of its own");
+  const tested = runs(true).find((r) => r.text.includes("build-tree.sh restore"))!;
+  assert.not.match(tested.text, "isa_check.py");
+  assert.not.ok(tested.mounts.includes("/var/cache/pipeline-isa"));
 });
 
 test.run();
