@@ -16,6 +16,12 @@ import { scriptText } from "./scripts.ts";
 
 /** Where the steps put their inputs and outputs inside the development image. */
 const CODE = "/code";
+/**
+ * Where Doxygen and Sphinx write what the stage takes out of their containers. BuildKit keys the copy of a
+ * folder out of a container by walking the folder that holds it: under / that is the whole development image.
+ */
+const DOXYGEN_OUT = "/run/pipeline-doxygen";
+const SITE_OUT = "/run/pipeline-site";
 const XML = "/doxygen/xml";
 const CONF = "/pipeline-docs";
 const DOCS = "/docs";
@@ -101,10 +107,14 @@ export function doxyfile(cfg: Config, where: { code: string; out: string } = { c
 export function doxygenXml(cfg: Config, dev: Container, source: Directory): Directory {
   return dev
     .withDirectory(CODE, entriesOf(source, cfg.docs.doxygen))
-    .withNewFile("/doxygen/Doxyfile", doxyfile(cfg))
+    .withNewFile(`${DOXYGEN_OUT}/Doxyfile`, doxyfile(cfg, { code: CODE, out: DOXYGEN_OUT }))
     .withWorkdir(CODE)
-    .withExec(["sh", "-c", `doxygen /doxygen/Doxyfile && sed -i 's#${CODE}/##' /doxygen/warnings.log && rm /doxygen/Doxyfile`])
-    .directory("/doxygen");
+    .withExec([
+      "sh",
+      "-c",
+      `doxygen ${DOXYGEN_OUT}/Doxyfile && sed -i 's#${CODE}/##' ${DOXYGEN_OUT}/warnings.log && rm ${DOXYGEN_OUT}/Doxyfile`,
+    ])
+    .directory(DOXYGEN_OUT);
 }
 
 /** The hyperlinked code browser of the config's browse folders and files, with htags' FILEMAP (source path -> page). */
@@ -230,8 +240,8 @@ export function sphinxSite(
   opts: DocsOptions,
 ): Directory {
   return sphinxInputs(cfg, dev, source, { ...parts, epoch: opts.epoch })
-    .withExec(["bash", "-c", sphinxCommand(cfg, { strict: opts.strict, out: "/site" })])
-    .directory("/site");
+    .withExec(["bash", "-c", sphinxCommand(cfg, { strict: opts.strict, out: SITE_OUT })])
+    .directory(SITE_OUT);
 }
 
 /**
