@@ -82,11 +82,10 @@ function deltaScript(r: string, d: string): string {
 }
 
 /**
- * Where the delta step writes in a stage that continues the target's own (withDeltaTarget): a folder's
- * subfolder, since BuildKit keys the COPY of a folder by walking the folder that holds it (the root would be
- * the whole image and tree).
+ * Where the delta step writes: a folder's subfolder, since BuildKit keys the COPY of a folder by walking the
+ * folder that holds it (the root would be the whole image, and the tree where the step continues its stage).
  */
-const IN_PLACE_OUT = "/.pipeline-delta/d";
+const DELTA_DIR = "/.pipeline-delta/d";
 
 /**
  * The plan that exports only what differs from a folder an earlier export wrote: a stage that reads the
@@ -129,7 +128,7 @@ export function withDeltaTarget(plan: Plan, tools: string, have: string): Plan {
           label,
           steps: [
             { kind: "user" as const, name: "root" },
-            { kind: "run" as const, args: ["sh", "-c", deltaScript(folder.source, IN_PLACE_OUT)], mounts: [haveMount] },
+            { kind: "run" as const, args: ["sh", "-c", deltaScript(folder.source, DELTA_DIR)], mounts: [haveMount] },
           ],
         }
       : {
@@ -139,7 +138,7 @@ export function withDeltaTarget(plan: Plan, tools: string, have: string): Plan {
           steps: [
             {
               kind: "run" as const,
-              args: ["sh", "-c", deltaScript("/r", "/d")],
+              args: ["sh", "-c", deltaScript("/r", DELTA_DIR)],
               mounts: [{ kind: "bind" as const, target: "/r", ...(folder ?? { from: plan.target, source: "/" }) }, haveMount],
             },
           ],
@@ -148,7 +147,7 @@ export function withDeltaTarget(plan: Plan, tools: string, have: string): Plan {
     name: DELTA_OUT,
     base: "scratch",
     label: "the files an incremental export sends",
-    steps: [{ kind: "copy" as const, from: DELTA_STAGE, src: inPlace ? `${IN_PLACE_OUT}/` : "/d/", dest: "/" }],
+    steps: [{ kind: "copy" as const, from: DELTA_STAGE, src: `${DELTA_DIR}/`, dest: "/" }],
   };
   return {
     ...plan,

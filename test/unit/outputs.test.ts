@@ -343,6 +343,9 @@ test("the delta step continues the stage whose folder the target copies when tha
   const other: Plan = { ...plan, stages: [{ ...plan.stages[0]!, base: "alpine" }, ...plan.stages.slice(1)] };
   const mounted = withDeltaTarget(other, tools, "").stages.find((s) => s.name === DELTA_STAGE)!;
   assert.is(mounted.base, tools);
+  assert.equal(withDeltaTarget(other, tools, "").stages.at(-1)!.steps, [
+    { kind: "copy", from: DELTA_STAGE, src: "/.pipeline-delta/d/", dest: "/" },
+  ]);
   assert.ok(
     mounted.steps[0]!.kind === "run" &&
       mounted.steps[0]!.mounts.some(
