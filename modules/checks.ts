@@ -78,19 +78,13 @@ export function checkCommands(cfg: Config, v: Variant, path: string, statKey?: s
 }
 
 /**
- * `built` after checking the ELF files under `path` (checkCommands), as steps of their own. The container
- * needs python3 and objdump (the development image has both). Only files and archive members whose content
- * the verdict cache has not seen are disassembled. `scripts`: `built` has withCheckScripts' scripts already.
+ * `built` after checking the ELF files under `path` (checkCommands), as steps of their own. `built` is a
+ * compiled container (modules/compile.ts), which has withCheckScripts' scripts, python3 and objdump. Only
+ * files and archive members whose content the verdict cache has not seen are disassembled.
  */
-export function isaChecked(
-  cfg: Config,
-  built: Container,
-  v: Variant,
-  path: string,
-  opts: { statKey?: string; scripts?: boolean } = {},
-): Container {
-  const { isa, cuda } = checkCommands(cfg, v, path, opts.statKey);
-  let ctr = opts.scripts ? built : withCheckScripts(cfg, built, v);
+export function isaChecked(cfg: Config, built: Container, v: Variant, path: string, statKey?: string): Container {
+  const { isa, cuda } = checkCommands(cfg, v, path, statKey);
+  let ctr = built;
   if (isa) ctr = withIsaCache(ctr).withExec(isa).withoutMount(ISA_CACHE);
   if (cuda) ctr = ctr.withExec(cuda);
   return ctr;

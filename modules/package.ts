@@ -84,7 +84,7 @@ export function debPackage(
   for (const [k, val] of Object.entries(env)) ctr = ctr.withEnvVariable(k, val);
   const made = withScript(withScript(ctr, "cpu_guard.c"), "package.sh").withExec([`${SCRIPTS_DIR}/package.sh`]);
   // The package's files (guards included) are checked against the variant's ISA floor before it is linted.
-  const packaged = isaChecked(cfg, made, v, `${WORK}/debian/${packageName(cfg, v)}`, { scripts: true }).directory(PACKAGE_OUT);
+  const packaged = isaChecked(cfg, made, v, `${WORK}/debian/${packageName(cfg, v)}`).directory(PACKAGE_OUT);
   return lintianChecked(toolchain, packaged);
 }
 

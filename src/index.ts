@@ -113,9 +113,7 @@ export class Pipeline {
     const v = selectVariant(cfg, { gpu, avx, variant });
     const built = compile(cfg, devImage(cfg, v.cuda), buildSource(cfg, src), v, test);
     // Without tests, the compile step checked the tree itself.
-    return buildTree(
-      test ? isaChecked(cfg, built, v, BUILD_DIR, { statKey: cacheVolumes(cfg, v, test).buildTree, scripts: true }) : built,
-    );
+    return buildTree(test ? isaChecked(cfg, built, v, BUILD_DIR, cacheVolumes(cfg, v, test).buildTree) : built);
   }
 
   /**
