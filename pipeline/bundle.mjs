@@ -1,20 +1,25 @@
-// The CLI as one bundled ES module, so a command starts without tsx: registering tsx's loader thread and
+// The CLI as bundled ES modules, so a command starts without tsx: registering tsx's loader thread and
 // transpiling each file on load costs about half a second on every command, the bundle starts in about 0.25 s.
+// It is split (esbuild's code splitting): what a command imports only when it needs it (the Kubernetes schemas,
+// the Dagger engine's path) is a chunk of its own, which other commands never read or compile.
 // It is built with esbuild on first use, and again whenever one of its own source files, package.json,
-// package-lock.json or tsconfig.json changes; it lives in node_modules/.cache/pipeline (never committed).
+// package-lock.json or tsconfig.json changes; it lives in node_modules/.cache/pipeline (never committed), each
+// build in a folder of its own that cli.json names (a command still running from the last one can still load
+// its chunks; folders no stamp names are removed after ten minutes).
 // "@dagger.io/dagger" stays outside it, as the light SDK module (sdk-light.mjs) that TypeScript files loaded
 // at run time also get, so both share one `dag` and one set of classes. Any failure returns undefined and the
 // caller runs the sources through tsx instead, where a syntax error gets its full report.
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = dirname(here);
 const dir = join(root, "node_modules", ".cache", "pipeline");
-const out = join(dir, "cli.mjs");
 const stampFile = join(dir, "cli.json");
-const ALWAYS = ["package.json", "package-lock.json", "tsconfig.json"];
+const KEEP_OLD_MS = 10 * 60 * 1000;
+// This file too: a change to how the bundle is made makes a new one.
+const ALWAYS = ["package.json", "package-lock.json", "tsconfig.json", "pipeline/bundle.mjs"];
 
 function stamp(path) {
   try {
@@ -28,9 +33,10 @@ function stamp(path) {
 /** The bundle's URL when it is there and no input changed since it was built. */
 function fresh() {
   try {
-    const { root: builtIn, inputs } = JSON.parse(readFileSync(stampFile, "utf8"));
+    const { root: builtIn, entry, inputs } = JSON.parse(readFileSync(stampFile, "utf8"));
     // The bundle imports the light SDK by absolute path: a moved checkout needs a new one.
-    if (builtIn !== root) return undefined;
+    if (builtIn !== root || typeof entry !== "string") return undefined;
+    const out = join(dir, entry);
     statSync(out);
     for (const [path, was] of Object.entries(inputs)) if (stamp(path) !== was) return undefined;
     return pathToFileURL(out).href;
@@ -39,19 +45,19 @@ function fresh() {
   }
 }
 
-async function build() {
-  const started = Date.now();
-  const esbuild = await import("esbuild");
+/** esbuild's options for a bundle written into `outdir`. */
+function options(outdir) {
   const light = join(here, "sdk-light.mjs");
-  const tmp = `${out}.${process.pid}.tmp`;
-  mkdirSync(dir, { recursive: true });
-  const result = await esbuild.build({
-    entryPoints: [join(here, "cli.ts")],
+  return {
+    entryPoints: { cli: join(here, "cli.ts") },
     bundle: true,
+    splitting: true,
     platform: "node",
     format: "esm",
     target: "node20",
-    outfile: tmp,
+    outdir,
+    outExtension: { ".js": ".mjs" },
+    chunkNames: "chunk-[hash]",
     metafile: true,
     logLevel: "silent",
     tsconfig: join(root, "tsconfig.json"),
@@ -75,18 +81,45 @@ async function build() {
         },
       },
     ],
+  };
+}
+
+async function build() {
+  const started = Date.now();
+  const esbuild = await import("esbuild");
+  mkdirSync(dir, { recursive: true });
+  const outdir = mkdtempSync(join(dir, "cli-"));
+  const out = join(outdir, "cli.mjs");
+  const result = await esbuild.build(options(outdir)).catch((err) => {
+    rmSync(outdir, { recursive: true, force: true });
+    throw err;
   });
   const inputs = {};
   for (const path of [...Object.keys(result.metafile.inputs).map((p) => relative(root, join(process.cwd(), p))), ...ALWAYS]) {
     if (!path.includes("node_modules")) inputs[path] = stamp(path);
   }
-  renameSync(tmp, out);
   // A source saved while esbuild read it may not be in this bundle: leave the stamp stale, so the next run rebuilds.
   if (Object.values(inputs).some((was) => Number(was.split(":")[1]) >= started)) return pathToFileURL(out).href;
   const stampTmp = `${stampFile}.${process.pid}.tmp`;
-  writeFileSync(stampTmp, JSON.stringify({ root, inputs }, null, 1));
+  writeFileSync(stampTmp, JSON.stringify({ root, entry: relative(dir, out), inputs }, null, 1));
   renameSync(stampTmp, stampFile);
+  removeOld(outdir);
   return pathToFileURL(out).href;
+}
+
+/** Removes the bundles (and the single-file bundle of earlier versions) that no stamp names any more. */
+function removeOld(current) {
+  const now = Date.now();
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name);
+    if (path === current || !(name.startsWith("cli-") || name.startsWith("cli.mjs"))) continue;
+    try {
+      if (now - statSync(path).mtimeMs >= KEEP_OLD_MS || name.startsWith("cli.mjs"))
+        rmSync(path, { recursive: true, force: true });
+    } catch {
+      // removed meanwhile by another run
+    }
+  }
 }
 
 /** The bundled CLI's URL, building it first when needed; undefined when it cannot be built. */
