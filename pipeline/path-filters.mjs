@@ -13,23 +13,32 @@ export function compileFilters(filters) {
     include: f.include.length ? picomatch(f.include.map(trimPattern), { dot: true }) : undefined,
     exclude: f.exclude.length ? picomatch(f.exclude.map(trimPattern), { dot: true }) : undefined,
   }));
-  return (rel) => {
-    const prefixes = ancestors(rel);
-    let result = "keep";
-    for (const f of compiled) {
-      if (f.exclude && prefixes.some((p) => f.exclude(p))) return "drop";
-      if (f.include && !prefixes.some((p) => f.include(p))) result = "look-inside";
+  // What the filters found for each folder seen so far: a walk asks for every entry of a folder in turn, and a
+  // path's verdict is its folder's plus what the path itself matches (each pattern is matched once per path).
+  const folders = new Map();
+  const state = (rel) => {
+    const slash = rel.lastIndexOf("/");
+    let up;
+    if (slash >= 0) {
+      const parent = rel.slice(0, slash);
+      up = folders.get(parent);
+      if (!up) {
+        up = state(parent);
+        folders.set(parent, up);
+      }
     }
-    return result;
+    return {
+      excluded: (up?.excluded ?? false) || compiled.some((f) => f.exclude?.(rel)),
+      included: compiled.map((f, i) => (up?.included[i] ?? false) || (f.include ? f.include(rel) : true)),
+    };
+  };
+  return (rel) => {
+    const s = state(rel);
+    if (s.excluded) return "drop";
+    return s.included.every(Boolean) ? "keep" : "look-inside";
   };
 }
 
 function trimPattern(p) {
   return p.replace(/^\.\//, "").replace(/\/+$/, "");
-}
-
-/** "a/b/c" -> ["a", "a/b", "a/b/c"] */
-function ancestors(rel) {
-  const parts = rel.split("/");
-  return parts.map((_, i) => parts.slice(0, i + 1).join("/"));
 }
