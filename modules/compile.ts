@@ -247,9 +247,14 @@ export function compile(cfg: Config, dev: Container, source: Directory, v: Varia
   const volumes = cacheVolumes(cfg, v, test);
   const tree = `${SCRIPTS_DIR}/build-tree.sh`;
   const where = `${BUILD_CACHE} ${SRC} ${BUILD_DIR}`;
-  // ccache's counters are zeroed before the build and printed after it (`pipeline-build: ccache: Hits: ...`):
-  // what this build got from the cache. The locked build-tree volume keeps two builds of a variant apart.
-  const stats = `ccache -s 2>/dev/null | sed "s/^/pipeline-build: ccache: /"`;
+  // What this build got from ccache (`pipeline-build: ccache: Hits: ...`): each compile it runs appends its
+  // result to a stats log of this build's own, which is printed after the build and removed. (Zeroing the
+  // shared counters before the build instead took 0.1 s, and counted the compiles of any other build that
+  // shares the cache.) The locked build-tree volume keeps two builds of a variant apart.
+  const log = "/tmp/pipeline-ccache-stats.log";
+  const stats =
+    `{ if [ -f ${log} ]; then ccache --show-log-stats; else echo "no compiler calls"; fi; } 2>/dev/null | ` +
+    `sed "s/^/pipeline-build: ccache: /"; rm -f ${log}`;
   // After the save: a failed check leaves the tree saved, so the build after a fix is incremental.
   const { isa, cuda } = test ? {} : checkCommands(cfg, v, BUILD_DIR, volumes.buildTree);
   const checks = [isa, cuda].filter((c) => c !== undefined);
@@ -267,7 +272,7 @@ export function compile(cfg: Config, dev: Container, source: Directory, v: Varia
     .withExec([
       "sh",
       "-c",
-      `set -e; ${tree} restore ${where}; ccache -z >/dev/null 2>&1 || true; ${SCRIPT} build; ${stats} || true; ${tree} save ${where}` +
+      `set -e; ${tree} restore ${where}; rm -f ${log}; CCACHE_STATSLOG=${log} ${SCRIPT} build; ${stats} || true; ${tree} save ${where}` +
         checks.map((c) => `; ${c.map(quote).join(" ")}`).join(""),
     ])
     .withoutMount(BUILD_CACHE);

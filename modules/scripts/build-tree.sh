@@ -73,7 +73,21 @@ restore() {
     # gets an old mtime. A file is touched only then: touching one the image's layer holds copies the whole
     # file up into this step's layer, so touching every source would cost a copy of the source tree.
     LC_ALL=C comm -z -12 "$tmp"/sources.sha256 "$build/$manifest" | cut -z -c67- > "$tmp"/sources.same
-    counts=$(python3 - "$tmp"/sources.same "$build/$mtimes" "$tmp"/sources.changed "$build/.ninja_log" <<'PY'
+    counts=$(set_mtimes "$tmp"/sources.same "$build/$mtimes" "$tmp"/sources.changed "$build/.ninja_log")
+    echo "pipeline-build: sources: $(tr -cd '\0' < "$tmp"/sources.changed | wc -c) changed, ${counts% *} unchanged (${counts#* } given an old mtime); $digests"
+  else
+    cut -z -c67- "$tmp"/sources.sha256 > "$tmp"/sources.changed
+    set_mtimes /dev/null /dev/null "$tmp"/sources.changed /dev/null > /dev/null
+    echo "pipeline-build: sources: $(tr -cd '\0' < "$tmp"/sources.changed | wc -c), no earlier tree to build on; $digests"
+  fi
+}
+
+# set_mtimes SAME TREE_MTIMES CHANGED NINJA_LOG: gives the unchanged sources (SAME) that may look newer than their
+# outputs an old mtime, prints "UNCHANGED AGED"; then writes the mtime of every source, as this build's ninja
+# sees it, to $tmp/sources.mtimes, saved with the tree for the next restore. (One python3, not two: each
+# start costs tens of milliseconds per build.)
+set_mtimes() {
+  python3 - "$@" "$tmp"/sources.sha256 "$tmp"/sources.mtimes <<'PY'
 import os, sys
 def records(path):
     try:
@@ -103,21 +117,13 @@ for path in records(sys.argv[1]):
         continue
     os.utime(path, ns=(1_000_000_000, 1_000_000_000), follow_symlinks=False)
     aged += 1
+# Every source's mtime now (records of `sha256sum -z`: 64 hex digits, two spaces, the path).
+with open(sys.argv[6], "wb") as out:
+    for rec in records(sys.argv[5]):
+        path = rec[66:]
+        out.write(b"%d %s\0" % (os.lstat(path).st_mtime_ns, path))
 print(same, aged)
 PY
-)
-    echo "pipeline-build: sources: $(tr -cd '\0' < "$tmp"/sources.changed | wc -c) changed, ${counts% *} unchanged (${counts#* } given an old mtime); $digests"
-  else
-    cut -z -c67- "$tmp"/sources.sha256 > "$tmp"/sources.changed
-    echo "pipeline-build: sources: $(tr -cd '\0' < "$tmp"/sources.changed | wc -c), no earlier tree to build on; $digests"
-  fi
-  # The mtimes this build's ninja sees, saved with the tree for the next restore.
-  cut -z -c67- "$tmp"/sources.sha256 | python3 -c '
-import os, sys
-out = sys.stdout.buffer
-for path in sys.stdin.buffer.read().split(b"\0")[:-1]:
-    out.write(b"%d %s\0" % (os.lstat(path).st_mtime_ns, path))
-' > "$tmp"/sources.mtimes
 }
 
 # One walk of $1: NUL-separated records "TYPE SIZE MTIME PATH" of its files and links (not the manifest), sorted,
