@@ -253,7 +253,7 @@ export function compile(cfg: Config, dev: Container, source: Directory, v: Varia
   // shares the cache.) The locked build-tree volume keeps two builds of a variant apart.
   const log = "/tmp/pipeline-ccache-stats.log";
   const stats =
-    `{ if [ -f ${log} ]; then ccache --show-log-stats; else echo "no compiler calls"; fi; } 2>/dev/null | ` +
+    `{ if [ -f ${log} ]; then CCACHE_STATSLOG=${log} ccache --show-log-stats; else echo "no compiler calls"; fi; } 2>/dev/null | ` +
     `sed "s/^/pipeline-build: ccache: /"; rm -f ${log}`;
   // After the save: a failed check leaves the tree saved, so the build after a fix is incremental.
   const { isa, cuda } = test ? {} : checkCommands(cfg, v, BUILD_DIR, volumes.buildTree);
