@@ -2,18 +2,8 @@
 // The `pipeline` command. It runs the CLI bundled into one module (bundle.mjs builds it on first use, and
 // after any source change), else, when that cannot be built or PIPELINE_NO_BUNDLE or PIPELINE_FULL_SDK is
 // set, the TypeScript sources through tsx. Either way a clone needs no build step.
-import { register as registerHooks } from "node:module";
+import { loadTypeScript } from "./typescript.mjs";
 
-let tsLoaded;
-/** Lets this process import TypeScript (tsx), with "@dagger.io/dagger" resolving to the light SDK. */
-function loadTypeScript() {
-  tsLoaded ??= (async () => {
-    const { register } = await import("tsx/esm/api");
-    register();
-    if (!process.env.PIPELINE_FULL_SDK) registerHooks("./sdk-hooks.mjs", import.meta.url);
-  })();
-  return tsLoaded;
-}
 // `pipeline run FILE.ts` and `plan FILE.ts` load a TypeScript file at run time: they call this first.
 globalThis[Symbol.for("pipeline.loadTypeScript")] = loadTypeScript;
 
@@ -35,10 +25,24 @@ globalThis[Symbol.for("pipeline.loadTypeScript")] = loadTypeScript;
 }
 
 const useBundle = !process.env.PIPELINE_NO_BUNDLE && !process.env.PIPELINE_FULL_SDK;
+const argv = process.argv.slice(2);
+// PIPELINE_WARM=1: a process that loaded the CLI already runs the command (warm.mjs), when one is ready.
+const warmWanted = useBundle && !!process.env.PIPELINE_WARM && process.env.PIPELINE_WARM !== "0";
+const warm = warmWanted ? await import("./warm.mjs") : undefined;
+const served = warm?.servable(argv);
+if (served) {
+  const url = (await import("./bundle.mjs")).fresh();
+  if (url) {
+    const code = await warm.runWarm(warm.socketPath((await import("./uptodate.mjs")).stateDir(), url), argv);
+    if (code !== undefined) process.exit(code);
+  }
+}
 let entry = useBundle ? await (await import("./bundle.mjs")).bundledCli() : undefined;
+// None was ready: one starts loading now, for the next command.
+if (served && entry) warm.startWarm(warm.socketPath((await import("./uptodate.mjs")).stateDir(), entry), entry);
 if (!entry) {
   await loadTypeScript();
   entry = "./cli.ts";
 }
 const { main } = await import(entry);
-await main(process.argv.slice(2));
+await main(argv);

@@ -31,7 +31,7 @@ function stamp(path) {
 }
 
 /** The bundle's URL when it is there and no input changed since it was built. */
-function fresh() {
+export function fresh() {
   try {
     const { root: builtIn, entry, inputs } = JSON.parse(readFileSync(stampFile, "utf8"));
     // The bundle imports the light SDK by absolute path: a moved checkout needs a new one.

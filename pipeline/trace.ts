@@ -1,9 +1,12 @@
 /**
- * PIPELINE_TRACE=1: the CLI prints when each of its own phases ended, in seconds since the process started
- * (`pipeline: trace 0.412s config loaded`), to tell its own time from the engine's.
+ * PIPELINE_TRACE=1: the CLI prints when each of its own phases ended, in seconds since the command started
+ * (`pipeline: trace 0.412s config loaded`), to tell its own time from the engine's. The command started when
+ * its process did, or, run by a warm process (warm.mjs), when the process that handed it over did.
  */
-const on = !!process.env.PIPELINE_TRACE && process.env.PIPELINE_TRACE !== "0";
-
 export function trace(what: string): void {
-  if (on) process.stderr.write(`pipeline: trace ${(performance.now() / 1000).toFixed(3)}s ${what}\n`);
+  const on = process.env.PIPELINE_TRACE;
+  if (!on || on === "0") return;
+  const origin = (globalThis as Record<symbol, unknown>)[Symbol.for("pipeline.timeOrigin")];
+  const since = performance.timeOrigin + performance.now() - (typeof origin === "number" ? origin : performance.timeOrigin);
+  process.stderr.write(`pipeline: trace ${(since / 1000).toFixed(3)}s ${what}\n`);
 }

@@ -57,7 +57,7 @@ export function stateDir(env = process.env) {
 /** The stamp file of a command line run in `cwd` with `env`. */
 export function stampFile(argv, cwd, env = process.env) {
   const keyEnv = Object.keys(env)
-    .filter((k) => KEY_ENV.test(k) && k !== "PIPELINE_UPTODATE" && k !== "PIPELINE_TRACE")
+    .filter((k) => KEY_ENV.test(k) && !["PIPELINE_UPTODATE", "PIPELINE_TRACE", "PIPELINE_WARM"].includes(k))
     .sort()
     .map((k) => [k, env[k]]);
   const key = createHash("sha256")

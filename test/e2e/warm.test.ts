@@ -1,0 +1,119 @@
+/**
+ * PIPELINE_WARM=1 (pipeline/warm.mjs): a stage command run by a process that loaded the CLI before it was
+ * asked answers as the CLI does (output, exit status, exported files), and a stop signal sent to the command
+ * reaches the build it runs.
+ */
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
+import { join } from "node:path";
+import { cli, explain, processesMatching, scratch, sleep, start } from "./helpers.ts";
+
+const WARM = { PIPELINE_WARM: "1", PIPELINE_TRACE: "1" };
+const TAKEN = /^pipeline: trace [0-9.]+s taken by a warm process \(pid (\d+)\)$/m;
+const home = join(process.env.PIPELINE_HOME ?? join(process.env.HOME!, ".cache", "pipeline"), "warm");
+
+/** The warm processes of this state folder (their command line names its socket folder). */
+const warmProcesses = () => processesMatching(`warm.mjs ${home}/`);
+
+/** Waits until a warm process listens (a connection is accepted and closed unused: it keeps waiting). */
+async function ready(): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    const sockets = existsSync(home) ? readdirSync(home).filter((f) => f.endsWith(".sock")) : [];
+    for (const s of sockets) {
+      const live = await new Promise<boolean>((res) => {
+        const c = connect(join(home, s));
+        c.on("connect", () => {
+          c.destroy();
+          res(true);
+        });
+        c.on("error", () => res(false));
+      });
+      if (live) return;
+    }
+    await sleep(200);
+  }
+  throw new Error("no warm process started");
+}
+
+const withoutTrace = (s: string) => s.replace(/^pipeline: trace .*\n/gm, "");
+
+test.before(() => {
+  for (const pid of warmProcesses()) process.kill(pid, "SIGKILL");
+});
+
+test.after(() => {
+  for (const pid of warmProcesses()) process.kill(pid, "SIGKILL");
+});
+
+test("a warm process answers as the CLI does: bad flags, exit 2, the same message", async () => {
+  const cold = await cli(["build", "--bogus"], WARM);
+  assert.is(cold.code, 2, explain(cold));
+  assert.not.match(cold.stderr, TAKEN, "the first command loads the CLI itself");
+  await ready();
+  const warm = await cli(["build", "--bogus"], WARM);
+  assert.is(warm.code, 2, explain(warm));
+  assert.ok(TAKEN.test(warm.stderr), `not taken by a warm process:\n${warm.stderr}`);
+  assert.is(withoutTrace(warm.stderr), withoutTrace(cold.stderr));
+  assert.is(warm.stdout, cold.stdout);
+});
+
+test("a build taken by a warm process exports what the CLI exports, exit 0", async () => {
+  const dir = scratch();
+  const cold = await cli(["build", "--out", join(dir, "cold")]);
+  assert.is(cold.code, 0, explain(cold));
+  await ready();
+  const warm = await cli(["build", "--out", join(dir, "warm")], WARM);
+  assert.is(warm.code, 0, explain(warm));
+  assert.match(warm.stderr, TAKEN);
+  assert.match(warm.stderr, "build result written to");
+  const files = (d: string) => readdirSync(d, { recursive: true }).map(String).sort();
+  assert.equal(files(join(dir, "warm")), files(join(dir, "cold")));
+  assert.equal(readFileSync(join(dir, "warm", "minipaddle")), readFileSync(join(dir, "cold", "minipaddle")));
+  // The warm process ran one command and is gone; its successor waits for the next.
+  const pid = Number(TAKEN.exec(warm.stderr)![1]);
+  const alive = () => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const gone = Date.now() + 5_000;
+  while (alive() && Date.now() < gone) await sleep(100);
+  assert.not.ok(alive(), "the process that ran it exited");
+  await ready();
+});
+
+test("SIGTERM to a command a warm process runs stops its build: exit 143, the build's processes gone", async () => {
+  const dir = scratch();
+  const seconds = String(100_000 + Math.floor(Math.random() * 900_000));
+  mkdirSync(join(dir, "src"));
+  writeFileSync(
+    join(dir, "src", "CMakeLists.txt"),
+    `cmake_minimum_required(VERSION 3.16)\nproject(warmslow NONE)\nadd_custom_target(wait ALL COMMAND sleep ${seconds})\n`,
+  );
+  writeFileSync(join(dir, "pipeline.yaml"), "name: warmslow\nversion: 0.1.0\nsource: src\nchecks: {isa: false}\n");
+  await ready();
+  const run = start(["build", "--config", join(dir, "pipeline.yaml"), "--out", join(dir, "out")], WARM);
+  const deadline = Date.now() + 300_000;
+  while (processesMatching(`sleep ${seconds}`).length === 0) {
+    if (Date.now() > deadline || run.child.exitCode !== null)
+      throw new Error(`the build never started:\n${explain(await run.done)}`);
+    await sleep(200);
+  }
+  run.child.kill("SIGTERM");
+  const r = await run.done;
+  assert.is(r.code, 143, explain(r));
+  assert.match(r.stderr, TAKEN);
+  assert.match(r.stderr, "interrupted");
+  assert.not.ok(existsSync(join(dir, "out")));
+  const gone = Date.now() + 15_000;
+  while (processesMatching(`sleep ${seconds}`).length > 0 && Date.now() < gone) await sleep(200);
+  assert.equal(processesMatching(`sleep ${seconds}`), [], "the build step was stopped");
+});
+
+test.run();
