@@ -59,7 +59,10 @@ export function runWarm(socket, argv, { started = performance.timeOrigin } = {})
     let signalled;
     let buf = "";
     const forward = {};
+    let finished = false;
     const done = (code) => {
+      if (finished) return;
+      finished = true;
       for (const s of SIGNALS) if (forward[s]) process.removeListener(s, forward[s]);
       sock.destroy();
       resolve(code);
@@ -99,6 +102,7 @@ export function runWarm(socket, argv, { started = performance.timeOrigin } = {})
       }
     });
     sock.on("close", () => {
+      if (finished) return;
       if (!begun) return done(undefined);
       // Ended by a signal this process forwarded before the command could handle it: the signal's exit status.
       if (signalled) return done(128 + osConstants.signals[signalled]);
