@@ -64,8 +64,11 @@ restore() {
     # Changed or new: now. Named by the journal of a cut-off save: now, whatever the content.
     LC_ALL=C comm -z -23 "$tmp"/sources.sha256 "$build/$manifest" | cut -z -c67- > "$tmp"/sources.changed
     if [ -f "$cache/dirty" ]; then
-      echo "pipeline-build: the last save of this tree was cut off: the outputs of the $(tr -cd '\0' < "$cache/dirty" | wc -c) sources it had changed are rebuilt"
+      echo "pipeline-build: the last save of this tree was cut off: the outputs of the $(tr -cd '\0' < "$cache/dirty" | wc -c) sources it had changed are rebuilt, and the tree is configured again"
       cat "$cache/dirty" >> "$tmp"/sources.changed
+      # The save replaces each changed file whole (removed, then copied): one cut off may have left out files
+      # CMake generated (build.ninja among them), which no source's rebuild writes again. Configuring again does.
+      rm -f "$build/.pipeline-configured"
     fi
     xargs -0r touch -c -h < "$tmp"/sources.changed
     # Unchanged since the tree was built: made to look no newer than its outputs, so that ninja leaves them.

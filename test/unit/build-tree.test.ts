@@ -7,6 +7,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
 import {
+  existsSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
@@ -143,6 +144,7 @@ test("restore: a changed source gets a new mtime; an unchanged one is touched on
       join(d.build, ".ninja_log"),
       "# ninja log v5\n1\t2\t2000000000000000\told.o\tabc\n1\t2\t2500000000000000\tmoved.o\tdef\n",
     );
+    writeFileSync(join(d.build, ".pipeline-configured"), "stamp\n");
     run(d, "save");
     // Next build: moved.cc touched (same content) after the outputs were built; edited.cc's content changed;
     // the journal of a cut-off save names journal.cc; old.cc keeps its mtime, older than every output.
@@ -156,6 +158,9 @@ test("restore: a changed source gets a new mtime; an unchanged one is touched on
     assert.is(mtime("moved.cc"), 1, "newer than the outputs with the same content: an old mtime");
     assert.ok(mtime("edited.cc") > 3_000_000, "changed: now");
     assert.ok(mtime("journal.cc") > 3_000_000, "named by the journal: now, whatever its content");
+    // A cut-off save may have left out a file CMake generated (build.ninja): the tree is configured again.
+    assert.match(out, /and the tree is configured again/);
+    assert.not.ok(existsSync(join(d.build, ".pipeline-configured")), "the configure stamp is gone");
     // The build after that: nothing moved since, so nothing is touched (edited.cc, now unchanged, is no newer
     // than that build saw it).
     rmSync(join(d.cache, "dirty"));
