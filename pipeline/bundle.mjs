@@ -9,7 +9,17 @@
 // "@dagger.io/dagger" stays outside it, as the light SDK module (sdk-light.mjs) that TypeScript files loaded
 // at run time also get, so both share one `dag` and one set of classes. Any failure returns undefined and the
 // caller runs the sources through tsx instead, where a syntax error gets its full report.
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
@@ -100,6 +110,13 @@ async function build() {
   }
   // A source saved while esbuild read it may not be in this bundle: leave the stamp stale, so the next run rebuilds.
   if (Object.values(inputs).some((was) => Number(was.split(":")[1]) >= started)) return pathToFileURL(out).href;
+  // The bundle this one replaces is kept ten minutes from now, for a command still running from it.
+  try {
+    const last = JSON.parse(readFileSync(stampFile, "utf8")).entry;
+    if (typeof last === "string") utimesSync(dirname(join(dir, last)), new Date(), new Date());
+  } catch {
+    // none, or already gone
+  }
   const stampTmp = `${stampFile}.${process.pid}.tmp`;
   writeFileSync(stampTmp, JSON.stringify({ root, entry: relative(dir, out), inputs }, null, 1));
   renameSync(stampTmp, stampFile);
@@ -107,7 +124,10 @@ async function build() {
   return pathToFileURL(out).href;
 }
 
-/** Removes the bundles (and the single-file bundle of earlier versions) that no stamp names any more. */
+/**
+ * Removes the bundles no stamp has named for ten minutes (the one a stamp stops naming is touched then), and
+ * the single-file bundle of earlier versions.
+ */
 function removeOld(current) {
   const now = Date.now();
   for (const name of readdirSync(dir)) {
