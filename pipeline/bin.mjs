@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// The `pipeline` command. It runs the CLI bundled into one module (bundle.mjs builds it on first use, and
-// after any source change), else, when that cannot be built or PIPELINE_NO_BUNDLE or PIPELINE_FULL_SDK is
-// set, the TypeScript sources through tsx. Either way a clone needs no build step.
+// The `pipeline` command. It runs the CLI bundled by esbuild (bundle.mjs builds it on first use, and after any
+// source change), else, when that cannot be built or PIPELINE_NO_BUNDLE or PIPELINE_FULL_SDK is set, the
+// TypeScript sources through tsx. Either way a clone needs no build step. With PIPELINE_WARM=1 a stage command
+// is handed to a process that loaded the bundle already, when one is ready (warm.mjs).
 import { loadTypeScript } from "./typescript.mjs";
 
 // `pipeline run FILE.ts` and `plan FILE.ts` load a TypeScript file at run time: they call this first.

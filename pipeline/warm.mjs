@@ -11,7 +11,7 @@
 // to the usual way, in this process.
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdirSync, rmSync } from "node:fs";
+import { mkdirSync, rmSync, statSync } from "node:fs";
 import { connect, createServer } from "node:net";
 import { constants as osConstants } from "node:os";
 import { join } from "node:path";
@@ -30,9 +30,12 @@ export function servable(argv) {
   return SERVED.includes(first) && !argv.includes("--serve");
 }
 
-/** The socket of the warm processes of one bundle, for one state folder. */
+/** The socket of the warm processes of one bundle (and of this file as it is now), for one state folder. */
 export function socketPath(state, bundleUrl) {
-  const key = createHash("sha256").update(`${bundleUrl}\0${process.execPath}\0${process.version}`).digest("hex");
+  const self = statSync(fileURLToPath(import.meta.url));
+  const key = createHash("sha256")
+    .update(`${bundleUrl}\0${self.size}:${self.mtimeMs}\0${process.execPath}\0${process.version}`)
+    .digest("hex");
   return join(state, "warm", `${key.slice(0, 16)}.sock`);
 }
 
