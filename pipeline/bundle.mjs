@@ -5,11 +5,12 @@
 // It is built with esbuild on first use, and again whenever one of its own source files, package.json,
 // package-lock.json or tsconfig.json changes; it lives in node_modules/.cache/pipeline (never committed), each
 // build in a folder of its own that cli.json names (a command still running from the last one can still load
-// its chunks; folders no stamp names are removed after ten minutes).
+// its chunks; the one a new build replaces is removed ten minutes later).
 // "@dagger.io/dagger" stays outside it, as the light SDK module (sdk-light.mjs) that TypeScript files loaded
 // at run time also get, so both share one `dag` and one set of classes. Any failure returns undefined and the
 // caller runs the sources through tsx instead, where a syntax error gets its full report.
 import {
+  chmodSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
@@ -99,6 +100,8 @@ async function build() {
   const esbuild = await import("esbuild");
   mkdirSync(dir, { recursive: true });
   const outdir = mkdtempSync(join(dir, "cli-"));
+  // mkdtemp makes it private; the single-file bundle it replaces was readable by all, as the checkout is.
+  chmodSync(outdir, 0o755);
   const out = join(outdir, "cli.mjs");
   const result = await esbuild.build(options(outdir)).catch((err) => {
     rmSync(outdir, { recursive: true, force: true });
