@@ -5,8 +5,9 @@
  * (`pipeline plan build --context DIR` then `DOCKER_BUILDKIT=1 /usr/bin/docker build DIR` on the same engine).
  * The one-file edit and the no-change run are also timed through `pipeline` on PATH (node pipeline/bin.mjs, what
  * `npm link` puts there), which skips npx's own start-up; the edit five times, alternating with five host ninja
- * edits, and the medians compared; and five times more with PIPELINE_WARM=1 (a warm process runs the command). Prints a table of seconds and ratios. Targets: one-file edit <= 1.3 x host +
- * 0.5 s; no-change <= 2 x the eject.
+ * edits, and the medians compared; and five times more with PIPELINE_WARM=1 (a warm process runs the command;
+ * the last one it starts exits by itself after ten idle minutes). Prints a table of seconds and ratios. Targets:
+ * one-file edit <= 1.3 x host + 0.5 s; no-change <= 2 x the eject.
  * Needs a running engine and, on the host: apt-get install -y cmake ninja-build build-essential.
  *   npx tsx bench/scale.ts [N ...] [--large] [--light] [--blob-kb KB] [--thirdparty DIR [--config FILE] [--edit FILE] [--header FILE]]
  * (default N: 200 2000, none with --thirdparty alone; --large adds 5000). --light: plain-arithmetic functions
