@@ -31,16 +31,16 @@ const argv = process.argv.slice(2);
 const warmWanted = useBundle && !!process.env.PIPELINE_WARM && process.env.PIPELINE_WARM !== "0";
 const warm = warmWanted ? await import("./warm.mjs") : undefined;
 const served = warm?.servable(argv);
-if (served) {
-  const url = (await import("./bundle.mjs")).fresh();
-  if (url) {
-    const code = await warm.runWarm(warm.socketPath((await import("./uptodate.mjs")).stateDir(), url), argv);
-    if (code !== undefined) process.exit(code);
-  }
+const state = served ? (await import("./uptodate.mjs")).stateDir() : undefined;
+// A fresh bundle (found here once, whether or not a warm process then takes the command), else one built now.
+let entry = served ? (await import("./bundle.mjs")).fresh() : undefined;
+if (entry) {
+  const code = await warm.runWarm(warm.socketPath(state, entry), argv);
+  if (code !== undefined) process.exit(code);
 }
-let entry = useBundle ? await (await import("./bundle.mjs")).bundledCli() : undefined;
+entry ??= useBundle ? await (await import("./bundle.mjs")).bundledCli() : undefined;
 // None was ready: one starts loading now, for the next command.
-if (served && entry) warm.startWarm(warm.socketPath((await import("./uptodate.mjs")).stateDir(), entry), entry);
+if (served && entry) warm.startWarm(warm.socketPath(state, entry), entry);
 if (!entry) {
   await loadTypeScript();
   entry = "./cli.ts";
