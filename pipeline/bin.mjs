@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // The `pipeline` command. It runs the CLI bundled by esbuild (bundle.mjs builds it on first use, and after any
 // source change), else, when that cannot be built or PIPELINE_NO_BUNDLE or PIPELINE_FULL_SDK is set, the
-// TypeScript sources through tsx. Either way a clone needs no build step. With PIPELINE_WARM=1 a stage command
-// is handed to a process that loaded the bundle already, when one is ready (warm.mjs).
+// TypeScript sources through tsx. Either way a clone needs no build step. At a terminal (or with PIPELINE_WARM=1)
+// a stage command is handed to a process that loaded the bundle already, when one is ready (warm.mjs,
+// warm-policy.mjs).
 import { loadTypeScript } from "./typescript.mjs";
 
 // `pipeline run FILE.ts` and `plan FILE.ts` load a TypeScript file at run time: they call this first.
@@ -27,8 +28,9 @@ globalThis[Symbol.for("pipeline.loadTypeScript")] = loadTypeScript;
 
 const useBundle = !process.env.PIPELINE_NO_BUNDLE && !process.env.PIPELINE_FULL_SDK;
 const argv = process.argv.slice(2);
-// PIPELINE_WARM=1: a process that loaded the CLI already runs the command (warm.mjs), when one is ready.
-const warmWanted = useBundle && !!process.env.PIPELINE_WARM && process.env.PIPELINE_WARM !== "0";
+// At a terminal, or with PIPELINE_WARM=1: a process that loaded the CLI already runs the command (warm.mjs),
+// when one is ready. PIPELINE_WARM=0 never.
+const warmWanted = useBundle && (await import("./warm-policy.mjs")).warmWanted(process.env, process.stdin.isTTY);
 const warm = warmWanted ? await import("./warm.mjs") : undefined;
 const served = warm?.servable(argv);
 const state = served ? (await import("./uptodate.mjs")).stateDir() : undefined;

@@ -1,17 +1,19 @@
 /**
- * PIPELINE_WARM=1 (pipeline/warm.mjs): a stage command run by a process that loaded the CLI before it was
+ * Warm processes (pipeline/warm.mjs): a stage command run by a process that loaded the CLI before it was
  * asked answers as the CLI does (output, exit status, exported files), and a stop signal sent to the command
- * reaches the build it runs.
+ * reaches the build it runs. PIPELINE_WARM=1 asks for one; a command typed at a terminal (a pseudo-terminal
+ * here, through util-linux's `script`) gets one without it, unless PIPELINE_WARM=0.
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
-import { cli, explain, processesMatching, scratch, sleep, start } from "./helpers.ts";
+import { BIN, cli, explain, processesMatching, ROOT, scratch, sleep, start } from "./helpers.ts";
 
 const WARM = { PIPELINE_WARM: "1", PIPELINE_TRACE: "1" };
-const TAKEN = /^pipeline: trace [0-9.]+s taken by a warm process \(pid (\d+)\)$/m;
+const TAKEN = /^pipeline: trace [0-9.]+s taken by a warm process \(pid (\d+)\)\r?$/m;
 const home = join(process.env.PIPELINE_HOME ?? join(process.env.HOME!, ".cache", "pipeline"), "warm");
 
 /** The warm processes of this state folder (their command line names its socket folder). */
@@ -58,6 +60,46 @@ test("a warm process answers as the CLI does: bad flags, exit 2, the same messag
   assert.ok(TAKEN.test(warm.stderr), `not taken by a warm process:\n${warm.stderr}`);
   assert.is(withoutTrace(warm.stderr), withoutTrace(cold.stderr));
   assert.is(warm.stdout, cold.stdout);
+});
+
+/**
+ * The CLI run on a pseudo-terminal (standard input, output and error), as a developer types it: CI and
+ * PIPELINE_WARM are left out of the environment unless `env` sets them. Returns the exit code and what the
+ * terminal showed.
+ */
+function atTerminal(args: string[], env: NodeJS.ProcessEnv = {}): { code: number | null; screen: string } {
+  const base: NodeJS.ProcessEnv = { ...process.env, PIPELINE_TRACE: "1" };
+  delete base.CI;
+  delete base.PIPELINE_WARM;
+  const q = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
+  const r = spawnSync("script", ["-qefc", [process.execPath, BIN, ...args].map(q).join(" "), "/dev/null"], {
+    cwd: ROOT,
+    env: { ...base, ...env },
+    encoding: "utf8",
+    timeout: 120_000,
+  });
+  return { code: r.status, screen: `${r.stdout}${r.stderr}` };
+}
+
+test("at a terminal a command is handed to a warm process without PIPELINE_WARM; PIPELINE_WARM=0 or no terminal loads the CLI", async () => {
+  for (const pid of warmProcesses()) process.kill(pid, "SIGKILL");
+  const first = atTerminal(["build", "--bogus"]);
+  assert.is(first.code, 2, first.screen);
+  assert.not.match(first.screen, TAKEN, "the first command loads the CLI itself");
+  await ready();
+  const off = atTerminal(["build", "--bogus"], { PIPELINE_WARM: "0" });
+  assert.is(off.code, 2, off.screen);
+  assert.not.match(off.screen, TAKEN, `PIPELINE_WARM=0 at a terminal:\n${off.screen}`);
+  // Neither a command whose standard input is no terminal (a script, a pipe, this test runner) nor one in CI.
+  const piped = await cli(["build", "--bogus"], { CI: "", PIPELINE_TRACE: "1" });
+  assert.is(piped.code, 2, explain(piped));
+  assert.not.match(piped.stderr, TAKEN, `no terminal:\n${piped.stderr}`);
+  const ci = atTerminal(["build", "--bogus"], { CI: "true" });
+  assert.not.match(ci.screen, TAKEN, `CI=true at a terminal:\n${ci.screen}`);
+  const typed = atTerminal(["build", "--bogus"]);
+  assert.is(typed.code, 2, typed.screen);
+  assert.match(typed.screen, TAKEN, `not taken by a warm process at a terminal:\n${typed.screen}`);
+  assert.match(typed.screen, "Unknown argument: bogus");
 });
 
 test("a build taken by a warm process exports what the CLI exports, exit 0", async () => {
