@@ -234,8 +234,12 @@ export function cacheVolumes(cfg: Config, v: Variant, test: boolean): { ccache: 
 
 /**
  * Configures and compiles `source` in the development image `dev`. The build tree of the last build of this
- * variant is kept on a locked cache volume and restored first (content-checked: modules/scripts/build-tree.sh
- * restore), so only what changed recompiles; ccache (per variant) covers the rest; what the build changed is
+ * variant is kept on a locked cache volume. A step before the sources copies it into the container (build-tree.sh
+ * snapshot), which the engine caches: `snapshot` is only part of that step's command, and a new value takes a
+ * new snapshot (the CLI passes one after a build said its snapshot is stale). The compile step brings that copy
+ * up to date with the volume by copying only what the saves since changed, so a build's restore grows with
+ * what changed rather than with the tree, and checks it against the sources (content-checked:
+ * build-tree.sh restore), so only what changed recompiles; ccache (per variant) covers the rest; what the build changed is
  * written back to the volume, journaled so that a save cut off half-way is repaired by the next build
  * (build-tree.sh save). A build without tests then checks the tree against the variant's promises
  * (checkCommands: the ISA floor, the CUDA architectures) in the same step, which fails if they do not hold:
@@ -243,7 +247,7 @@ export function cacheVolumes(cfg: Config, v: Variant, test: boolean): { ccache: 
  * isaChecked, which the test stage does not run). Returns the container with the tree at /src/build and the
  * checks' scripts (withCheckScripts).
  */
-export function compile(cfg: Config, dev: Container, source: Directory, v: Variant, test: boolean): Container {
+export function compile(cfg: Config, dev: Container, source: Directory, v: Variant, test: boolean, snapshot = ""): Container {
   const volumes = cacheVolumes(cfg, v, test);
   const tree = `${SCRIPTS_DIR}/build-tree.sh`;
   const where = `${BUILD_CACHE} ${SRC} ${BUILD_DIR}`;
@@ -267,6 +271,8 @@ export function compile(cfg: Config, dev: Container, source: Directory, v: Varia
     .withEnvVariable("CCACHE_DIR", CCACHE_DIR)
     .withEnvVariable("VARIANT", v.name)
     .withEnvVariable("TEST", on(test))
+    // Before the sources: an edit does not run it again.
+    .withExec([tree, "snapshot", BUILD_CACHE, SRC, BUILD_DIR, snapshot || "-"])
     .withDirectory(SRC, source)
     // One locked step: restore the tree, build with the same script as the dev image, keep the new tree.
     .withExec([

@@ -14,7 +14,7 @@ export type ChainStep =
   | { verb: "with-exec"; args: string[] };
 
 /** The constructor arguments the CLI fills from the project, as loadProject does. */
-export const PROJECT_ARGS = ["root", "config", "version", "revision", "epoch"];
+export const PROJECT_ARGS = ["root", "config", "version", "revision", "epoch", "snapshot"];
 
 export interface VerbSpec {
   verb: ChainStep["verb"];

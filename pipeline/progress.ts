@@ -4,6 +4,7 @@
  * failed step, and to draw progress: the raw lines when not on a TTY (or in CI), a compact live view on one.
  */
 import { createLogUpdate } from "log-update";
+import { STALE_SNAPSHOT } from "./snapshot.ts";
 
 export interface Vertex {
   id: number;
@@ -49,6 +50,8 @@ export class ProgressTracker {
   readonly vertices = new Map<number, Vertex>();
   /** Lines that are not part of a vertex (the client's closing error, warnings). */
   readonly trailer: string[] = [];
+  /** Whether a step said its build tree's snapshot is stale (snapshot.ts). */
+  staleSnapshot = false;
   private readonly secrets: string[];
 
   /** `secrets`: the plaintexts of the plan's secrets; every line is masked with them before it is kept. */
@@ -97,7 +100,9 @@ export class ProgressTracker {
       // the vertex digest: nothing to show
     } else {
       // "0.123 some output" (a log line with its timestamp), or a status line such as "transferring ..."
-      v.log.push(this.mask(rest.replace(/^\d+\.\d+ /, "")));
+      const text = rest.replace(/^\d+\.\d+ /, "");
+      if (STALE_SNAPSHOT.test(text)) this.staleSnapshot = true;
+      v.log.push(this.mask(text));
       if (v.log.length > LOG_TAIL) v.log.shift();
     }
   }

@@ -6,6 +6,7 @@ import { type Config, CONFIG_FILES, ConfigError, parseConfig } from "../modules/
 import { Pipeline } from "../src/index.ts";
 import { UsageError } from "../modules/errors.ts";
 import { capture } from "./proc.ts";
+import { snapshotLabel } from "./snapshot.ts";
 import { GIT_DESCRIBE, GIT_HEAD, insideGit } from "./uptodate.mjs";
 
 export interface Project {
@@ -78,7 +79,7 @@ export async function loadProject(opts: { config?: string; source?: string; cmak
     );
   }
   const { revision, epoch } = gitRevision(git);
-  const pipeline = new Pipeline(dag.host().directory(dir), text, version, revision, epoch);
+  const pipeline = new Pipeline(dag.host().directory(dir), text, version, revision, epoch, snapshotLabel());
   const source = opts.source !== undefined ? dag.host().directory(resolve(opts.source)) : undefined;
   return { file, dir, cfg, pipeline, source, gitState: gitStateOf(git) };
 }

@@ -36,6 +36,9 @@ export class Pipeline {
   /** Seconds since the epoch for package changelogs and SBOM timestamps (reproducible builds). */
   epoch: number;
 
+  /** A label of the build trees' snapshots: a new one makes the next build copy each tree into a new snapshot. */
+  snapshot: string;
+
   constructor(
     /** The project's root folder, holding its pipeline.yaml */
     @argument({ defaultPath: "/" }) root: Directory,
@@ -47,12 +50,15 @@ export class Pipeline {
     revision = "unknown",
     /** Seconds since the epoch for changelogs and SBOMs (the CLI passes HEAD's commit time) */
     epoch = 0,
+    /** A label of the build trees' snapshots; a new one takes new snapshots (the CLI passes one, new after a build said its snapshot is stale) */
+    snapshot = "",
   ) {
     this.root = root;
     this.config = config;
     this.version = version;
     this.revision = revision;
     this.epoch = epoch;
+    this.snapshot = snapshot;
   }
 
   /** The validated project config and the project's source tree. */
@@ -111,7 +117,7 @@ export class Pipeline {
   async build(source?: Directory, gpu = false, avx = true, test = false, variant = ""): Promise<Directory> {
     const { cfg, src } = await this.project(source);
     const v = selectVariant(cfg, { gpu, avx, variant });
-    const built = compile(cfg, devImage(cfg, v.cuda), buildSource(cfg, src), v, test);
+    const built = compile(cfg, devImage(cfg, v.cuda), buildSource(cfg, src), v, test, this.snapshot);
     // Without tests, the compile step checked the tree itself.
     return buildTree(test ? isaChecked(cfg, built, v, BUILD_DIR, cacheVolumes(cfg, v, test).buildTree) : built);
   }
@@ -129,7 +135,7 @@ export class Pipeline {
   async testReport(source?: Directory, gpu = false, avx = true, variant = "", emulate = true): Promise<Directory> {
     const { cfg, src } = await this.project(source);
     const v = selectVariant(cfg, { gpu, avx, variant });
-    return testResults(cfg, compile(cfg, devImage(cfg, v.cuda), buildSource(cfg, src), v, true), v, {
+    return testResults(cfg, compile(cfg, devImage(cfg, v.cuda), buildSource(cfg, src), v, true, this.snapshot), v, {
       emulate: emulate && cfg.checks.emulate.enabled,
     });
   }
@@ -181,7 +187,7 @@ export class Pipeline {
   async package(source?: Directory, gpu = false, avx = true, variant = ""): Promise<Directory> {
     const { cfg, src } = await this.project(source);
     const v = selectVariant(cfg, { gpu, avx, variant });
-    const built = compile(cfg, devImage(cfg, v.cuda), buildSource(cfg, src), v, false);
+    const built = compile(cfg, devImage(cfg, v.cuda), buildSource(cfg, src), v, false, this.snapshot);
     return debPackage(cfg, devImage(cfg, false), built, v, { sourceDateEpoch: this.epoch });
   }
 

@@ -1,10 +1,20 @@
 #!/bin/sh
 # pipeline: keeps a variant's build tree on a cache volume between builds (modules/compile.ts compile).
-# Usage: build-tree.sh restore|save CACHE SRC BUILD
+# Usage: build-tree.sh snapshot|restore|save CACHE SRC BUILD [LABEL]
 #   CACHE  the cache volume's mount point (locked: one build of the variant at a time)
 #   SRC    the source tree; BUILD its build tree (inside SRC)
+#   LABEL  (snapshot) only part of the step's command, so that a new label makes the engine take a new snapshot
 # The source manifest of the build in progress is $TMPDIR/sources.sha256 (TMPDIR: /tmp unless set): `restore`
 # writes it, `save` keeps it; the other working files go there too.
+#
+# snapshot: copies the saved tree into BUILD in a step of its own that comes before the sources, which the
+# engine caches, and notes which tree and which save it copied ($TMPDIR/build-tree.snapshot). `restore` then
+# brings that copy up to date with the tree by copying only the paths the saves since then changed (each save
+# lists them in `changes.ID/N` before it changes anything), so a build's restore copies what changed, not the
+# whole tree. Without a snapshot of the volume's current tree (none taken, another tree since, a list pruned),
+# restore copies the tree whole and says the snapshot is stale; so it does after a save that starts a new
+# tree, and when many saves have passed since the snapshot: a new LABEL then takes a new one (the CLI does so
+# at its next build).
 #
 # restore: restores the last build tree of this variant, then makes Ninja's mtime test a content test: the
 # tree keeps the SHA-256 of every source file it was built from (and the mtime that build saw), and each file
@@ -30,20 +40,101 @@
 # may have left half-written is rebuilt.
 set -eu
 usage() { echo "usage: build-tree.sh restore|save CACHE SRC BUILD" >&2; exit 2; }
-[ $# -eq 4 ] || usage
+[ $# -eq 4 ] || { [ $# -eq 5 ] && [ "$1" = snapshot ]; } || usage
 action=$1 cache=$2 src=$3 build=$4
 manifest=.pipeline-sources.sha256
 mtimes=.pipeline-sources.mtimes
 tmp=${TMPDIR:-/tmp}
+mark=$tmp/build-tree.snapshot
+# The saves since a snapshot after which restore calls it stale (each restore reads their lists and copies
+# the union of what they changed: it grows as edits touch other files).
+STALE_AFTER=50
+STALE="pipeline-build: build tree snapshot: stale"
+
+# Removes everything in folder $1, keeping the folder.
+clear_dir() { find "$1" -mindepth 1 -maxdepth 1 -exec rm -rf {} +; }
+
+# The number of the last save listed in $1 (a changes folder: its file `last`), 0 if none.
+last_save() { cat "$1/last" 2>/dev/null || echo 0; }
+
+snapshot() {
+  mkdir -p "$build"
+  clear_dir "$build"
+  cur=$(readlink "$cache/current" || true)
+  if [ -n "$cur" ] && [ -f "$cache/$cur/$manifest" ] && [ ! -f "$cache/dirty" ]; then
+    cp -a "$cache/$cur/." "$build"/
+    echo "${cur#tree.} $(last_save "$cache/changes.${cur#tree.}")" > "$mark"
+    echo "pipeline-build: build tree snapshot: $(du -sh "$build" | cut -f1) of ${cur#tree.}, save $(cut -d' ' -f2 "$mark")"
+  else
+    echo "none" > "$mark"
+    echo "pipeline-build: build tree snapshot: no saved tree"
+  fi
+}
+
+# sync_paths FROM TO LIST: makes each path of LIST (NUL-separated, relative) in folder TO what it is in FROM:
+# removed where FROM has none (or another type), folders made, files and links copied (cp -a).
+# kinds DIR: "TYPE ./PATH" records (NUL-separated, sorted) of the paths of $tmp/sync.paths that DIR has.
+kinds() {
+  (
+    cd "$1" || exit 1
+    # (find says "No such file" of each path DIR lacks, and exits 1.)
+    xargs -0r sh -c 'find "$@" -maxdepth 0 -printf "%y %p\0" 2>/dev/null; true' kinds < "$tmp"/sync.paths
+  ) | LC_ALL=C sort -z
+}
+
+sync_paths() {
+  sed -z 's|^|./|' "$3" > "$tmp"/sync.paths
+  kinds "$1" > "$tmp"/sync.from
+  kinds "$2" > "$tmp"/sync.to
+  (cd "$2" && LC_ALL=C comm -z -23 "$tmp"/sync.to "$tmp"/sync.from | cut -z -d' ' -f2- | xargs -0r rm -rf --)
+  (cd "$2" && LC_ALL=C grep -z '^d ' "$tmp"/sync.from | cut -z -d' ' -f2- | xargs -0r mkdir -p --)
+  LC_ALL=C grep -zv '^d ' "$tmp"/sync.from | cut -z -d' ' -f2- > "$tmp"/sync.copy || true
+  (cd "$1" && xargs -0r cp -a --remove-destination --parents -t "$2" -- < "$tmp"/sync.copy)
+  tr -cd '\0' < "$tmp"/sync.copy | wc -c
+}
+
+# catch_up TREE ID: brings the snapshot in BUILD up to date with TREE (the volume's tree ID) by the lists of
+# the saves since the snapshot; fails (changing nothing) when BUILD holds no snapshot of that tree or a list
+# is missing.
+catch_up() {
+  [ -f "$mark" ] || return 1
+  read -r was from < "$mark" || return 1
+  [ "$was" = "$2" ] && [ -n "${from:-}" ] || return 1
+  last=$(last_save "$cache/changes.$2")
+  [ "$from" -le "$last" ] || return 1
+  n=$from
+  : > "$tmp"/caught.lists
+  while [ "$n" -lt "$last" ]; do
+    n=$((n + 1))
+    [ -f "$cache/changes.$2/$n" ] || return 1
+    cat "$cache/changes.$2/$n" >> "$tmp"/caught.lists
+  done
+  LC_ALL=C sort -zu "$tmp"/caught.lists > "$tmp"/caught.paths
+  copied=$(sync_paths "$1" "$build" "$tmp"/caught.paths)
+  for f in "$manifest" "$mtimes"; do
+    if [ -f "$1/$f" ]; then cp -a --remove-destination "$1/$f" "$build/$f"; else rm -f "$build/$f"; fi
+  done
+  echo "pipeline-build: build tree: the snapshot caught up with $((last - from)) saves since ($(tr -cd '\0' < "$tmp"/caught.paths | wc -c) paths changed, $copied files copied)"
+  if [ $((last - from)) -gt "$STALE_AFTER" ]; then echo "$STALE ($((last - from)) saves since)"; fi
+}
 
 restore() {
   mkdir -p "$build"
   cur=$(readlink "$cache/current" || true)
-  # Anything but the current tree and the journal is what an interrupted first save (or an older layout) left:
-  # never read it.
-  find "$cache" -mindepth 1 -maxdepth 1 ! -name current ! -name "${cur:-current}" ! -name dirty -exec rm -rf {} +
+  # Anything but the current tree, its changes and the journal is what an interrupted first save (or an older
+  # layout) left: never read it.
+  find "$cache" -mindepth 1 -maxdepth 1 ! -name current ! -name "${cur:-current}" ! -name "changes.${cur#tree.}" ! -name dirty -exec rm -rf {} +
   # A tree without its source manifest is of unknown origin: never trust it (ccache makes a clean build cheap).
-  if [ -n "$cur" ] && [ -f "$cache/$cur/$manifest" ]; then cp -a "$cache/$cur/." "$build"/; fi
+  if [ -n "$cur" ] && [ -f "$cache/$cur/$manifest" ]; then
+    if ! catch_up "$cache/$cur" "${cur#tree.}"; then
+      clear_dir "$build"
+      cp -a "$cache/$cur/." "$build"/
+      echo "pipeline-build: build tree: restored whole (no snapshot of ${cur#tree.} to bring up to date)"
+      echo "$STALE (restored whole)"
+    fi
+  else
+    clear_dir "$build"
+  fi
   cd "$src"
   # Every source's digest is compared, never its size and mtime: the volume is shared by every source tree
   # that builds this variant, and two trees can hold one path with the same size and mtime (the clock ticks in
@@ -147,6 +238,8 @@ save_whole() {
   ln -s "tree.$id" "$cache/current.NEW-$id"
   mv -T "$cache/current.NEW-$id" "$cache/current"
   find "$cache" -mindepth 1 -maxdepth 1 ! -name current ! -name "tree.$id" -exec rm -rf {} +
+  # A new tree: no snapshot can be of it.
+  echo "$STALE (a new tree)"
 }
 
 save_changes() {
@@ -156,10 +249,21 @@ save_changes() {
   mv -f "$cache/dirty.NEW" "$cache/dirty"
   listing "$build" "$tmp"/tree.after "$tmp"/folders.after
   listing "$tree" "$tmp"/tree.before "$tmp"/folders.before
-  # Gone from the build (ninja -t cleandead, a removed target): removed from the tree.
   cut -z -d' ' -f4- "$tmp"/tree.after | LC_ALL=C sort -z > "$tmp"/paths.after
   cut -z -d' ' -f4- "$tmp"/tree.before | LC_ALL=C sort -z > "$tmp"/paths.before
   LC_ALL=C comm -z -13 "$tmp"/paths.after "$tmp"/paths.before > "$tmp"/paths.gone
+  LC_ALL=C comm -z -23 "$tmp"/tree.after "$tmp"/tree.before | cut -z -d' ' -f4- > "$tmp"/paths.changed
+  # The list of what this save changes, before it changes anything (restore brings snapshots up to date by
+  # these lists); lists older than two weeks go (a snapshot that needs one is then copied again whole).
+  changes=$cache/changes.${tree##*/tree.}
+  mkdir -p "$changes"
+  find "$changes" -type f ! -name last -mtime +14 -delete
+  n=$(($(last_save "$changes") + 1))
+  { cat "$tmp"/paths.gone "$tmp"/paths.changed; LC_ALL=C comm -z -3 "$tmp"/folders.after "$tmp"/folders.before | sed -z 's/^\t//'; } > "$changes/$n.NEW"
+  mv -f "$changes/$n.NEW" "$changes/$n"
+  echo "$n" > "$changes/last.NEW"
+  mv -f "$changes/last.NEW" "$changes/last"
+  # Gone from the build (ninja -t cleandead, a removed target): removed from the tree.
   (cd "$tree" && xargs -0r rm -rf -- < "$tmp"/paths.gone)
   # Folders: those the build no longer has (or that became files) go, with anything left in them; those new to
   # the build are made before the copy. (cp --parents could make them, but once one call of coreutils's cp has
@@ -168,7 +272,6 @@ save_changes() {
   (cd "$tree" && LC_ALL=C comm -z -13 "$tmp"/folders.after "$tmp"/folders.before | xargs -0r rm -rf --)
   (cd "$tree" && LC_ALL=C comm -z -23 "$tmp"/folders.after "$tmp"/folders.before | xargs -0r mkdir -p --)
   # New or changed (type, size or mtime): copied over, each replacing the tree's file or link as a whole.
-  LC_ALL=C comm -z -23 "$tmp"/tree.after "$tmp"/tree.before | cut -z -d' ' -f4- > "$tmp"/paths.changed
   (cd "$build" && xargs -0r cp -a --remove-destination --parents -t "$tree" -- < "$tmp"/paths.changed)
   cp "$tmp"/sources.mtimes "$tree/$mtimes.NEW"
   mv -f "$tree/$mtimes.NEW" "$tree/$mtimes"
@@ -186,6 +289,7 @@ save() {
 }
 
 case "$action" in
+  snapshot) snapshot ;;
   restore) restore ;;
   save) save ;;
   *) usage ;;

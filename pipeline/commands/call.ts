@@ -20,6 +20,7 @@ import { readGraph, sdkTypeName } from "../sdk-adapter.ts";
 import { chooseEngine, dockerEnv, findBuildkit } from "../engines/detect.ts";
 import { capture } from "../proc.ts";
 import { toolRoot } from "../paths.ts";
+import { snapshotLabel } from "../snapshot.ts";
 import { type ArgSpec, findModule, loadModuleSpec, type ModuleLocation } from "../introspect.ts";
 import { type ArgValue, type CallPlan, parseCall, PROJECT_ARGS } from "../call-line.ts";
 import { CONFIG_FILES } from "../../modules/config.ts";
@@ -164,7 +165,7 @@ export async function runCall(words: string[], out: (text: string) => void = (t)
 
 interface CallProject {
   dir: string;
-  /** The values the CLI gives the constructor's project arguments (root, config, version, revision, epoch). */
+  /** The values the CLI gives the constructor's project arguments (root, config, version, revision, epoch, snapshot). */
   values: Record<string, unknown>;
   mirrors?: Record<string, string>;
   cfgSource?: string;
@@ -184,6 +185,7 @@ async function projectFor(mod: ModuleLocation, config?: string): Promise<CallPro
         version: project.pipeline.version,
         revision: project.pipeline.revision,
         epoch: project.pipeline.epoch,
+        snapshot: project.pipeline.snapshot,
       },
       mirrors: project.cfg.mirrors,
       cfgSource: resolve(project.dir, project.cfg.source),
@@ -193,7 +195,7 @@ async function projectFor(mod: ModuleLocation, config?: string): Promise<CallPro
   const git = await gitFacts(mod.dir);
   const version = gitVersion(git) ?? "0.0.0";
   const { revision, epoch } = gitRevision(git);
-  return { dir: mod.dir, values: { root: dag.host().directory(mod.dir), version, revision, epoch } };
+  return { dir: mod.dir, values: { root: dag.host().directory(mod.dir), version, revision, epoch, snapshot: snapshotLabel() } };
 }
 
 /** The module's main object, constructed with the project's values and the module arguments given. */

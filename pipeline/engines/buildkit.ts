@@ -17,6 +17,7 @@ import { createView, ProgressTracker, type Vertex } from "../progress.ts";
 import { capture } from "../proc.ts";
 import { type BuildkitEndpoint, dockerEnv, endpointAnswers, engineKey, START_HINT } from "./detect.ts";
 import { registerRun } from "../runs.ts";
+import { renewSnapshotLabel } from "../snapshot.ts";
 import { trace } from "../trace.ts";
 
 export interface RunOptions {
@@ -197,6 +198,8 @@ export async function runPlan(
     }
     return { ...tracker.summary(), seconds: (Date.now() - started) / 1000, ...(exported ? { exported } : {}) };
   } finally {
+    // Failed or not: a step that saved a build tree may have found its snapshot stale.
+    if (tracker.staleSnapshot) renewSnapshotLabel();
     await staged?.release(linked);
     await fs.rm(work, { recursive: true, force: true });
     activeTemps.delete(work);

@@ -1,5 +1,6 @@
 /**
- * The build tree kept between builds: a save writes back only what the build changed, and one cut off half-way
+ * The build tree kept between builds: a save writes back only what the build changed, a restore copies only what
+ * the saves since the engine's snapshot of the tree changed, and a save cut off half-way
  * is repaired (the next build rebuilds what the cut-off build changed, from its journal, and nothing else); file
  * names with a newline travel through the source manifest intact. The project here is a copy of the example under its own name, so its cache
  * volumes (and the large file that makes its save slow enough to cut off) are its own.
@@ -179,6 +180,12 @@ test("a one-file edit writes back only what it changed: the save's count is a fe
     assert.ok(contextBytes(next.stderr) < 1e6, `build ${tag} sends the edit, not the 4 MB: ${contextBytes(next.stderr)} bytes`);
     assert.match(next.stderr, "pipeline: exported");
     assert.match(execFileSync(join(out, "minipaddle"), ["--version"]).toString(), `${tag}-${ID}`);
+    // The restore brought the engine's cached snapshot of the tree up to date by what the saves since changed,
+    // instead of copying the tree whole.
+    const caught = /the snapshot caught up with (\d+) saves since \((\d+) paths changed, (\d+) files copied\)/.exec(next.stderr);
+    assert.ok(caught, `build ${tag}: no catch-up of the snapshot:\n${next.stderr.slice(-3000)}`);
+    assert.ok(Number(caught[3]) < files / 2, `build ${tag}: ${caught[0]}, of ${files} files`);
+    assert.not.match(next.stderr, "restored whole");
   }
 });
 

@@ -42,8 +42,8 @@ function layout() {
 }
 
 /** Runs `build-tree.sh ACTION`; returns its output, failing with it unless it exits 0. */
-function run(d: ReturnType<typeof layout>, action: "restore" | "save", env: NodeJS.ProcessEnv = {}): string {
-  const r = spawnSync("sh", [SCRIPT, action, d.cache, d.src, d.build], {
+function run(d: ReturnType<typeof layout>, action: "snapshot" | "restore" | "save", env: NodeJS.ProcessEnv = {}): string {
+  const r = spawnSync("sh", [SCRIPT, action, d.cache, d.src, d.build, ...(action === "snapshot" ? ["label"] : [])], {
     encoding: "utf8",
     env: { ...process.env, TMPDIR: d.tmp, PIPELINE_SOURCES_MANIFEST: join(d.root, "none"), ...env },
   });
@@ -126,6 +126,105 @@ test("an unchanged build writes nothing back; the next restore gives the build t
     rmSync(d.build, { recursive: true });
     run(d, "restore");
     assert.equal(contents(d.build), { "lib.so": "lib\n", sub: "dir", "sub/obj.o": "o\n" });
+  } finally {
+    rmSync(d.root, { recursive: true, force: true });
+  }
+});
+
+/** Puts `files` (path -> content; "dir" makes a folder) into the build tree, replacing what is there. */
+function write(d: ReturnType<typeof layout>, files: Record<string, string>) {
+  for (const [p, text] of Object.entries(files)) {
+    rmSync(join(d.build, p), { recursive: true, force: true });
+    mkdirSync(join(d.build, p, ".."), { recursive: true });
+    if (text === "dir") mkdirSync(join(d.build, p));
+    else writeFileSync(join(d.build, p), text);
+  }
+}
+
+/**
+ * The engine's side of a snapshot: the snapshot step's result (the build tree and the note of what it copied)
+ * is a layer every later build starts from. `take` runs the step and keeps that layer; `start` gives a build
+ * the layer as it was.
+ */
+function layer(d: ReturnType<typeof layout>) {
+  const kept = join(d.root, "layer");
+  mkdirSync(kept);
+  const copy = (from: string, to: string) => {
+    rmSync(to, { recursive: true, force: true });
+    assert.is(spawnSync("cp", ["-a", from, to]).status, 0, `cp -a ${from} ${to}`);
+  };
+  return {
+    take: () => {
+      const out = run(d, "snapshot");
+      copy(d.build, join(kept, "build"));
+      copy(join(d.tmp, "build-tree.snapshot"), join(kept, "mark"));
+      return out;
+    },
+    start: () => {
+      copy(join(kept, "build"), d.build);
+      copy(join(kept, "mark"), join(d.tmp, "build-tree.snapshot"));
+    },
+  };
+}
+
+test("after a snapshot, restore copies only what the saves since changed, and the build holds exactly the saved tree", () => {
+  const d = firstBuild({ "lib.a": "lib v1\n", "a.o": "a\n", "b.o": "b\n", "old/x.o": "x\n", flip: "file\n", "same/s.o": "s\n" });
+  try {
+    const snap = layer(d);
+    assert.match(snap.take(), /build tree snapshot: \S+ of \w+, save 0/);
+    // Build 1 (from the snapshot): the library and a.o rebuilt, b.o gone, a new folder, a file that became a folder.
+    snap.start();
+    assert.match(run(d, "restore"), "the snapshot caught up with 0 saves since (0 paths changed, 0 files copied)");
+    write(d, { "lib.a": "lib v2, longer\n", "a.o": "a2\n", "new/deep/n.o": "n\n", flip: "dir", "flip/in.o": "in\n" });
+    rmSync(join(d.build, "b.o"));
+    run(d, "save");
+    // Build 2, from the same snapshot: the library again, the new folder removed, old/ gone.
+    snap.start();
+    const caught = run(d, "restore");
+    assert.match(caught, "the snapshot caught up with 1 saves since");
+    assert.equal(contents(d.build), contents(tree(d)));
+    write(d, { "lib.a": "lib v3\n" });
+    rmSync(join(d.build, "new"), { recursive: true });
+    rmSync(join(d.build, "old"), { recursive: true });
+    run(d, "save");
+    // Build 3: both saves' changes on top of the snapshot; what neither touched (same/s.o) is not copied.
+    snap.start();
+    const out = run(d, "restore");
+    assert.match(out, /the snapshot caught up with 2 saves since \(\d+ paths changed, 3 files copied\)/);
+    assert.not.match(out, "stale");
+    assert.equal(contents(d.build), contents(tree(d)));
+    assert.equal(readFileSync(join(d.build, MANIFEST)), readFileSync(join(tree(d), MANIFEST)), "the source manifest too");
+    assert.is(readFileSync(join(d.build, "lib.a"), "utf8"), "lib v3\n");
+    assert.is(existsSync(join(d.build, "old")), false);
+    assert.is(statSync(join(d.build, "flip")).isDirectory(), true);
+  } finally {
+    rmSync(d.root, { recursive: true, force: true });
+  }
+});
+
+test("without a snapshot of the volume's tree restore copies it whole and calls the snapshot stale; so does a save that starts a tree", () => {
+  const d = layout();
+  try {
+    const snap = layer(d);
+    assert.match(snap.take(), "build tree snapshot: no saved tree");
+    snap.start();
+    assert.not.match(run(d, "restore"), "stale", "nothing saved yet: nothing to copy");
+    write(d, { "a.o": "a\n" });
+    assert.match(run(d, "save"), "build tree snapshot: stale (a new tree)");
+    // The snapshot (of no tree) is older than the tree: the next build copies the tree whole.
+    snap.start();
+    const whole = run(d, "restore");
+    assert.match(whole, "restored whole");
+    assert.match(whole, "build tree snapshot: stale (restored whole)");
+    assert.equal(contents(d.build), contents(tree(d)));
+    // A list a snapshot needs is gone (pruned): whole again, never a partial catch-up.
+    assert.match(snap.take(), /, save 0/);
+    write(d, { "a.o": "a2\n" });
+    run(d, "save");
+    rmSync(join(d.cache, `changes.${readlinkSync(join(d.cache, "current")).slice("tree.".length)}`, "1"));
+    snap.start();
+    assert.match(run(d, "restore"), "restored whole");
+    assert.equal(contents(d.build), contents(tree(d)));
   } finally {
     rmSync(d.root, { recursive: true, force: true });
   }
