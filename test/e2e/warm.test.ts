@@ -1,7 +1,7 @@
 /**
  * Warm processes (pipeline/warm.mjs): a stage command run by a process that loaded the CLI before it was
  * asked answers as the CLI does (output, exit status, exported files), and a stop signal sent to the command
- * reaches the build it runs. PIPELINE_WARM=1 asks for one; a command typed at a terminal (a pseudo-terminal
+ * reaches the build it runs; the next one loads only once the command is done. PIPELINE_WARM=1 asks for one; a command typed at a terminal (a pseudo-terminal
  * here, through util-linux's `script`) gets one without it, unless PIPELINE_WARM=0.
  */
 import { test } from "uvu";
@@ -19,22 +19,28 @@ const home = join(process.env.PIPELINE_HOME ?? join(process.env.HOME!, ".cache",
 /** The warm processes of this state folder (their command line names its socket folder). */
 const warmProcesses = () => processesMatching(`warm.mjs ${home}/`);
 
-/** Waits until a warm process listens (a connection is accepted and closed unused: it keeps waiting). */
+/** Whether a warm process listens now (a connection is accepted and closed unused: it keeps waiting). */
+async function listening(): Promise<boolean> {
+  const sockets = existsSync(home) ? readdirSync(home).filter((f) => f.endsWith(".sock")) : [];
+  for (const s of sockets) {
+    const live = await new Promise<boolean>((res) => {
+      const c = connect(join(home, s));
+      c.on("connect", () => {
+        c.destroy();
+        res(true);
+      });
+      c.on("error", () => res(false));
+    });
+    if (live) return true;
+  }
+  return false;
+}
+
+/** Waits until a warm process listens. */
 async function ready(): Promise<void> {
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
-    const sockets = existsSync(home) ? readdirSync(home).filter((f) => f.endsWith(".sock")) : [];
-    for (const s of sockets) {
-      const live = await new Promise<boolean>((res) => {
-        const c = connect(join(home, s));
-        c.on("connect", () => {
-          c.destroy();
-          res(true);
-        });
-        c.on("error", () => res(false));
-      });
-      if (live) return;
-    }
+    if (await listening()) return;
     await sleep(200);
   }
   throw new Error("no warm process started");
@@ -147,6 +153,10 @@ test("SIGTERM to a command a warm process runs stops its build: exit 143, the bu
       throw new Error(`the build never started:\n${explain(await run.done)}`);
     await sleep(200);
   }
+  // The successor the warm process started as it took the command loads only once the command is done: while
+  // the build runs, none listens (loading would take a core for half a second from the build).
+  await sleep(3_000);
+  assert.is(await listening(), false, "a successor loaded while the command ran");
   run.child.kill("SIGTERM");
   const r = await run.done;
   assert.is(r.code, 143, explain(r));
@@ -156,6 +166,7 @@ test("SIGTERM to a command a warm process runs stops its build: exit 143, the bu
   const gone = Date.now() + 15_000;
   while (processesMatching(`sleep ${seconds}`).length > 0 && Date.now() < gone) await sleep(200);
   assert.equal(processesMatching(`sleep ${seconds}`), [], "the build step was stopped");
+  await ready();
 });
 
 test.run();
