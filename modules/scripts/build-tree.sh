@@ -39,7 +39,7 @@
 # cut-off save), and restore treats them as changed whatever their content, so every output a cut-off save
 # may have left half-written is rebuilt.
 set -eu
-usage() { echo "usage: build-tree.sh restore|save CACHE SRC BUILD" >&2; exit 2; }
+usage() { echo "usage: build-tree.sh snapshot|restore|save CACHE SRC BUILD [LABEL]" >&2; exit 2; }
 [ $# -eq 4 ] || { [ $# -eq 5 ] && [ "$1" = snapshot ]; } || usage
 action=$1 cache=$2 src=$3 build=$4
 manifest=.pipeline-sources.sha256
@@ -71,8 +71,6 @@ snapshot() {
   fi
 }
 
-# sync_paths FROM TO LIST: makes each path of LIST (NUL-separated, relative) in folder TO what it is in FROM:
-# removed where FROM has none (or another type), folders made, files and links copied (cp -a).
 # kinds DIR: "TYPE ./PATH" records (NUL-separated, sorted) of the paths of $tmp/sync.paths that DIR has.
 kinds() {
   (
@@ -82,6 +80,9 @@ kinds() {
   ) | LC_ALL=C sort -z
 }
 
+# sync_paths FROM TO LIST: makes each path of LIST (NUL-separated, relative) in folder TO what it is in FROM:
+# removed where FROM has none (or another type), folders made, files and links copied (cp -a). Prints how many
+# files and links it copied.
 sync_paths() {
   sed -z 's|^|./|' "$3" > "$tmp"/sync.paths
   kinds "$1" > "$tmp"/sync.from
