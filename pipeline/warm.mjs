@@ -1,6 +1,6 @@
-// PIPELINE_WARM=1: a stage command (build, test, package, docs) runs in a process that loaded the CLI before
-// it was asked, instead of loading the bundle and the Dagger SDK itself (0.4 to 0.6 s of every command on these
-// machines). Each such process serves one command and then exits; when it takes a command it starts its
+// At a terminal, or with PIPELINE_WARM=1 (warm-policy.mjs): a stage command (build, test, package, docs) runs
+// in a process that loaded the CLI before it was asked, instead of loading the bundle and the Dagger SDK itself
+// (0.4 to 0.6 s of every command on these machines). Each such process serves one command and then exits; when it takes a command it starts its
 // successor, which loads once the command is done (while a person edits), so the next command finds one
 // ready. One waits at most WAIT_MS for a command, then exits. Plain JavaScript: bin.mjs loads it before the
 // bundle.

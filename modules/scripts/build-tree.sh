@@ -81,10 +81,12 @@ kinds() {
 }
 
 # sync_paths FROM TO LIST: makes each path of LIST (NUL-separated, relative) in folder TO what it is in FROM:
-# removed where FROM has none (or another type), folders made, files and links copied (cp -a). Prints how many
-# files and links it copied.
+# removed where FROM has none (or another type), with anything in it; folders made; files and links copied
+# (cp -a), each replacing TO's as a whole. Prints how many files and links it copied. Folders are made before
+# the copy: cp --parents could make them, but once one call of coreutils's cp has made a folder it treats every
+# later file of that call as new, and fails with "File exists" on each one it should replace.
 sync_paths() {
-  sed -z 's|^|./|' "$3" > "$tmp"/sync.paths
+  sed -z 's|^|./|' "$3" | LC_ALL=C sort -zu > "$tmp"/sync.paths
   kinds "$1" > "$tmp"/sync.from
   kinds "$2" > "$tmp"/sync.to
   (cd "$2" && LC_ALL=C comm -z -23 "$tmp"/sync.to "$tmp"/sync.from | cut -z -d' ' -f2- | xargs -0r rm -rf --)
@@ -264,16 +266,9 @@ save_changes() {
   mv -f "$changes/$n.NEW" "$changes/$n"
   echo "$n" > "$changes/last.NEW"
   mv -f "$changes/last.NEW" "$changes/last"
-  # Gone from the build (ninja -t cleandead, a removed target): removed from the tree.
-  (cd "$tree" && xargs -0r rm -rf -- < "$tmp"/paths.gone)
-  # Folders: those the build no longer has (or that became files) go, with anything left in them; those new to
-  # the build are made before the copy. (cp --parents could make them, but once one call of coreutils's cp has
-  # made a folder it treats every later file of that call as new, and fails with "File exists" on each one it
-  # should replace.)
-  (cd "$tree" && LC_ALL=C comm -z -13 "$tmp"/folders.after "$tmp"/folders.before | xargs -0r rm -rf --)
-  (cd "$tree" && LC_ALL=C comm -z -23 "$tmp"/folders.after "$tmp"/folders.before | xargs -0r mkdir -p --)
-  # New or changed (type, size or mtime): copied over, each replacing the tree's file or link as a whole.
-  (cd "$build" && xargs -0r cp -a --remove-destination --parents -t "$tree" -- < "$tmp"/paths.changed)
+  # Then the tree is made what the build has at each of those paths: what the build removed (ninja -t cleandead,
+  # a removed target) goes, new folders are made, new or changed files and links are copied over.
+  sync_paths "$build" "$tree" "$changes/$n" > /dev/null
   cp "$tmp"/sources.mtimes "$tree/$mtimes.NEW"
   mv -f "$tree/$mtimes.NEW" "$tree/$mtimes"
   cp "$tmp"/sources.sha256 "$tree/$manifest.NEW"
