@@ -259,9 +259,12 @@ export function compile(cfg: Config, dev: Container, source: Directory, v: Varia
   const stats =
     `{ if [ -f ${log} ]; then CCACHE_STATSLOG=${log} ccache --show-log-stats; else echo "no compiler calls"; fi; } 2>/dev/null | ` +
     `sed "s/^/pipeline-build: ccache: /"; rm -f ${log}`;
-  // After the save: a failed check leaves the tree saved, so the build after a fix is incremental.
+  // Beside the save (one reads the tree, the other writes the volume: on two cores the check's time is hidden
+  // in the save's), which the step waits for either way: a failed check leaves the tree saved, so the build
+  // after a fix is incremental.
   const { isa, cuda } = test ? {} : checkCommands(cfg, v, BUILD_DIR, volumes.buildTree);
-  const checks = [isa, cuda].filter((c) => c !== undefined);
+  const checks = [isa, cuda].filter((c) => c !== undefined).map((c) => c.map(quote).join(" "));
+  const save = `${tree} save ${where}`;
   let ctr = withCheckScripts(cfg, withScript(dev, "build-tree.sh"), v)
     .withWorkdir(SRC)
     .withMountedCache(CCACHE_DIR, dag.cacheVolume(volumes.ccache), { sharing: CacheSharingMode.Shared })
@@ -278,8 +281,8 @@ export function compile(cfg: Config, dev: Container, source: Directory, v: Varia
     .withExec([
       "sh",
       "-c",
-      `set -e; ${tree} restore ${where}; rm -f ${log}; CCACHE_STATSLOG=${log} ${SCRIPT} build; ${stats} || true; ${tree} save ${where}` +
-        checks.map((c) => `; ${c.map(quote).join(" ")}`).join(""),
+      `set -e; ${tree} restore ${where}; rm -f ${log}; CCACHE_STATSLOG=${log} ${SCRIPT} build; ${stats} || true; ` +
+        (checks.length ? `{ ${checks.join("; ")}; } & checks=$!; ${save}; wait $checks` : save),
     ])
     .withoutMount(BUILD_CACHE);
   return isa ? ctr.withoutMount(ISA_CACHE) : ctr;

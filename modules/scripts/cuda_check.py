@@ -25,7 +25,8 @@ def elf_files(paths):
             dirs[:] = [x for x in dirs if x != "CMakeFiles"]
             for f in files:
                 p = os.path.join(d, f)
-                if os.path.islink(p) or not os.path.isfile(p):
+                # The build tree's bookkeeping (never ELF), which its save writes while this check runs.
+                if f.startswith(".pipeline-") or os.path.islink(p) or not os.path.isfile(p):
                     continue
                 with open(p, "rb") as fh:
                     if fh.read(4) == b"\x7fELF":

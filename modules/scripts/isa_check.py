@@ -738,7 +738,8 @@ def collect(roots: list[str], excludes: list[str], verdicts: Verdicts | None = N
                 dirnames[:] = [d for d in dirnames if d != "CMakeFiles"]
                 for name in sorted(filenames):
                     path = os.path.join(dirpath, name)
-                    if os.path.islink(path) or not os.path.isfile(path):
+                    # The build tree's bookkeeping (never ELF), which its save writes while this check runs.
+                    if name.startswith(".pipeline-") or os.path.islink(path) or not os.path.isfile(path):
                         continue  # a link's target is checked where it lies
                     consider(path, os.path.relpath(path, root).replace(os.sep, "/"))
         else:

@@ -46,6 +46,8 @@ test("code above the floor fails build --no-avx, naming the file, the feature an
   assert.match(r.stderr, /AVX2/);
   assert.match(r.stderr, /above the cpu-noavx floor x86-64-v2/);
   assert.match(r.stderr, /-march=native/);
+  // The check runs beside the save, and the failed step still waits for it: the build after a fix is incremental.
+  assert.match(r.stderr, /pipeline-build: build tree (saved|snapshot: stale \(a new tree\))/);
   assert.not.ok(existsSync(out), "nothing written");
   const avx = await cli(["build", "--source", src, "--out", out]);
   assert.is(avx.code, 0, explain(avx));

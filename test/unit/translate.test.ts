@@ -139,7 +139,11 @@ test("a build without tests checks its tree in the compile step itself; a build 
       .filter((s) => s.kind === "run")
       .map((s) => ({ text: s.args.join(" "), mounts: s.mounts.map((m) => m.target) }));
   const step = runs(false).find((r) => r.text.includes("build-tree.sh restore"))!;
-  assert.match(step.text, /build-tree\.sh save [^;]*; python3 \S*isa_check\.py --floor x86-64-v2 .*--cache-key build-tree-/);
+  // Beside the save, which the step waits for: started in the background before it, then waited for.
+  assert.match(
+    step.text,
+    /\{ python3 \S*isa_check\.py --floor x86-64-v2 .*--cache-key build-tree-\S+ \/src\/build; \} & checks=\$!; \S*build-tree\.sh save [^;]*; wait \$checks$/,
+  );
   assert.ok(step.mounts.includes("/var/cache/pipeline-isa"), "the verdict cache is mounted");
   assert.is(runs(false).filter((r) => r.text.includes("isa_check.py")).length, 1, "no step of its own");
   const tested = runs(true).find((r) => r.text.includes("build-tree.sh restore"))!;
