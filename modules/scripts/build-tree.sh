@@ -24,8 +24,9 @@
 #
 # The volume holds a tree (`tree.ID`), the symlink `current` that names it, and while a save is under way the
 # journal `dirty`: a tree is read only through `current`, so a first save that was cut off (an interrupt, a
-# lost engine) leaves a `tree.NEW-ID` nobody reads, removed here. File names travel NUL-separated (a name may hold a newline): the manifest is `sha256sum -z`
-# records, sorted and compared with `sort -z`/`comm -z`.
+# lost engine) leaves a `tree.NEW-ID` nobody reads, removed here. File names travel NUL-separated (a name may
+# hold a newline): the manifest is `sha256sum -z` records, sorted bytewise (as `LC_ALL=C sort -z`). Most of the
+# work runs in one python3 per action (helper), not in dozens of short processes.
 #
 # save: keeps the new tree. The first save of a volume (or after a tree was found untrusted) copies the whole
 # tree atomically: into a fresh `tree.NEW-ID` (without the old manifest), its manifest written last, renamed
@@ -57,6 +58,306 @@ clear_dir() { find "$1" -mindepth 1 -maxdepth 1 -exec rm -rf {} +; }
 # The number of the last save listed in $1 (a changes folder: its file `last`), 0 if none.
 last_save() { cat "$1/last" 2>/dev/null || echo 0; }
 
+# helper ACTION ARGS: the parts of restore and save that would otherwise start dozens of processes per build
+# (each start costs a millisecond or two in a container), in one python3 (isolated, no site: about 15 ms):
+#   sync FROM TO LIST   makes each path of LIST (relative) in folder TO what it is in FROM (see sync), prints how
+#                       many files and links it copied
+#   restore CUR GIVEN   all of restore after the volume's clean-up: the tree CUR (none: "") caught up or copied
+#                       whole into BUILD, then (in SRC) the sources checked against it (see restore)
+#   save TREE           a save into the volume's tree TREE (not a first one: save_whole)
+# Names are bytes throughout (a name may hold a newline, or not be UTF-8); lists are NUL-separated; files are
+# copied by cp -a (mode, owner, times to the nanosecond, links as links).
+helper() {
+  python3 -I -S - "$tmp" "$cache" "$src" "$build" "$mark" "$STALE_AFTER" "$STALE" "$manifest" "$mtimes" "$@" <<'PY'
+import os, stat, subprocess, sys, time
+
+tmp, cache, src, build, mark, stale_after, stale, manifest, mtimes, action, *args = (os.fsencode(a) for a in sys.argv[1:])
+
+
+def records(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read().split(b"\0")[:-1]
+    except OSError:
+        return []
+
+
+def write(path, items):
+    with open(path, "wb") as f:
+        f.write(b"".join(i + b"\0" for i in items))
+
+
+def kind(path):
+    """The type of path as GNU find's %y prints it, None when there is none."""
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return None
+    for test, letter in ((stat.S_ISREG, "f"), (stat.S_ISDIR, "d"), (stat.S_ISLNK, "l"), (stat.S_ISFIFO, "p"),
+                         (stat.S_ISSOCK, "s"), (stat.S_ISCHR, "c"), (stat.S_ISBLK, "b")):
+        if test(mode):
+            return letter
+    return "U"
+
+
+def remove(path, folder):
+    """rm -rf PATH."""
+    try:
+        if folder:
+            import shutil  # (only here: it costs 10 ms to import)
+
+            shutil.rmtree(path)
+        else:
+            os.unlink(path)
+    except (FileNotFoundError, NotADirectoryError):
+        pass  # in a folder removed before it
+
+
+def copy_listed(frm, to, paths):
+    """copy_listed of the shell: cp -a of each path (relative to frm) into to, replacing what is there."""
+    write(os.path.join(tmp, b"sync.copy"), paths)
+    with open(os.path.join(tmp, b"sync.copy"), "rb") as listed:
+        subprocess.run([b"xargs", b"-0r", b"cp", b"-a", b"--remove-destination", b"--parents", b"-t", to, b"--"],
+                       stdin=listed, cwd=frm, check=True)
+
+
+def clear_dir(path):
+    for e in os.scandir(path):
+        remove(e.path, e.is_dir(follow_symlinks=False))
+
+
+def sync(src, dst, paths):
+    """Makes each path of paths in folder dst what it is in src, but for the copy of files and links: removes what
+    src has none of (or another type of), with anything in it, and makes folders; returns the files and links to
+    copy (copy_listed). Folders are made before the copy: cp --parents could make them, but once one call of
+    coreutils's cp has made a folder it treats every later file of that call as new, and fails with "File
+    exists" on each one it should replace."""
+    paths = sorted({b"./" + p for p in paths})
+    have = {p: kind(os.path.join(src, p)) for p in paths}
+    there = {p: kind(os.path.join(dst, p)) for p in paths}
+    for p in paths:
+        if there[p] is not None and there[p] != have[p]:
+            remove(os.path.join(dst, p), there[p] == "d")
+    for p in paths:
+        if have[p] == "d":
+            os.makedirs(os.path.join(dst, p), exist_ok=True)
+    return [p for p in paths if have[p] not in (None, "d")]
+
+
+def catch_up(tree, tree_id):
+    """Brings the snapshot in build up to date with tree by the lists of the saves since the snapshot (their
+    union, synced, with the tree's manifests); False, changing nothing, when build holds no snapshot of that
+    tree or a list is missing."""
+    try:
+        was, start = open(mark, "rb").read().split()
+        start = int(start)
+    except (OSError, ValueError):
+        return False
+    changes = os.path.join(cache, b"changes." + tree_id)
+    try:
+        last = int(open(os.path.join(changes, b"last"), "rb").read())
+    except (OSError, ValueError):
+        last = 0
+    if was != tree_id or start > last:
+        return False
+    paths = set()
+    for n in range(start + 1, last + 1):
+        listed = os.path.join(changes, b"%d" % n)
+        if not os.path.isfile(listed):
+            return False
+        paths.update(records(listed))
+    copy = sync(tree, build, paths)
+    extra = []
+    for f in (manifest, mtimes):
+        if os.path.isfile(os.path.join(tree, f)):
+            extra.append(b"./" + f)
+        elif os.path.lexists(os.path.join(build, f)):
+            os.unlink(os.path.join(build, f))
+    try:
+        copy_listed(tree, build, copy + extra)
+    except subprocess.CalledProcessError:
+        return False
+    saves = last - start
+    print(f"pipeline-build: build tree: the snapshot caught up with {saves} saves since ({len(paths)} paths changed, {len(copy)} files copied)")
+    if saves > int(stale_after):
+        print(f"{os.fsdecode(stale)} ({saves} saves since)")
+    return True
+
+
+def listings(*roots):
+    """One walk of each root, by GNU find, all at once: for each, {path: "TYPE SIZE MTIME"} of its files and links
+    (not the manifests at its root), and the set of its folders; paths relative, without "./"."""
+    walks = []
+    for i, root in enumerate(roots):
+        out = open(os.path.join(tmp, b"walk.%d" % i), "w+b")
+        find = [b"find", b".", b"-mindepth", b"1", b"!", b"-path", b"./" + manifest, b"!", b"-path", b"./" + mtimes,
+                b"-printf", b"%y %s %T@ %P\\0"]
+        walks.append((subprocess.Popen(find, cwd=root, stdout=out), out))
+    results = []
+    for proc, out in walks:
+        if proc.wait():
+            raise SystemExit(f"build-tree.sh: find exited {proc.returncode}")
+        out.seek(0)
+        files, folders = {}, set()
+        for rec in out.read().split(b"\0")[:-1]:
+            kind, size, mtime, path = rec.split(b" ", 3)
+            if kind == b"d":
+                folders.add(path)
+            else:
+                files[path] = (kind, size, mtime)
+        out.close()
+        results.append((files, folders))
+    return results
+
+
+def save(tree):
+    """Writes what this build changed into the tree: the journal first (from then until the manifest is written,
+    the tree may be partly new), the list of the paths it changes (restore brings snapshots up to date by these
+    lists), then the tree made what the build has at each of them: files whose type, size or mtime differ
+    copied, what the build removed (ninja -t cleandead, a removed target) removed, new folders made."""
+    dirty = os.path.join(cache, b"dirty")
+    write(dirty + b".NEW", sorted(set(records(dirty) + records(os.path.join(tmp, b"sources.changed")))))
+    os.replace(dirty + b".NEW", dirty)
+    (after, folders_after), (before, folders_before) = listings(build, tree)
+    gone = sorted(p for p in before if p not in after)
+    changed = sorted(p for p, v in after.items() if before.get(p) != v)
+    # Lists older than two weeks go (as find -mtime +14: a snapshot that needs one is then copied again whole).
+    changes = os.path.join(cache, b"changes." + tree.rsplit(b"/tree.", 1)[1])
+    os.makedirs(changes, exist_ok=True)
+    now = time.time()
+    for e in os.scandir(changes):
+        if e.name != b"last" and e.is_file(follow_symlinks=False) and (now - e.stat().st_mtime) // 86400 > 14:
+            os.unlink(e.path)
+    try:
+        n = int(open(os.path.join(changes, b"last"), "rb").read()) + 1
+    except FileNotFoundError:
+        n = 1
+    listed = os.path.join(changes, b"%d" % n)
+    write(listed + b".NEW", gone + changed + sorted(folders_after ^ folders_before))
+    os.replace(listed + b".NEW", listed)
+    with open(os.path.join(changes, b"last.NEW"), "wb") as f:
+        f.write(b"%d\n" % n)
+    os.replace(os.path.join(changes, b"last.NEW"), os.path.join(changes, b"last"))
+    copy_listed(build, tree, sync(build, tree, records(listed)))
+    for name, new in ((mtimes, b"sources.mtimes"), (manifest, b"sources.sha256")):
+        with open(os.path.join(tmp, new), "rb") as f, open(os.path.join(tree, name + b".NEW"), "wb") as out:
+            out.write(f.read())
+        os.replace(os.path.join(tree, name + b".NEW"), os.path.join(tree, name))
+    os.unlink(dirty)
+    print(f"pipeline-build: build tree saved: {len(changed)} files written, {len(gone)} removed")
+
+
+def restore(cur, given):
+    # A tree without its source manifest is of unknown origin: never trust it (ccache makes a clean build cheap).
+    tree = os.path.join(cache, cur)
+    if cur and os.path.isfile(os.path.join(tree, manifest)):
+        tree_id = cur[len(b"tree."):]
+        if not catch_up(tree, tree_id):
+            clear_dir(build)
+            subprocess.run([b"cp", b"-a", tree + b"/.", build + b"/"], check=True)
+            print(f"pipeline-build: build tree: restored whole (no snapshot of {os.fsdecode(tree_id)} to bring up to date)")
+            print(f"{os.fsdecode(stale)} (restored whole)")
+    else:
+        clear_dir(build)
+    os.chdir(src)
+    sources(given)
+
+
+def sources(given):
+    # The files of the source tree (not its build tree), as `find . -path ./build -prune -o -type f` names them.
+    names = []
+    for top, dirs, files in os.walk(b"."):
+        if top == b".":
+            dirs[:] = [d for d in dirs if d != b"build"]
+        names.extend(os.path.join(top, f) for f in files if stat.S_ISREG(os.lstat(os.path.join(top, f)).st_mode))
+    names.sort()
+    listed = records(given)
+    if listed and sorted(r[66:] for r in listed) == names:
+        manifest_now, digests = listed, "digests from the CLI"
+    else:
+        manifest_now, digests = [], "hashed here"
+        import hashlib
+
+        for name in names:
+            h = hashlib.sha256()
+            with open(name, "rb") as f:
+                while chunk := f.read(1 << 20):
+                    h.update(chunk)
+            manifest_now.append(h.hexdigest().encode() + b"  " + name)
+    manifest_now.sort()
+    write(os.path.join(tmp, b"sources.sha256"), manifest_now)
+    saved = os.path.join(build, manifest)
+    if os.path.isfile(saved):
+        before = set(records(saved))
+        changed = [r[66:] for r in manifest_now if r not in before]
+        same = [r[66:] for r in manifest_now if r in before]
+        dirty = os.path.join(cache, b"dirty")
+        if os.path.isfile(dirty):
+            journal = records(dirty)
+            print(f"pipeline-build: the last save of this tree was cut off: the outputs of the {len(journal)} sources it had changed are rebuilt, and the tree is configured again")
+            changed += journal
+            # The save replaces each changed file whole (removed, then copied): one cut off may have left out
+            # files CMake generated (build.ninja among them), which no source's rebuild writes again.
+            # Configuring again does.
+            if os.path.lexists(os.path.join(build, b".pipeline-configured")):
+                os.unlink(os.path.join(build, b".pipeline-configured"))
+        for path in changed:
+            try:
+                os.utime(path, follow_symlinks=False)
+            except FileNotFoundError:
+                pass
+    else:
+        changed = [r[66:] for r in manifest_now]
+        same = []
+    write(os.path.join(tmp, b"sources.changed"), changed)
+    # Unchanged since the tree was built: made to look no newer than its outputs, so that ninja leaves them.
+    # One older than every output ninja logged, or no newer than that build saw it, already is; any other gets
+    # an old mtime. A file is touched only then: touching one the image's layer holds copies the whole file up
+    # into this step's layer, so touching every source would cost a copy of the source tree.
+    seen = {}
+    for rec in records(os.path.join(build, mtimes)):
+        ns, _, path = rec.partition(b" ")
+        if ns.isdigit():
+            seen[path] = int(ns)
+    # The oldest output mtime (ns) in ninja's log ("start end mtime path hash" lines): 0 when there is none.
+    oldest = 0
+    try:
+        with open(os.path.join(build, b".ninja_log"), "rb") as f:
+            logged = [int(x[2]) for x in (l.split(b"\t") for l in f.read().splitlines()[1:]) if len(x) > 2 and x[2].isdigit()]
+        oldest = min(logged, default=0)
+    except OSError:
+        pass
+    skip = set(changed)
+    aged = 0
+    for path in same:
+        if path in skip:
+            continue
+        now = os.lstat(path).st_mtime_ns
+        if now < oldest or (path in seen and now <= seen[path]):
+            continue
+        os.utime(path, ns=(1_000_000_000, 1_000_000_000), follow_symlinks=False)
+        aged += 1
+    write(os.path.join(tmp, b"sources.mtimes"), [b"%d %s" % (os.lstat(r[66:]).st_mtime_ns, r[66:]) for r in manifest_now])
+    if os.path.isfile(saved):
+        print(f"pipeline-build: sources: {len(changed)} changed, {len(same) - len(skip.intersection(same))} unchanged ({aged} given an old mtime); {digests}")
+    else:
+        print(f"pipeline-build: sources: {len(changed)}, no earlier tree to build on; {digests}")
+
+
+if action == b"sync":
+    frm, to, listed = args
+    copy = sync(frm, to, records(listed))
+    copy_listed(frm, to, copy)
+    print(len(copy))
+elif action == b"restore":
+    restore(*args)
+elif action == b"save":
+    save(*args)
+else:
+    sys.exit(f"build-tree.sh helper: no action {os.fsdecode(action)}")
+PY
+}
+
 snapshot() {
   mkdir -p "$build"
   clear_dir "$build"
@@ -71,164 +372,22 @@ snapshot() {
   fi
 }
 
-# kinds DIR: "TYPE ./PATH" records (NUL-separated, sorted) of the paths of $tmp/sync.paths that DIR has.
-kinds() {
-  (
-    cd "$1" || exit 1
-    # (find says "No such file" of each path DIR lacks, and exits 1.)
-    xargs -0r sh -c 'find "$@" -maxdepth 0 -printf "%y %p\0" 2>/dev/null; true' kinds < "$tmp"/sync.paths
-  ) | LC_ALL=C sort -z
-}
-
-# sync_paths FROM TO LIST: makes each path of LIST (NUL-separated, relative) in folder TO what it is in FROM:
-# removed where FROM has none (or another type), with anything in it; folders made; files and links copied
-# (cp -a), each replacing TO's as a whole. Prints how many files and links it copied. Folders are made before
-# the copy: cp --parents could make them, but once one call of coreutils's cp has made a folder it treats every
-# later file of that call as new, and fails with "File exists" on each one it should replace.
-sync_paths() {
-  sed -z 's|^|./|' "$3" | LC_ALL=C sort -zu > "$tmp"/sync.paths
-  kinds "$1" > "$tmp"/sync.from
-  kinds "$2" > "$tmp"/sync.to
-  (cd "$2" && LC_ALL=C comm -z -23 "$tmp"/sync.to "$tmp"/sync.from | cut -z -d' ' -f2- | xargs -0r rm -rf --)
-  (cd "$2" && LC_ALL=C grep -z '^d ' "$tmp"/sync.from | cut -z -d' ' -f2- | xargs -0r mkdir -p --)
-  LC_ALL=C grep -zv '^d ' "$tmp"/sync.from | cut -z -d' ' -f2- > "$tmp"/sync.copy || true
-  (cd "$1" && xargs -0r cp -a --remove-destination --parents -t "$2" -- < "$tmp"/sync.copy)
-  tr -cd '\0' < "$tmp"/sync.copy | wc -c
-}
-
-# catch_up TREE ID: brings the snapshot in BUILD up to date with TREE (the volume's tree ID) by the lists of
-# the saves since the snapshot; fails (changing nothing) when BUILD holds no snapshot of that tree or a list
-# is missing.
-catch_up() {
-  [ -f "$mark" ] || return 1
-  read -r was from < "$mark" || return 1
-  [ "$was" = "$2" ] && [ -n "${from:-}" ] || return 1
-  last=$(last_save "$cache/changes.$2")
-  [ "$from" -le "$last" ] || return 1
-  n=$from
-  : > "$tmp"/caught.lists
-  while [ "$n" -lt "$last" ]; do
-    n=$((n + 1))
-    [ -f "$cache/changes.$2/$n" ] || return 1
-    cat "$cache/changes.$2/$n" >> "$tmp"/caught.lists
-  done
-  LC_ALL=C sort -zu "$tmp"/caught.lists > "$tmp"/caught.paths
-  copied=$(sync_paths "$1" "$build" "$tmp"/caught.paths)
-  for f in "$manifest" "$mtimes"; do
-    if [ -f "$1/$f" ]; then cp -a --remove-destination "$1/$f" "$build/$f"; else rm -f "$build/$f"; fi
-  done
-  echo "pipeline-build: build tree: the snapshot caught up with $((last - from)) saves since ($(tr -cd '\0' < "$tmp"/caught.paths | wc -c) paths changed, $copied files copied)"
-  if [ $((last - from)) -gt "$STALE_AFTER" ]; then echo "$STALE ($((last - from)) saves since)"; fi
-}
-
 restore() {
   mkdir -p "$build"
   cur=$(readlink "$cache/current" || true)
   # Anything but the current tree, its changes and the journal is what an interrupted first save (or an older
   # layout) left: never read it.
   find "$cache" -mindepth 1 -maxdepth 1 ! -name current ! -name "${cur:-current}" ! -name "changes.${cur#tree.}" ! -name dirty -exec rm -rf {} +
-  # A tree without its source manifest is of unknown origin: never trust it (ccache makes a clean build cheap).
-  if [ -n "$cur" ] && [ -f "$cache/$cur/$manifest" ]; then
-    if ! catch_up "$cache/$cur" "${cur#tree.}"; then
-      clear_dir "$build"
-      cp -a "$cache/$cur/." "$build"/
-      echo "pipeline-build: build tree: restored whole (no snapshot of ${cur#tree.} to bring up to date)"
-      echo "$STALE (restored whole)"
-    fi
-  else
-    clear_dir "$build"
-  fi
-  cd "$src"
-  # Every source's digest is compared, never its size and mtime: the volume is shared by every source tree
-  # that builds this variant, and two trees can hold one path with the same size and mtime (the clock ticks in
-  # milliseconds) but other content, as two copies edited at once do. The CLI that staged the sources may have
-  # hashed them already and mounted the manifest at $given (it reads again only the files of that host folder
-  # whose inode, size or mtime changed since it hashed them): used when it names exactly the files here, else
-  # every file is hashed here.
-  given=${PIPELINE_SOURCES_MANIFEST:-/run/pipeline-sources.sha256}
-  digests="hashed here"
-  if [ -f "$given" ] && find . -path ./build -prune -o -type f -print0 | LC_ALL=C sort -z > "$tmp"/sources.paths &&
-    cut -z -c67- "$given" | LC_ALL=C sort -z | cmp -s - "$tmp"/sources.paths; then
-    cp "$given" "$tmp"/sources.sha256
-    digests="digests from the CLI"
-  else
-    find . -path ./build -prune -o -type f -print0 | xargs -0r sha256sum -z | LC_ALL=C sort -z > "$tmp"/sources.sha256
-  fi
-  if [ -f "$build/$manifest" ]; then
-    # Changed or new: now. Named by the journal of a cut-off save: now, whatever the content.
-    LC_ALL=C comm -z -23 "$tmp"/sources.sha256 "$build/$manifest" | cut -z -c67- > "$tmp"/sources.changed
-    if [ -f "$cache/dirty" ]; then
-      echo "pipeline-build: the last save of this tree was cut off: the outputs of the $(tr -cd '\0' < "$cache/dirty" | wc -c) sources it had changed are rebuilt, and the tree is configured again"
-      cat "$cache/dirty" >> "$tmp"/sources.changed
-      # The save replaces each changed file whole (removed, then copied): one cut off may have left out files
-      # CMake generated (build.ninja among them), which no source's rebuild writes again. Configuring again does.
-      rm -f "$build/.pipeline-configured"
-    fi
-    xargs -0r touch -c -h < "$tmp"/sources.changed
-    # Unchanged since the tree was built: made to look no newer than its outputs, so that ninja leaves them.
-    # One older than every output ninja logged, or no newer than that build saw it, already is; any other
-    # gets an old mtime. A file is touched only then: touching one the image's layer holds copies the whole
-    # file up into this step's layer, so touching every source would cost a copy of the source tree.
-    LC_ALL=C comm -z -12 "$tmp"/sources.sha256 "$build/$manifest" | cut -z -c67- > "$tmp"/sources.same
-    counts=$(set_mtimes "$tmp"/sources.same "$build/$mtimes" "$tmp"/sources.changed "$build/.ninja_log")
-    echo "pipeline-build: sources: $(tr -cd '\0' < "$tmp"/sources.changed | wc -c) changed, ${counts% *} unchanged (${counts#* } given an old mtime); $digests"
-  else
-    cut -z -c67- "$tmp"/sources.sha256 > "$tmp"/sources.changed
-    set_mtimes /dev/null /dev/null "$tmp"/sources.changed /dev/null > /dev/null
-    echo "pipeline-build: sources: $(tr -cd '\0' < "$tmp"/sources.changed | wc -c), no earlier tree to build on; $digests"
-  fi
-}
-
-# set_mtimes SAME TREE_MTIMES CHANGED NINJA_LOG: gives the unchanged sources (SAME) that may look newer than their
-# outputs an old mtime, prints "UNCHANGED AGED"; then writes the mtime of every source, as this build's ninja
-# sees it, to $tmp/sources.mtimes, saved with the tree for the next restore. (One python3, not two: each
-# start costs tens of milliseconds per build.)
-set_mtimes() {
-  python3 - "$@" "$tmp"/sources.sha256 "$tmp"/sources.mtimes <<'PY'
-import os, sys
-def records(path):
-    try:
-        return open(path, "rb").read().split(b"\0")[:-1]
-    except OSError:
-        return []
-changed = set(records(sys.argv[3]))
-seen = {}
-for rec in records(sys.argv[2]):
-    ns, _, path = rec.partition(b" ")
-    if ns.isdigit():
-        seen[path] = int(ns)
-# The oldest output mtime (ns) in ninja's log ("start end mtime path hash" lines): 0 when there is none.
-oldest = 0
-try:
-    logged = [int(f[2]) for f in (l.split(b"\t") for l in open(sys.argv[4], "rb").read().splitlines()[1:]) if len(f) > 2 and f[2].isdigit()]
-    oldest = min(logged, default=0)
-except OSError:
-    pass
-aged = same = 0
-for path in records(sys.argv[1]):
-    if path in changed:
-        continue
-    same += 1
-    now = os.lstat(path).st_mtime_ns
-    if now < oldest or (path in seen and now <= seen[path]):
-        continue
-    os.utime(path, ns=(1_000_000_000, 1_000_000_000), follow_symlinks=False)
-    aged += 1
-# Every source's mtime now (records of `sha256sum -z`: 64 hex digits, two spaces, the path).
-with open(sys.argv[6], "wb") as out:
-    for rec in records(sys.argv[5]):
-        path = rec[66:]
-        out.write(b"%d %s\0" % (os.lstat(path).st_mtime_ns, path))
-print(same, aged)
-PY
-}
-
-# One walk of $1: NUL-separated records "TYPE SIZE MTIME PATH" of its files and links (not the manifest), sorted,
-# into $2; the paths of its folders, sorted, into $3.
-listing() {
-  (cd "$1" && find . -mindepth 1 ! -path "./$manifest" ! -path "./$mtimes" -printf '%y %s %T@ %P\0') > "$tmp"/walk
-  LC_ALL=C grep -zv '^d ' "$tmp"/walk | LC_ALL=C sort -z > "$2"
-  LC_ALL=C grep -z '^d ' "$tmp"/walk | cut -z -d' ' -f4- | LC_ALL=C sort -z > "$3"
+  # The tree is caught up (or, without a snapshot of it, copied whole: stale), then every source's digest is
+  # compared, never its size and mtime: the volume is shared by every source tree that builds this variant, and
+  # two trees can hold one path with the same size and mtime (the clock ticks in milliseconds) but other
+  # content, as two copies edited at once do. The CLI that staged the sources may have hashed them already and
+  # mounted the manifest at $PIPELINE_SOURCES_MANIFEST (it reads again only the files of that host folder whose
+  # inode, size or mtime changed since it hashed them): used when it names exactly the files here, else every
+  # file is hashed here. The changed files get a new mtime (and those the journal of a cut-off save names,
+  # whatever their content), the unchanged ones an old one where they may look newer than their outputs; every
+  # source's mtime as this build's ninja sees it goes to $tmp/sources.mtimes, saved with the tree.
+  helper restore "$cur" "${PIPELINE_SOURCES_MANIFEST:-/run/pipeline-sources.sha256}"
 }
 
 save_whole() {
@@ -245,42 +404,10 @@ save_whole() {
   echo "$STALE (a new tree)"
 }
 
-save_changes() {
-  tree=$1
-  # The journal first: from here until the manifest is written, the tree may be partly new.
-  { if [ -f "$cache/dirty" ]; then cat "$cache/dirty"; fi; cat "$tmp"/sources.changed; } | LC_ALL=C sort -zu > "$cache/dirty.NEW"
-  mv -f "$cache/dirty.NEW" "$cache/dirty"
-  listing "$build" "$tmp"/tree.after "$tmp"/folders.after
-  listing "$tree" "$tmp"/tree.before "$tmp"/folders.before
-  cut -z -d' ' -f4- "$tmp"/tree.after | LC_ALL=C sort -z > "$tmp"/paths.after
-  cut -z -d' ' -f4- "$tmp"/tree.before | LC_ALL=C sort -z > "$tmp"/paths.before
-  LC_ALL=C comm -z -13 "$tmp"/paths.after "$tmp"/paths.before > "$tmp"/paths.gone
-  LC_ALL=C comm -z -23 "$tmp"/tree.after "$tmp"/tree.before | cut -z -d' ' -f4- > "$tmp"/paths.changed
-  # The list of what this save changes, before it changes anything (restore brings snapshots up to date by
-  # these lists); lists older than two weeks go (a snapshot that needs one is then copied again whole).
-  changes=$cache/changes.${tree##*/tree.}
-  mkdir -p "$changes"
-  find "$changes" -type f ! -name last -mtime +14 -delete
-  n=$(($(last_save "$changes") + 1))
-  { cat "$tmp"/paths.gone "$tmp"/paths.changed; LC_ALL=C comm -z -3 "$tmp"/folders.after "$tmp"/folders.before | sed -z 's/^\t//'; } > "$changes/$n.NEW"
-  mv -f "$changes/$n.NEW" "$changes/$n"
-  echo "$n" > "$changes/last.NEW"
-  mv -f "$changes/last.NEW" "$changes/last"
-  # Then the tree is made what the build has at each of those paths: what the build removed (ninja -t cleandead,
-  # a removed target) goes, new folders are made, new or changed files and links are copied over.
-  sync_paths "$build" "$tree" "$changes/$n" > /dev/null
-  cp "$tmp"/sources.mtimes "$tree/$mtimes.NEW"
-  mv -f "$tree/$mtimes.NEW" "$tree/$mtimes"
-  cp "$tmp"/sources.sha256 "$tree/$manifest.NEW"
-  mv -f "$tree/$manifest.NEW" "$tree/$manifest"
-  rm -f "$cache/dirty"
-  echo "pipeline-build: build tree saved: $(tr -cd '\0' < "$tmp"/paths.changed | wc -c) files written, $(tr -cd '\0' < "$tmp"/paths.gone | wc -c) removed"
-}
-
 save() {
   rm -f "$build/$manifest" "$build/$mtimes"
   cur=$(readlink "$cache/current" || true)
-  if [ -n "$cur" ] && [ -f "$cache/$cur/$manifest" ]; then save_changes "$cache/$cur"; else save_whole; fi
+  if [ -n "$cur" ] && [ -f "$cache/$cur/$manifest" ]; then helper save "$cache/$cur"; else save_whole; fi
   mv "$tmp"/sources.sha256 "$build/$manifest"
 }
 
