@@ -9,7 +9,17 @@
  * holds a marker file (MARKER); a file it wrote has a marker beside it (.NAME.pipeline-output) that records
  * which file it was. Those may be replaced; anything else only with --force (a folder or file with no marker).
  */
-import { constants, promises as fs, type Stats } from "node:fs";
+import {
+  chmodSync,
+  constants,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  promises as fs,
+  readdirSync,
+  renameSync,
+  type Stats,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join, parse, relative, resolve, sep } from "node:path";
 import { randomBytes } from "node:crypto";
@@ -338,13 +348,15 @@ export async function listOutput(dest: string): Promise<string | undefined> {
   const abs = resolve(dest);
   const marker = await fs.lstat(join(abs, MARKER)).catch(() => null);
   if (!marker?.isFile()) return undefined;
+  // Synchronous calls: one per file, each far cheaper than a trip through libuv's thread pool (thousands of
+  // files in a build tree), and nothing else runs meanwhile.
   const records: string[] = [];
-  const walk = async (dir: string, rel: string): Promise<void> => {
-    for (const e of await fs.readdir(dir, { withFileTypes: true })) {
+  const walk = (dir: string, rel: string): void => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
       const path = rel ? `${rel}/${e.name}` : e.name;
-      if (e.isDirectory()) await walk(join(dir, e.name), path);
+      if (e.isDirectory()) walk(join(dir, e.name), path);
       else if (e.isFile() && path !== MARKER) {
-        const st = await fs.lstat(join(dir, e.name), { bigint: true });
+        const st = lstatSync(join(dir, e.name), { bigint: true });
         const ns = st.mtimeNs;
         // find's %T@: seconds, a point, nanoseconds in 9 digits and a 0.
         const mtime = `${ns / 1_000_000_000n}.${(ns % 1_000_000_000n).toString().padStart(9, "0")}0`;
@@ -352,7 +364,7 @@ export async function listOutput(dest: string): Promise<string | undefined> {
       }
     }
   };
-  await walk(abs, "");
+  walk(abs, "");
   return records.join("");
 }
 
@@ -366,27 +378,28 @@ export async function applyDelta(delta: string, old: string, tmp: string): Promi
   const folders: Array<[string, number]> = [];
   let sent = 0;
   let kept = 0;
+  // Synchronous calls, as listOutput's.
   for (const record of all) {
     const m = /^(\S) ([0-7]+) (.+)$/s.exec(record);
     if (!m) throw new Error(`incremental export: a record that does not read: ${JSON.stringify(record)}`);
     const [, type, mode, path] = m;
     const to = join(tmp, path!);
     if (type === "d") {
-      await fs.mkdir(to, { recursive: true });
+      mkdirSync(to, { recursive: true });
       folders.push([to, parseInt(mode!, 8)]);
       continue;
     }
     try {
-      await fs.rename(join(delta, "files", path!), to);
+      renameSync(join(delta, "files", path!), to);
       sent++;
       continue;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "ENOENT" || type !== "f") throw err;
     }
-    await fs.link(join(resolve(old), path!), to);
+    linkSync(join(resolve(old), path!), to);
     kept++;
   }
   // Deepest first, so that a folder with no write permission is closed after what goes in it.
-  for (const [folder, mode] of folders.reverse()) await fs.chmod(folder, mode);
+  for (const [folder, mode] of folders.reverse()) chmodSync(folder, mode);
   return { sent, kept };
 }
