@@ -225,10 +225,11 @@ export function upToDate(argv, { cwd = process.cwd(), env = process.env, tool } 
     return undefined;
   }
   if (stamp.version !== VERSION || JSON.stringify(stamp.argv) !== JSON.stringify(argv) || stamp.cwd !== cwd) return undefined;
-  if (!stamp.tool || stamp.tool.path !== realOrSame(tool) || toolDigest(stamp.tool.path) !== stamp.tool.digest) return undefined;
-  for (const o of stamp.outputs ?? []) if (o.digest === "missing" || pathDigest(o.path) !== o.digest) return undefined;
-  if (!stamp.outputs?.length) return undefined;
+  if (!stamp.outputs?.length || !stamp.tool || stamp.tool.path !== realOrSame(tool)) return undefined;
+  // What an edit changes first (the sources), so that a command with work to do learns it soonest.
   for (const i of stamp.inputs ?? []) if (pathDigest(i.path, i.filters) !== i.digest) return undefined;
+  for (const o of stamp.outputs) if (o.digest === "missing" || pathDigest(o.path) !== o.digest) return undefined;
+  if (toolDigest(stamp.tool.path) !== stamp.tool.digest) return undefined;
   if (!stamp.git || gitState(stamp.git.dir) !== stamp.git.state) return undefined;
   return stamp;
 }
