@@ -238,7 +238,20 @@ def save(tree):
     with open(os.path.join(changes, b"last.NEW"), "wb") as f:
         f.write(b"%d\n" % n)
     os.replace(os.path.join(changes, b"last.NEW"), os.path.join(changes, b"last"))
-    copy_listed(build, tree, sync(build, tree, records(listed)))
+    copy = sync(build, tree, records(listed))
+    # Ninja's own logs last, each replaced whole in one rename: a save cut off leaves them as they were or new,
+    # never half-written (with a truncated .ninja_deps or .ninja_log, ninja rebuilds every output).
+    logs = [p for p in copy if p in (b"./.ninja_deps", b"./.ninja_log")]
+    copy_listed(build, tree, [p for p in copy if p not in logs])
+    if logs:
+        staged = os.path.join(cache, b"ninja-logs.NEW")  # (what a cut-off one leaves, restore removes)
+        if os.path.lexists(staged):
+            remove(staged, True)
+        os.mkdir(staged)
+        copy_listed(build, staged, logs)
+        for p in logs:
+            os.replace(os.path.join(staged, p), os.path.join(tree, p))
+        os.rmdir(staged)
     for name, new in ((mtimes, b"sources.mtimes"), (manifest, b"sources.sha256")):
         with open(os.path.join(tmp, new), "rb") as f, open(os.path.join(tree, name + b".NEW"), "wb") as out:
             out.write(f.read())

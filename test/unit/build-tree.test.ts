@@ -141,6 +141,34 @@ function write(d: ReturnType<typeof layout>, files: Record<string, string>) {
   }
 }
 
+test("a save cut off half-way leaves ninja's logs as they were, never half-written; the next save writes them", () => {
+  const d = firstBuild({ ".ninja_log": "# ninja log v5\nold\n", ".ninja_deps": "old deps\n", "a.o": "a\n", "big.bin": "big\n" });
+  try {
+    write(d, { ".ninja_log": "# ninja log v5\nnew\n", ".ninja_deps": "new deps\n", "a.o": "a2\n", "big.bin": "big, new\n" });
+    // A cp that copies all it is given but big.bin, then fails: a save cut off there.
+    const bin = join(d.root, "bin");
+    mkdirSync(bin);
+    writeFileSync(
+      join(bin, "cp"),
+      '#!/bin/sh\nfail=0\nfor a do shift; case "$a" in *big.bin) fail=1 ;; *) set -- "$@" "$a" ;; esac; done\n/bin/cp "$@" && [ $fail = 0 ]\n',
+      { mode: 0o755 },
+    );
+    const cut = spawnSync("sh", [SCRIPT, "save", d.cache, d.src, d.build], {
+      encoding: "utf8",
+      env: { ...process.env, TMPDIR: d.tmp, PATH: `${bin}:${process.env.PATH}` },
+    });
+    assert.is.not(cut.status, 0, "the cut-off save fails");
+    assert.is(readFileSync(join(tree(d), "a.o"), "utf8"), "a2\n", "what was copied before the cut is in the tree");
+    assert.is(readFileSync(join(tree(d), ".ninja_log"), "utf8"), "# ninja log v5\nold\n");
+    assert.is(readFileSync(join(tree(d), ".ninja_deps"), "utf8"), "old deps\n");
+    assert.ok(existsSync(join(d.cache, "dirty")), "the journal stays for the next restore");
+    run(d, "save");
+    assert.equal(contents(tree(d)), contents(d.build));
+  } finally {
+    rmSync(d.root, { recursive: true, force: true });
+  }
+});
+
 /**
  * The engine's side of a snapshot: the snapshot step's result (the build tree and the note of what it copied)
  * is a layer every later build starts from. `take` runs the step and keeps that layer; `start` gives a build
