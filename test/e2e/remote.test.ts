@@ -109,9 +109,35 @@ test("the example builds on the remote engine: the same build tree and the same 
   assert.is(version(there), version(here));
 });
 
-test("cache push from the local engine, pull into the remote one: its compiles are ccache hits, then a pulled tree compiles nothing", async () => {
+test("cache push/pull of the dev image: an engine with no build cache and its own seed builds with no toolchain step run", async () => {
   registry = await startRegistry(dir);
   reg = registry.addr;
+  const here = await dockerOnEngine();
+  const seed = (run: (a: string[]) => { stdout: string }) =>
+    run(["image", "inspect", "--format", "{{.Id}}", "pipeline-seed/debian:bookworm"]).stdout.trim();
+  assert.not.equal(seed(docker), seed(here), "each engine bootstrapped its own Debian base");
+  const pushed = await cli(["cache", "push", reg, "--only", "dev-image"]);
+  assert.is(pushed.code, 0, explain(pushed));
+  assert.match(pushed.stdout, new RegExp(`^${reg}/minipaddle-cache:dev-0\\.1\\.0-base  sha256:[0-9a-f]{64}$`, "m"));
+  // Nothing of the toolchain left in the remote engine's build cache.
+  assert.is(docker(["builder", "prune", "-af"]).status, 0);
+  const pulled = await cli(["cache", "pull", reg, "--only", "dev-image"], env);
+  assert.is(pulled.code, 0, explain(pulled));
+  const steps = /: (\d+) of (\d+) steps from the cache, (\d+) run/.exec(pulled.stdout);
+  assert.ok(steps && steps[1] === steps[2] && steps[3] === "0", `every dev image step from the cache:\n${pulled.stdout}`);
+  assert.is(seed(docker), seed(here), "the remote engine's base is now the one the cache was built on");
+  const built = await cli(["build", "--source", copyOfExample(`toolchain ${ID}`), "--out", join(scratch(), "o")], env);
+  assert.is(built.code, 0, explain(built));
+  const apt = /^#(\d+) \[\S+ +\d+\/\d+\] RUN .*apt-get install/m.exec(built.stderr);
+  assert.ok(apt, "the build has the toolchain's apt step");
+  assert.match(built.stderr, new RegExp(`^#${apt[1]} CACHED$`, "m"), "the toolchain's apt step was not run again");
+});
+
+test("cache push from the local engine, pull into the remote one: its compiles are ccache hits, then a pulled tree compiles nothing", async () => {
+  // ccache's keys hold the compiler and the system headers: its entries serve an engine whose toolchain is the
+  // one they were made with. The test above gave the remote engine the local one's dev image (without it, the
+  // local engine's toolchain, installed from Debian's mirror on an earlier day, misses after any update there).
+  assert.ok(reg, "the registry and the dev image of the test above");
   // A project of its own (a snapshot of the example under its own name), so that no other build on the local
   // engine changes the caches between its build and the push, nor an edit of the example its sources.
   const project = scratch("pl-cache-");
@@ -156,29 +182,6 @@ test("cache push from the local engine, pull into the remote one: its compiles a
   assert.is(none.code, 0, explain(none));
   assert.equal(compiled(none.stderr), [], "the pulled tree is up to date: nothing compiles");
   assert.match(execFileSync(join(out, "minipaddle"), ["--version"]).toString(), /^minipaddle /);
-});
-
-test("cache push/pull of the dev image: an engine with no build cache and its own seed builds with no toolchain step run", async () => {
-  assert.ok(reg, "the registry of the test above");
-  const here = await dockerOnEngine();
-  const seed = (run: (a: string[]) => { stdout: string }) =>
-    run(["image", "inspect", "--format", "{{.Id}}", "pipeline-seed/debian:bookworm"]).stdout.trim();
-  assert.not.equal(seed(docker), seed(here), "each engine bootstrapped its own Debian base");
-  const pushed = await cli(["cache", "push", reg, "--only", "dev-image"]);
-  assert.is(pushed.code, 0, explain(pushed));
-  assert.match(pushed.stdout, new RegExp(`^${reg}/minipaddle-cache:dev-0\\.1\\.0-base  sha256:[0-9a-f]{64}$`, "m"));
-  // Nothing of the toolchain left in the remote engine's build cache.
-  assert.is(docker(["builder", "prune", "-af"]).status, 0);
-  const pulled = await cli(["cache", "pull", reg, "--only", "dev-image"], env);
-  assert.is(pulled.code, 0, explain(pulled));
-  const steps = /: (\d+) of (\d+) steps from the cache, (\d+) run/.exec(pulled.stdout);
-  assert.ok(steps && steps[1] === steps[2] && steps[3] === "0", `every dev image step from the cache:\n${pulled.stdout}`);
-  assert.is(seed(docker), seed(here), "the remote engine's base is now the one the cache was built on");
-  const built = await cli(["build", "--source", copyOfExample(`toolchain ${ID}`), "--out", join(scratch(), "o")], env);
-  assert.is(built.code, 0, explain(built));
-  const apt = /^#(\d+) \[\S+ +\d+\/\d+\] RUN .*apt-get install/m.exec(built.stderr);
-  assert.ok(apt, "the build has the toolchain's apt step");
-  assert.match(built.stderr, new RegExp(`^#${apt[1]} CACHED$`, "m"), "the toolchain's apt step was not run again");
 });
 
 test("a forged or foreign cache image is refused (exit 1, nothing written), and the build still succeeds from scratch", async () => {
