@@ -18,6 +18,8 @@ export type { Variant };
 export const SRC = "/src";
 export const BUILD_DIR = "/src/build";
 export const SCRIPT = "/usr/local/bin/pipeline-build";
+/** The dev image's Debian packages, "name version" per line (toolchain.ts), which builds keep in the compiler cache. */
+export const TOOLCHAIN_LIST = "/etc/pipeline-toolchain";
 const CCACHE_DIR = "/var/cache/ccache";
 /**
  * Where the test steps write their results. BuildKit keys the copy of a folder out of a container by walking
@@ -172,6 +174,8 @@ configure() {
 }
 build() {
   echo "pipeline-build: build"
+  # A compiler cache filled with another dev image's packages misses: say so (ccache-toolchain.sh).
+  if [ -n "\${CCACHE_DIR:-}" ] && [ -x ${SCRIPTS_DIR}/ccache-toolchain.sh ]; then ${SCRIPTS_DIR}/ccache-toolchain.sh ${TOOLCHAIN_LIST} "$CCACHE_DIR"; fi
   # Outputs an earlier build made that this build graph no longer has (a target removed, or a tree restored
   # from another source tree) would be shipped and checked as if they were built now: Ninja forgets them, once
   # the graph is up to date (CMake runs again first if a CMakeLists.txt changed since the tree was configured).

@@ -5,9 +5,9 @@
 import type { Container } from "@dagger.io/dagger";
 import { debianBase, withAptPackages } from "./apt.ts";
 import type { Config } from "./config.ts";
-import { buildScript, SCRIPT, SRC } from "./compile.ts";
+import { buildScript, SCRIPT, SRC, TOOLCHAIN_LIST } from "./compile.ts";
 import { withCuda } from "./cuda.ts";
-import { scriptText } from "./scripts.ts";
+import { SCRIPTS_DIR, scriptText } from "./scripts.ts";
 
 export { debianBase, withAptPackages };
 
@@ -72,7 +72,16 @@ export function devImage(cfg: Config, gpu: boolean): Container {
   return (
     base
       .withNewFile("/etc/ssh/sshd_config.d/pipeline.conf", SSHD_CONFIG)
-      .withExec(["sh", "-c", "rm -f /etc/ssh/ssh_host_*_key /etc/ssh/ssh_host_*_key.pub && mkdir -p /run/sshd"])
+      // The image's Debian packages and their versions, which the build keeps in the compiler cache: a cache
+      // filled with other versions (pulled from an engine that installed them on another day) misses, and the
+      // build says so (ccache-toolchain.sh).
+      .withExec([
+        "sh",
+        "-c",
+        "rm -f /etc/ssh/ssh_host_*_key /etc/ssh/ssh_host_*_key.pub && mkdir -p /run/sshd && " +
+          `dpkg-query -W -f '\${Package} \${Version}\\n' | LC_ALL=C sort > ${TOOLCHAIN_LIST}`,
+      ])
+      .withNewFile(`${SCRIPTS_DIR}/ccache-toolchain.sh`, scriptText("ccache-toolchain.sh"), { permissions: 0o755 })
       .withNewFile(SCRIPT, buildScript(cfg), { permissions: 0o755 })
       // The entrypoint (modules/scripts/dev-entrypoint.sh): build a mounted source tree (default), run sshd, or run a command.
       .withNewFile("/usr/local/bin/pipeline-entrypoint", scriptText("dev-entrypoint.sh"), { permissions: 0o755 })

@@ -18,6 +18,14 @@ export interface Vertex {
 
 const LOG_TAIL = 40;
 
+/** How a build step's warning starts (modules/scripts/ccache-toolchain.sh): shown whatever the progress mode. */
+export const STEP_WARNING = "pipeline-build: warning: ";
+
+/** The steps' warnings, after a view that did not show the steps' output. */
+function printWarnings(tracker: ProgressTracker): void {
+  for (const w of tracker.warnings) process.stderr.write(`${w}\n`);
+}
+
 /** The stage a run with no output targets on Docker (engines/buildkit.ts); its one step is not a build step. */
 export const SYNC_STAGE = "pipeline-sync";
 
@@ -52,6 +60,8 @@ export class ProgressTracker {
   readonly trailer: string[] = [];
   /** Whether a step said its build tree's snapshot is stale (snapshot.ts). */
   staleSnapshot = false;
+  /** What the build steps warned about (`pipeline-build: warning: ...`), each once: a compact view shows them at its end. */
+  readonly warnings: string[] = [];
   private readonly secrets: string[];
 
   /** `secrets`: the plaintexts of the plan's secrets; every line is masked with them before it is kept. */
@@ -102,6 +112,10 @@ export class ProgressTracker {
       // "0.123 some output" (a log line with its timestamp), or a status line such as "transferring ..."
       const text = rest.replace(/^\d+\.\d+ /, "");
       if (STALE_SNAPSHOT.test(text)) this.staleSnapshot = true;
+      if (text.startsWith(STEP_WARNING)) {
+        const warning = this.mask(text);
+        if (!this.warnings.includes(warning)) this.warnings.push(warning);
+      }
       v.log.push(this.mask(text));
       if (v.log.length > LOG_TAIL) v.log.shift();
     }
@@ -147,7 +161,7 @@ export function resolveMode(mode: ProgressMode, stream: NodeJS.WriteStream = pro
 }
 
 export function createView(mode: "plain" | "tty" | "quiet", tracker: ProgressTracker): ProgressView {
-  if (mode === "quiet") return { line: () => {}, done: () => {} };
+  if (mode === "quiet") return { line: () => {}, done: () => printWarnings(tracker) };
   if (mode === "plain") {
     return { line: (l) => process.stderr.write(tracker.maskLine(l) + "\n"), done: () => {} };
   }
@@ -175,6 +189,7 @@ export function createView(mode: "plain" | "tty" | "quiet", tracker: ProgressTra
       clearInterval(timer);
       render.clear();
       render.done();
+      printWarnings(tracker);
     },
   };
 }

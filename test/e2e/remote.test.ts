@@ -53,6 +53,39 @@ function ccacheStats(stderr: string): { hits: number; calls: number } {
 }
 const compiled = (stderr: string) => stderr.split("\n").filter((l) => /Building CXX object/.test(l));
 
+/**
+ * A cache image made by hand: `tarball` as its cache.tar (a path, or the files of a folder to tar) and a manifest
+ * with `project` and the tarball's SHA-256 (or `sha256`), pushed to the registry as the example's cpu ccache.
+ * The remote engine's cache volumes are emptied, so that a pull is all its ccache holds. Returns the ref.
+ */
+function pushCcacheImage(tarball: { file: string } | { folder: string }, project: string, sha256?: string): string {
+  const image = scratch("pl-img-");
+  if ("file" in tarball) cpSync(tarball.file, join(image, "cache.tar"));
+  else execFileSync("tar", ["-cf", join(image, "cache.tar"), "-C", tarball.folder, "."]);
+  const sum =
+    sha256 ??
+    execFileSync("sha256sum", [join(image, "cache.tar")])
+      .toString()
+      .split(" ")[0];
+  writeFileSync(
+    join(image, "pipeline-cache.json"),
+    `{"format":1,"project":"${project}","variant":"cpu","part":"ccache","sha256":"${sum}","bytes":1}\n`,
+  );
+  const ref = `${reg}/minipaddle-cache:cpu-ccache`;
+  const imported = spawnSync(
+    "sh",
+    ["-c", `tar -C "$DIR" -c . | /usr/bin/docker import - "$REF" && /usr/bin/docker push "$REF"`],
+    {
+      env: { ...process.env, DOCKER_HOST: host, DIR: image, REF: ref },
+      encoding: "utf8",
+    },
+  );
+  assert.is(imported.status, 0, imported.stderr);
+  docker(["rmi", ref]);
+  assert.is(docker(["builder", "prune", "-f", "--filter", "type=exec.cachemount"]).status, 0);
+  return ref;
+}
+
 test.before(async () => {
   engine = await startSecondDockerd(join(dir, "d"), port);
 });
@@ -165,6 +198,7 @@ test("cache push from the local engine, pull into the remote one: its compiles a
   assert.match(pulled.stderr, "pipeline cache: ccache of cpu written");
   const warm = await cli(["build", "--config", config, "--source", copy(`ccache ${ID}`), "--out", join(scratch(), "o")], env);
   assert.is(warm.code, 0, explain(warm));
+  assert.not.match(warm.stderr, "pipeline-build: warning:", "the cache was made with this engine's dev image");
   const stats = ccacheStats(warm.stderr);
   assert.ok(
     stats.calls >= 5 && stats.hits / stats.calls >= 0.9,
@@ -186,37 +220,15 @@ test("cache push from the local engine, pull into the remote one: its compiles a
 
 test("a forged or foreign cache image is refused (exit 1, nothing written), and the build still succeeds from scratch", async () => {
   assert.ok(reg, "the registry of the test above");
-  const forged = scratch("pl-forge-");
-  writeFileSync(join(forged, "cache.tar"), "not the tarball the manifest names");
-  writeFileSync(
-    join(forged, "pipeline-cache.json"),
-    `{"format":1,"project":"minipaddle","variant":"cpu","part":"ccache","sha256":"${"0".repeat(64)}","bytes":1}\n`,
-  );
-  const other = scratch("pl-other-");
-  execFileSync("tar", ["-cf", join(other, "cache.tar"), "-C", forged, "pipeline-cache.json"]);
-  const sum = execFileSync("sha256sum", [join(other, "cache.tar")])
-    .toString()
-    .split(" ")[0];
-  writeFileSync(
-    join(other, "pipeline-cache.json"),
-    `{"format":1,"project":"someone-else","variant":"cpu","part":"ccache","sha256":"${sum}","bytes":1}\n`,
-  );
-  for (const [folder, why] of [
-    [forged, "SHA-256"],
-    [other, "it is not the ccache of minipaddle cpu"],
+  const junk = join(scratch("pl-forge-"), "junk");
+  writeFileSync(junk, "not the tarball the manifest names");
+  const folder = scratch("pl-other-");
+  writeFileSync(join(folder, "ccache.conf"), "max_size = 1G\n");
+  for (const [made, why] of [
+    [() => pushCcacheImage({ file: junk }, "minipaddle", "0".repeat(64)), "SHA-256"],
+    [() => pushCcacheImage({ folder }, "someone-else"), "it is not the ccache of minipaddle cpu"],
   ] as const) {
-    const ref = `${reg}/minipaddle-cache:cpu-ccache`;
-    const imported = spawnSync(
-      "sh",
-      ["-c", `tar -C "$DIR" -c . | /usr/bin/docker import - "$REF" && /usr/bin/docker push "$REF"`],
-      {
-        env: { ...process.env, DOCKER_HOST: host, DIR: folder, REF: ref },
-        encoding: "utf8",
-      },
-    );
-    assert.is(imported.status, 0, imported.stderr);
-    docker(["rmi", ref]);
-    assert.is(docker(["builder", "prune", "-f", "--filter", "type=exec.cachemount"]).status, 0);
+    const ref = made();
     const r = await cli(["cache", "pull", reg, "--only", "ccache"], env);
     assert.is(r.code, 1, explain(r));
     assert.match(r.stderr, `pipeline cache: refused ${ref}`);
@@ -226,6 +238,29 @@ test("a forged or foreign cache image is refused (exit 1, nothing written), and 
   const built = await cli(["build", "--source", copyOfExample(`refused ${ID}`), "--out", join(scratch(), "o")], env);
   assert.is(built.code, 0, explain(built));
   assert.is(ccacheStats(built.stderr).hits, 0, "nothing came from the refused cache");
+});
+
+test("a ccache filled with another toolchain: the build says which packages differ and how to get the dev image", async () => {
+  assert.ok(reg, "the registry of the tests above");
+  // A well-formed ccache image whose package list is not the dev image's (as a cache pulled from an engine
+  // that installed its toolchain on another day has).
+  const folder = scratch("pl-tc-");
+  writeFileSync(join(folder, "pipeline-toolchain"), "libc6-dev 2.36-0+forged\nzz-gone 1.0\n");
+  pushCcacheImage({ folder }, "minipaddle");
+  const pulled = await cli(["cache", "pull", reg, "--only", "ccache"], env);
+  assert.is(pulled.code, 0, explain(pulled));
+  const built = await cli(["build", "--source", copyOfExample(`toolchain list ${ID}`), "--out", join(scratch(), "o")], env);
+  assert.is(built.code, 0, explain(built));
+  const warning = built.stderr
+    .split("\n")
+    .find((l) => l.includes("pipeline-build: warning: the compiler cache was filled with another toolchain"));
+  assert.ok(warning, `the build warns:\n${built.stderr.slice(-3000)}`);
+  assert.match(warning, /libc6-dev 2\.36-0\+forged -> 2\.36-\S+/, warning);
+  assert.match(warning, "zz-gone 1.0 -> (none)", warning);
+  assert.match(warning, "pipeline cache pull REGISTRY --only dev-image");
+  const again = await cli(["build", "--source", copyOfExample(`toolchain list again ${ID}`), "--out", join(scratch(), "o")], env);
+  assert.is(again.code, 0, explain(again));
+  assert.not.match(again.stderr, "pipeline-build: warning:", "said once: the cache now names this dev image");
 });
 
 test("two builds of one variant at once on one engine both succeed with their own sources (the build-tree volume is locked)", async () => {

@@ -151,6 +151,37 @@ test("the plain view prints every line masked", () => {
   assert.not.match(writes.join(""), "hunter2");
 });
 
+test("a step's warnings are kept once each, masked, and printed at the end of a quiet or compact view (the plain one printed them)", () => {
+  const warning = "pipeline-build: warning: the compiler cache was filled with another toolchain (libc6-dev 1 -> 2) hunter2-xyz";
+  const run = `#9 [s0 13/13] RUN ["sh","-c","build"]\n#9 0.100 ${warning}\n#9 0.200 pipeline-build: build\n#9 0.300 ${warning}\n#9 DONE 1.0s`;
+  const printed = (mode: "plain" | "quiet") => {
+    const writes: string[] = [];
+    const write = process.stderr.write;
+    process.stderr.write = ((chunk: string) => (writes.push(String(chunk)), true)) as typeof process.stderr.write;
+    const t = new ProgressTracker(["hunter2-xyz"]);
+    try {
+      const view = createView(mode, t);
+      for (const line of run.split("\n")) {
+        t.feed(line);
+        view.line(line);
+      }
+      view.done();
+    } finally {
+      process.stderr.write = write;
+    }
+    assert.equal(t.warnings, [
+      "pipeline-build: warning: the compiler cache was filled with another toolchain (libc6-dev 1 -> 2) ***",
+    ]);
+    return writes.join("");
+  };
+  assert.is(
+    printed("quiet"),
+    "pipeline-build: warning: the compiler cache was filled with another toolchain (libc6-dev 1 -> 2) ***\n",
+  );
+  const plain = printed("plain");
+  assert.is(plain.split("pipeline-build: warning:").length - 1, 2, "the plain view prints the lines as they came, nothing after");
+});
+
 test("an engine lost mid-build names the step that was running and how to start the engine", () => {
   const plan: Plan = {
     stages: [{ name: "s0", base: "debian", label: "from debian:bookworm", steps: [] }],
