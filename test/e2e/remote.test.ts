@@ -3,8 +3,9 @@
  * root, a PIPELINE_HOME of its own) and is reached only through DOCKER_HOST=tcp://...: seed imports into it, the
  * build context goes over the wire and the outputs come back the same as from the local engine; the example's
  * caches pushed from the local engine to a real registry (Debian's docker-registry on loopback) and pulled into
- * it serve its compiles; a forged cache image is refused and builds still succeed; two builds of one variant at
- * once both come out right; an engine that does not answer, or dies mid-build, gives exit 3.
+ * it serve its compiles; a forged cache image is refused and builds still succeed; a ccache filled with another
+ * toolchain makes the build say which packages differ; two builds of one variant at once both come out right;
+ * an engine that does not answer, or dies mid-build, gives exit 3.
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
