@@ -12,7 +12,8 @@ import { deltaTools, type Plan, withDeltaTarget, withSyncTarget } from "../plan.
 import { claimContextDir, writeContext } from "../context.ts";
 import { withSourceManifests } from "../plan/manifest.ts";
 import { EngineUnavailable, EXIT_INTERRUPTED, EXIT_TERMINATED, PipelineError, StepError } from "../../modules/errors.ts";
-import { activeTemps, applyDelta, atomicWrite, listOutput, type OutputRequest, workPrefix } from "../outputs.ts";
+import { activeTemps, atomicWrite, type OutputRequest, workPrefix } from "../outputs.ts";
+import { applyDelta, listOutput } from "../delta-output.ts";
 import { createView, ProgressTracker, type Vertex } from "../progress.ts";
 import { capture } from "../proc.ts";
 import { type BuildkitEndpoint, dockerEnv, endpointAnswers, engineKey, START_HINT } from "./detect.ts";

@@ -16,10 +16,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { spawnSync } from "node:child_process";
 import {
-  applyDelta,
   atomicWrite,
   checkOutputPath,
-  listOutput,
   fileMarker,
   MARKER,
   type OutputCheckOptions,
@@ -27,6 +25,7 @@ import {
   removeStaleSiblings,
   removeStaleWork,
 } from "../../pipeline/outputs.ts";
+import { applyDelta, listOutput } from "../../pipeline/delta-output.ts";
 import { badBoolean } from "../../pipeline/output-options.ts";
 import { UsageError } from "../../modules/errors.ts";
 import { DELTA_STAGE, deltaTools, HAVE_FILE, withDeltaTarget } from "../../pipeline/plan/output.ts";
