@@ -252,9 +252,21 @@ def save(tree):
         for p in logs:
             os.replace(os.path.join(staged, p), os.path.join(tree, p))
         os.rmdir(staged)
+    # Each is left as it was, mtime and all, when it has not changed, else written with the mtime of the build's
+    # copy: restore copies them into the build, where they must be as this build left them.
     for name, new in ((mtimes, b"sources.mtimes"), (manifest, b"sources.sha256")):
-        with open(os.path.join(tmp, new), "rb") as f, open(os.path.join(tree, name + b".NEW"), "wb") as out:
-            out.write(f.read())
+        with open(os.path.join(tmp, new), "rb") as f:
+            data = f.read()
+            made = os.fstat(f.fileno()).st_mtime_ns
+        try:
+            with open(os.path.join(tree, name), "rb") as f:
+                if f.read() == data:
+                    continue
+        except FileNotFoundError:
+            pass
+        with open(os.path.join(tree, name + b".NEW"), "wb") as out:
+            out.write(data)
+        os.utime(os.path.join(tree, name + b".NEW"), ns=(made, made))
         os.replace(os.path.join(tree, name + b".NEW"), os.path.join(tree, name))
     os.unlink(dirty)
     print(f"pipeline-build: build tree saved: {len(changed)} files written, {len(gone)} removed")
@@ -418,10 +430,19 @@ save_whole() {
 }
 
 save() {
-  rm -f "$build/$manifest" "$build/$mtimes"
+  # The tree's manifest is kept as it was (its mtime too) when the sources are the same: a build that changed
+  # nothing leaves the tree's every byte and mtime as they were, and exports the same folder as the last one.
+  rm -f "$build/$mtimes" "$tmp/sources.sha256.was"
+  if [ -f "$build/$manifest" ]; then mv "$build/$manifest" "$tmp/sources.sha256.was"; fi
   cur=$(readlink "$cache/current" || true)
   if [ -n "$cur" ] && [ -f "$cache/$cur/$manifest" ]; then helper save "$cache/$cur"; else save_whole; fi
-  mv "$tmp"/sources.sha256 "$build/$manifest"
+  if [ -f "$tmp/sources.sha256.was" ] && cmp -s "$tmp/sources.sha256.was" "$tmp/sources.sha256"; then
+    mv "$tmp/sources.sha256.was" "$build/$manifest"
+    rm -f "$tmp/sources.sha256"
+  else
+    rm -f "$tmp/sources.sha256.was"
+    mv "$tmp/sources.sha256" "$build/$manifest"
+  fi
 }
 
 case "$action" in

@@ -131,6 +131,35 @@ test("an unchanged build writes nothing back; the next restore gives the build t
   }
 });
 
+test("a build whose sources did not change keeps the tree's source manifest, mtime and all; one that changed a source writes a new one", () => {
+  const d = firstBuild({ "lib.so": "lib\n" });
+  try {
+    const manifest = join(d.build, MANIFEST);
+    run(d, "save");
+    const was = readFileSync(manifest, "utf8");
+    for (const f of [join(tree(d), MANIFEST), join(tree(d), MTIMES)]) utimesSync(f, 1000, 1000);
+    run(d, "restore");
+    assert.is(statSync(manifest).mtimeMs, 1000 * 1000, "restore gives the build the volume's manifest");
+    run(d, "save");
+    assert.is(statSync(manifest).mtimeMs, 1000 * 1000, "the same sources: the build's manifest as it was");
+    assert.is(statSync(join(tree(d), MANIFEST)).mtimeMs, 1000 * 1000, "and the volume's");
+    assert.is(statSync(join(tree(d), MTIMES)).mtimeMs, 1000 * 1000);
+    assert.is(readFileSync(manifest, "utf8"), was);
+    writeFileSync(join(d.src, "a.cc"), "int a = 1;\n");
+    run(d, "restore");
+    run(d, "save");
+    assert.is.not(readFileSync(manifest, "utf8"), was, "a changed source: a new manifest");
+    assert.is.not(statSync(manifest).mtimeMs, 1000 * 1000);
+    assert.is(statSync(join(tree(d), MANIFEST)).mtimeMs, statSync(manifest).mtimeMs, "the volume's as the build's");
+    assert.not.ok(
+      readdirSync(d.tmp).some((f) => f.startsWith("sources.sha256")),
+      "no manifest left in the working folder",
+    );
+  } finally {
+    rmSync(d.root, { recursive: true, force: true });
+  }
+});
+
 /** Puts `files` (path -> content; "dir" makes a folder) into the build tree, replacing what is there. */
 function write(d: ReturnType<typeof layout>, files: Record<string, string>) {
   for (const [p, text] of Object.entries(files)) {
