@@ -64,9 +64,11 @@ export const HAVE_FILE = "pipeline-have";
  * (NUL-separated records `f MODE SIZE MTIME PATH`, as GNU find prints them) and its own folder `d` (working
  * files in d/tmp): every regular file whose record is not in the listing is copied to d/files, as is every
  * symbolic link (cheap, and not compared); d/all lists every path of the result with its type and mode, so
- * that the folder can be made again from the two.
+ * that the folder can be made again from the two. `link`: `r` is on the step's own file system, and its files
+ * are hard linked rather than copied (free for what the step itself wrote; overlayfs copies up the rest first,
+ * which costs what a copy does).
  */
-function deltaScript(r: string, d: string): string {
+function deltaScript(r: string, d: string, link: boolean): string {
   const q = (p: string) => `'${p.replaceAll("'", `'\\''`)}'`;
   return [
     "set -eu",
@@ -74,7 +76,7 @@ function deltaScript(r: string, d: string): string {
     `cd ${q(r)}`,
     `find . -mindepth 1 -type f -printf '%y %m %s %T@ %P\\0' | LC_ALL=C sort -z > ${q(`${d}/tmp/now`)}`,
     `LC_ALL=C sort -z /have > ${q(`${d}/tmp/have`)}`,
-    `LC_ALL=C comm -z -23 ${q(`${d}/tmp/now`)} ${q(`${d}/tmp/have`)} | cut -z -d' ' -f5- | xargs -0r cp -a --parents -t ${q(`${d}/files`)} --`,
+    `LC_ALL=C comm -z -23 ${q(`${d}/tmp/now`)} ${q(`${d}/tmp/have`)} | cut -z -d' ' -f5- | xargs -0r cp -a${link ? "l" : ""} --parents -t ${q(`${d}/files`)} --`,
     `find . -mindepth 1 ! -type f ! -type d -print0 | xargs -0r cp -a --parents -t ${q(`${d}/files`)} --`,
     `find . -mindepth 1 -printf '%y %m %P\\0' > ${q(`${d}/all`)}`,
     `rm -rf ${q(`${d}/tmp`)}`,
@@ -95,11 +97,16 @@ const DELTA_DIR = "/.pipeline-delta/d";
  * with them.
  *
  * A target that only copies a folder of another stage (the build tree's `out`) is read where it is, one copy
- * fewer per build; and when that stage is built on `tools` itself (the development image is), the delta step
- * continues it (a stage FROM it) instead of mounting the folder into a stage of `tools`. BuildKit keys a
- * step's read-only mount of another stage by the content of what it mounts, and so reads every byte of it on
- * each build (seconds for a build tree of a GB) before the step runs; a stage's own next step it keys by
- * the stage's key.
+ * fewer per build; and when that stage is built on `tools` itself (the development image is), the delta is
+ * made in that stage instead of mounting the folder into a stage of `tools`. BuildKit keys a step's read-only
+ * mount of another stage by the content of what it mounts, and so reads every byte of it on each build
+ * (seconds for a build tree of a GB) before the step runs; a stage's own next step it keys by the stage's key.
+ * When the stage ends with a command run as root (the compile step), the delta is made by that very step,
+ * after its command succeeds: one container fewer per build (about 0.1 s), and the files the command wrote
+ * are still in the step's own layer, where copying them costs no copy-up. The step's key then holds the
+ * listing, so a build whose sources did not change but whose old output did runs the command again (for the
+ * compile step, an incremental build with nothing to do). Otherwise the delta step is a stage of its own,
+ * FROM that stage.
  */
 export function withDeltaTarget(plan: Plan, tools: string, have: string): Plan {
   // The listing is copied into a stage of its own and mounted from there: a mount straight from the build
@@ -120,6 +127,37 @@ export function withDeltaTarget(plan: Plan, tools: string, have: string): Plan {
   const label = `what of ${plan.target}'s result differs from the folder it replaces`;
   // (Not a stage's whole root: the step's own folder and the system's would be part of what it lists.)
   const inPlace = folder !== undefined && folder.source !== "/" && rootImage(plan, folder.from) === tools;
+  const out = (from: string) => ({
+    name: DELTA_OUT,
+    base: "scratch",
+    label: "the files an incremental export sends",
+    steps: [{ kind: "copy" as const, from, src: `${DELTA_DIR}/`, dest: "/" }],
+  });
+  const context = [...plan.context, { kind: "content" as const, dest: HAVE_FILE, contents: have }];
+  const host = inPlace ? plan.stages.find((s) => s.name === folder.from) : undefined;
+  const last = host?.steps.at(-1);
+  if (folder && host && last?.kind === "run" && runsAsRoot(plan, host.name)) {
+    // The stage's last command, then (only if it succeeded) the delta script: `sh -c SCRIPT NAME ARGS...` runs
+    // the command as "$@", with the step's own environment and folder.
+    const folded = {
+      ...host,
+      steps: [
+        ...host.steps.slice(0, -1),
+        {
+          kind: "run" as const,
+          args: ["sh", "-c", `"$@" || exit\n${deltaScript(folder.source, DELTA_DIR, true)}`, DELTA_STAGE, ...last.args],
+          mounts: [...last.mounts, haveMount],
+        },
+      ],
+    };
+    return {
+      ...plan,
+      // (The listing's stage first: a stage can mount only a stage named before it.)
+      stages: [listing, ...plan.stages.map((s) => (s === host ? folded : s)), out(host.name)],
+      target: DELTA_OUT,
+      context,
+    };
+  }
   const delta =
     folder && inPlace
       ? {
@@ -128,7 +166,7 @@ export function withDeltaTarget(plan: Plan, tools: string, have: string): Plan {
           label,
           steps: [
             { kind: "user" as const, name: "root" },
-            { kind: "run" as const, args: ["sh", "-c", deltaScript(folder.source, DELTA_DIR)], mounts: [haveMount] },
+            { kind: "run" as const, args: ["sh", "-c", deltaScript(folder.source, DELTA_DIR, true)], mounts: [haveMount] },
           ],
         }
       : {
@@ -138,23 +176,25 @@ export function withDeltaTarget(plan: Plan, tools: string, have: string): Plan {
           steps: [
             {
               kind: "run" as const,
-              args: ["sh", "-c", deltaScript("/r", DELTA_DIR)],
+              args: ["sh", "-c", deltaScript("/r", DELTA_DIR, false)],
               mounts: [{ kind: "bind" as const, target: "/r", ...(folder ?? { from: plan.target, source: "/" }) }, haveMount],
             },
           ],
         };
-  const out = {
-    name: DELTA_OUT,
-    base: "scratch",
-    label: "the files an incremental export sends",
-    steps: [{ kind: "copy" as const, from: DELTA_STAGE, src: `${DELTA_DIR}/`, dest: "/" }],
-  };
-  return {
-    ...plan,
-    stages: [...plan.stages, listing, delta, out],
-    target: DELTA_OUT,
-    context: [...plan.context, { kind: "content", dest: HAVE_FILE, contents: have }],
-  };
+  return { ...plan, stages: [...plan.stages, listing, delta, out(DELTA_STAGE)], target: DELTA_OUT, context };
+}
+
+/**
+ * Whether a stage's commands run as root: the last USER of its chain of stages is root (or there is none, and
+ * the chain starts from the tools image, a Debian image that runs as root).
+ */
+function runsAsRoot(plan: Plan, stage: string): boolean {
+  const byName = new Map(plan.stages.map((s) => [s.name, s]));
+  for (let s = byName.get(stage), hops = 0; s && hops <= plan.stages.length; s = byName.get(s.base), hops++) {
+    const user = [...s.steps].reverse().find((step) => step.kind === "user");
+    if (user?.kind === "user") return /^(root|0)(:(root|0))?$/.test(user.name);
+  }
+  return true;
 }
 
 /** The image a stage is built on at the root of its chain of stages. */

@@ -310,7 +310,7 @@ test("an incremental export makes the folder from what was sent and hard links t
   assert.ok(failed, "a file in neither: an error (the runner exports whole)");
 });
 
-test("the delta step continues the stage whose folder the target copies when that stage is built on the tools image, else mounts the result into a stage of it", () => {
+test("the delta is made by the last root command of the stage whose folder the target copies, or continues that stage, when it is built on the tools image; else the result is mounted into a stage of it", () => {
   const tools = "pipeline-seed/debian:bookworm";
   const plan: Plan = {
     stages: [
@@ -338,6 +338,39 @@ test("the delta step continues the stage whose folder the target copies when tha
   assert.equal(d.stages.find((s) => s.name === d.target)!.steps, [
     { kind: "copy", from: DELTA_STAGE, src: "/.pipeline-delta/d/", dest: "/" },
   ]);
+  // When that stage ends with a command run as root (the compile step), that very step makes the delta after
+  // its command, which it runs as "$@" and whose failure fails the step: no stage of its own.
+  const compiled: Plan = {
+    ...plan,
+    stages: plan.stages.map((s) =>
+      s.name === "s1" ? { ...s, steps: [{ kind: "run" as const, args: ["make", "-C", "/src"], mounts: [] }] } : s,
+    ),
+  };
+  const f = withDeltaTarget(compiled, tools, "");
+  assert.not.ok(f.stages.some((s) => s.name === DELTA_STAGE));
+  const step = f.stages.find((s) => s.name === "s1")!.steps;
+  assert.is(step.length, 1);
+  assert.ok(step[0]!.kind === "run");
+  assert.equal(step[0]!.args.slice(0, 2), ["sh", "-c"]);
+  assert.match(step[0]!.args[2]!, /^"\$@" \|\| exit\n/);
+  assert.match(step[0]!.args[2]!, "cd '/src/build/'");
+  assert.match(step[0]!.args[2]!, "xargs -0r cp -al --parents", "what the step wrote is hard linked, not copied");
+  assert.equal(step[0]!.args.slice(3), [DELTA_STAGE, "make", "-C", "/src"]);
+  assert.ok(step[0]!.mounts.length === 1 && step[0]!.mounts[0]!.kind === "bind" && step[0]!.mounts[0]!.target === "/have");
+  assert.equal(f.stages.find((s) => s.name === f.target)!.steps, [
+    { kind: "copy", from: "s1", src: "/.pipeline-delta/d/", dest: "/" },
+  ]);
+  // ... unless a USER makes it run as another user (it could not write the delta's folder): a stage of its own.
+  const asUser: Plan = {
+    ...compiled,
+    stages: compiled.stages.map((s) => (s.name === "s0" ? { ...s, steps: [{ kind: "user" as const, name: "builder" }] } : s)),
+  };
+  const separate = withDeltaTarget(asUser, tools, "");
+  assert.is(separate.stages.find((s) => s.name === DELTA_STAGE)?.base, "s1");
+  assert.equal(
+    separate.stages.find((s) => s.name === "s1"),
+    asUser.stages.find((s) => s.name === "s1"),
+  );
   // A folder of a stage built on another image: mounted where it is into a stage of the tools image.
   const other: Plan = { ...plan, stages: [{ ...plan.stages[0]!, base: "alpine" }, ...plan.stages.slice(1)] };
   const mounted = withDeltaTarget(other, tools, "").stages.find((s) => s.name === DELTA_STAGE)!;
@@ -350,6 +383,10 @@ test("the delta step continues the stage whose folder the target copies when tha
       mounted.steps[0]!.mounts.some(
         (m) => m.kind === "bind" && m.from === "s1" && m.source === "/src/build/" && m.target === "/r",
       ),
+  );
+  assert.ok(
+    mounted.steps[0]!.kind === "run" && mounted.steps[0]!.args[2]!.includes("xargs -0r cp -a --parents"),
+    "a mount is copied from",
   );
   // A target that does more than copy a folder is mounted whole.
   const more = {
