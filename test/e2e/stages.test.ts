@@ -230,7 +230,7 @@ test("build --out again with nothing changed is up to date without the engine; a
   assert.is(again.code, 0, explain(again));
   assert.match(again.stderr, /^pipeline: up to date: .* its result is in \S+build /m);
   assert.not.match(again.stderr, /running on BuildKit/, "the engine was not used");
-  // An output file removed: the command runs on the engine again (all cached) and puts it back.
+  // An output file removed: the command runs on the engine again (its compile step has nothing to do) and puts it back.
   rmSync(join(out, "minipaddle"));
   const restored = await build();
   assert.is(restored.code, 0, explain(restored));
