@@ -13,11 +13,13 @@ import { MARKER } from "../../pipeline/outputs.ts";
 import { DELTA_STAGE, deltaTools, HAVE_FILE, withDeltaTarget } from "../../pipeline/plan/output.ts";
 import type { Plan } from "../../pipeline/plan.ts";
 
-const made: string[] = [];
-process.on("exit", () => made.forEach((d) => rmSync(d, { recursive: true, force: true })));
+/** A new scratch folder; all of them are under one folder, removed when the tests end. */
+const scratch = mkdtempSync(join(tmpdir(), "delta-unit-"));
+process.on("exit", () => rmSync(scratch, { recursive: true, force: true }));
+let folders = 0;
 function tmp(): string {
-  const d = mkdtempSync(join(tmpdir(), "delta-unit-"));
-  made.push(d);
+  const d = join(scratch, String(folders++));
+  mkdirSync(d);
   return d;
 }
 
