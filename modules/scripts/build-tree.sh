@@ -432,17 +432,11 @@ save_whole() {
 save() {
   # The tree's manifest is kept as it was (its mtime too) when the sources are the same: a build that changed
   # nothing leaves the tree's every byte and mtime as they were, and exports the same folder as the last one.
-  rm -f "$build/$mtimes" "$tmp/sources.sha256.was"
-  if [ -f "$build/$manifest" ]; then mv "$build/$manifest" "$tmp/sources.sha256.was"; fi
+  # (Both saves leave the build's manifest alone: the helper's walks skip it, save_whole writes the new one over its copy.)
+  rm -f "$build/$mtimes"
   cur=$(readlink "$cache/current" || true)
   if [ -n "$cur" ] && [ -f "$cache/$cur/$manifest" ]; then helper save "$cache/$cur"; else save_whole; fi
-  if [ -f "$tmp/sources.sha256.was" ] && cmp -s "$tmp/sources.sha256.was" "$tmp/sources.sha256"; then
-    mv "$tmp/sources.sha256.was" "$build/$manifest"
-    rm -f "$tmp/sources.sha256"
-  else
-    rm -f "$tmp/sources.sha256.was"
-    mv "$tmp/sources.sha256" "$build/$manifest"
-  fi
+  if cmp -s "$build/$manifest" "$tmp/sources.sha256"; then rm -f "$tmp/sources.sha256"; else mv "$tmp/sources.sha256" "$build/$manifest"; fi
 }
 
 case "$action" in

@@ -6,7 +6,7 @@ import { posix } from "node:path";
 import { UsageError } from "../../modules/errors.ts";
 import { SYNC_STAGE } from "../progress.ts";
 import { refuse } from "./args.ts";
-import { type BuildState, copyFrom, type Output, type Plan, type Value } from "./state.ts";
+import { type BuildStage, type BuildState, copyFrom, type Output, type Plan, type Value } from "./state.ts";
 
 /** The build stage to build for a graph's result, and what kind of output it is. */
 export function result(build: BuildState, value: Value): { target: string; output: Output } {
@@ -184,13 +184,20 @@ export function withDeltaTarget(plan: Plan, tools: string, have: string): Plan {
   return { ...plan, stages: [...plan.stages, listing, delta, out(DELTA_STAGE)], target: DELTA_OUT, context };
 }
 
+/** A stage and the stages it is built on, in that order (the last one's base is an image). */
+function chain(plan: Plan, stage: string): BuildStage[] {
+  const byName = new Map(plan.stages.map((s) => [s.name, s]));
+  const out: BuildStage[] = [];
+  for (let s = byName.get(stage); s && out.length < plan.stages.length; s = byName.get(s.base)) out.push(s);
+  return out;
+}
+
 /**
  * Whether a stage's commands run as root: the last USER of its chain of stages is root (or there is none, and
  * the chain starts from the tools image, a Debian image that runs as root).
  */
 function runsAsRoot(plan: Plan, stage: string): boolean {
-  const byName = new Map(plan.stages.map((s) => [s.name, s]));
-  for (let s = byName.get(stage), hops = 0; s && hops <= plan.stages.length; s = byName.get(s.base), hops++) {
+  for (const s of chain(plan, stage)) {
     const user = [...s.steps].reverse().find((step) => step.kind === "user");
     if (user?.kind === "user") return /^(root|0)(:(root|0))?$/.test(user.name);
   }
@@ -199,10 +206,7 @@ function runsAsRoot(plan: Plan, stage: string): boolean {
 
 /** The image a stage is built on at the root of its chain of stages. */
 function rootImage(plan: Plan, stage: string): string | undefined {
-  const byName = new Map(plan.stages.map((s) => [s.name, s]));
-  let s = byName.get(stage);
-  for (let hops = 0; s && byName.has(s.base) && hops < plan.stages.length; hops++) s = byName.get(s.base);
-  return s?.base;
+  return chain(plan, stage).at(-1)?.base;
 }
 
 /** A Debian image the plan already builds from (GNU find and coreutils), for withDeltaTarget; undefined if none. */
