@@ -419,8 +419,8 @@ save_whole() {
   new=$(mktemp -d "$cache/tree.NEW-XXXXXXXX")
   id=${new##*-}
   cp -a "$build/." "$new"/
-  cp "$tmp"/sources.mtimes "$new/$mtimes"
-  cp "$tmp"/sources.sha256 "$new/$manifest"
+  cp -p "$tmp"/sources.mtimes "$new/$mtimes"
+  cp -p "$tmp"/sources.sha256 "$new/$manifest"
   mv -T "$new" "$cache/tree.$id"
   ln -s "tree.$id" "$cache/current.NEW-$id"
   mv -T "$cache/current.NEW-$id" "$cache/current"

@@ -131,6 +131,19 @@ test("an unchanged build writes nothing back; the next restore gives the build t
   }
 });
 
+test("a save that starts a tree whole gives the volume's source manifest the build's mtime", () => {
+  const d = layout();
+  try {
+    run(d, "restore");
+    writeFileSync(join(d.build, "lib.so"), "lib\n");
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+    run(d, "save");
+    assert.is(statSync(join(tree(d), MANIFEST)).mtimeMs, statSync(join(d.build, MANIFEST)).mtimeMs);
+  } finally {
+    rmSync(d.root, { recursive: true, force: true });
+  }
+});
+
 test("a build whose sources did not change keeps the tree's source manifest, mtime and all; one that changed a source writes a new one", () => {
   const d = firstBuild({ "lib.so": "lib\n" });
   try {
