@@ -4,31 +4,19 @@
  * the filesystem allows, copied otherwise, so staging a large source tree costs little.
  */
 import { createHash } from "node:crypto";
-import {
-  chmodSync,
-  constants,
-  copyFileSync,
-  promises as fs,
-  linkSync,
-  lstatSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  readlinkSync,
-  rmSync,
-  statSync,
-  symlinkSync,
-  utimesSync,
-  writeFileSync,
-} from "node:fs";
+import { promises as fs, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import type { ContextEntry, Plan } from "./plan.ts";
-import { compileFilters, type Keep } from "./path-filters.mjs";
+import { compileFilters } from "./path-filters.mjs";
+// The include/exclude semantics live in path-filters.mjs (the up-to-date check applies the same ones).
+export { compileFilters };
+import { type BaseRecord, ensureDir, statOrNull, syncFile, syncLayered, syncTree } from "./context-tree.ts";
 import { renderDockerfile } from "./dockerfile.ts";
 import { UsageError } from "../modules/errors.ts";
 import { stateDir } from "./paths.ts";
 import { processRunning } from "./engines/detect.ts";
 import { pruneDigestFiles, sourceManifest } from "./source-hashes.ts";
+import { trace } from "./trace.ts";
 
 /** The folder of the state dir that keeps the source digests of each host folder (source-hashes.ts). */
 const HASHES = "hashes";
@@ -42,10 +30,37 @@ const HASHES = "hashes";
 export async function writeContext(plan: Plan, dir: string, cwd = process.cwd()): Promise<{ linked: boolean }> {
   mkdirSync(dir, { recursive: true });
   pruneContext(plan, dir);
-  const state = { linked: true };
+  const state: Staging = { linked: true, records: readRecords(dir), changed: false };
   for (const entry of plan.context) writeEntry(plan, entry, dir, cwd, state);
   writeIfChanged(join(dir, "Dockerfile"), renderDockerfile(plan));
-  return state;
+  if (state.changed) writeRecords(dir, state.records);
+  return { linked: state.linked };
+}
+
+/** What staging a context tracks: whether every host file is a hard link, and each layered base's record. */
+interface Staging {
+  linked: boolean;
+  records: Record<string, BaseRecord>;
+  changed: boolean;
+}
+
+/** Where the records of a context folder's layered bases are kept: beside it, so that BuildKit is not sent them. */
+export const recordsFile = (dir: string) => `${dir}.layers.json`;
+
+function readRecords(dir: string): Record<string, BaseRecord> {
+  try {
+    const parsed = JSON.parse(readFileSync(recordsFile(dir), "utf8"));
+    if (parsed?.v === 1 && parsed.bases && typeof parsed.bases === "object") return parsed.bases;
+  } catch {
+    // none yet, or unreadable: each layered base is made whole again
+  }
+  return {};
+}
+
+function writeRecords(dir: string, bases: Record<string, BaseRecord>): void {
+  const tmp = `${recordsFile(dir)}.${process.pid}.tmp`;
+  writeFileSync(tmp, JSON.stringify({ v: 1, bases }));
+  renameSync(tmp, recordsFile(dir));
 }
 
 /** Removes what an earlier build staged in `dir` that this plan has no entry for. */
@@ -53,7 +68,12 @@ function pruneContext(plan: Plan, dir: string): void {
   const expected = new Set(["Dockerfile"]);
   for (const e of plan.context) for (let p = e.dest; p !== "."; p = dirname(p)) expected.add(p);
   // The entries' own folders are synced by writeEntry; what is above them is pruned here.
-  const own = new Set(plan.context.filter((e) => e.kind === "hostDir" || e.kind === "emptyDir").map((e) => e.dest));
+  for (const e of plan.context) if (e.kind === "hostDir" && e.recent) expected.add(e.recent);
+  const own = new Set(
+    plan.context.flatMap((e) =>
+      e.kind === "hostDir" ? [e.dest, ...(e.recent ? [e.recent] : [])] : e.kind === "emptyDir" ? [e.dest] : [],
+    ),
+  );
   const walk = (rel: string) => {
     for (const d of readdirSync(join(dir, rel), { withFileTypes: true })) {
       const child = rel ? `${rel}/${d.name}` : d.name;
@@ -64,7 +84,7 @@ function pruneContext(plan: Plan, dir: string): void {
   walk("");
 }
 
-function writeEntry(plan: Plan, entry: ContextEntry, dir: string, cwd: string, state: { linked: boolean }): void {
+function writeEntry(plan: Plan, entry: ContextEntry, dir: string, cwd: string, state: Staging): void {
   const dest = join(dir, entry.dest);
   switch (entry.kind) {
     case "content":
@@ -87,6 +107,20 @@ function writeEntry(plan: Plan, entry: ContextEntry, dir: string, cwd: string, s
       const src = resolve(cwd, entry.path);
       const st = statOrNull(src);
       if (!st?.isDirectory()) throw new UsageError(`host directory '${entry.path}' does not exist or is not a directory`);
+      if (entry.recent) {
+        const was = state.records[entry.dest];
+        const staged = syncLayered(src, dest, join(dir, entry.recent), compileFilters(entry.filters), was, state);
+        if (staged.record !== was) {
+          state.records[entry.dest] = staged.record;
+          state.changed = true;
+        }
+        trace(
+          staged.folded
+            ? `${entry.dest} staged whole`
+            : `${entry.dest} staged: ${staged.recent} recent files, ${staged.dropped} taken from its base`,
+        );
+        return;
+      }
       ensureDir(dest);
       syncTree(src, dest, compileFilters(entry.filters), "", state);
       return;
@@ -98,7 +132,8 @@ function writeEntry(plan: Plan, entry: ContextEntry, dir: string, cwd: string, s
       const key = host?.kind === "hostDir" ? resolve(cwd, host.path) : join(dir, entry.of);
       const cacheFile = join(stateDir(), HASHES, `${createHash("sha256").update(key).digest("hex").slice(0, 16)}.json`);
       mkdirSync(dirname(dest), { recursive: true });
-      writeIfChanged(dest, sourceManifest(join(dir, entry.of), entry.prune, cacheFile).manifest);
+      const roots = [join(dir, entry.of), ...(host?.kind === "hostDir" && host.recent ? [join(dir, host.recent)] : [])];
+      writeIfChanged(dest, sourceManifest(roots, entry.prune, cacheFile).manifest);
       return;
     }
   }
@@ -112,14 +147,6 @@ function writeIfChanged(path: string, contents: string): void {
   }
   rmSync(path, { recursive: true, force: true });
   writeFileSync(path, contents);
-}
-
-/** A folder at `path` (whatever else was there goes), with `mode` (less the umask) when given. */
-function ensureDir(path: string, mode?: number): void {
-  const st = statOrNull(path, true);
-  if (st && !st.isDirectory()) rmSync(path, { force: true });
-  if (!st || !st.isDirectory()) mkdirSync(path, mode === undefined ? {} : { mode });
-  else if (mode !== undefined && (st.mode & 0o7777) !== (mode & ~process.umask())) chmodSync(path, mode & ~process.umask());
 }
 
 /**
@@ -156,8 +183,10 @@ export async function claimContextDir(
     dir,
     release: async (keep = false) => {
       // Kept for the next build when it is hard links only; copies of another filesystem's files are not.
-      if (!keep) await fs.rm(dir, { recursive: true, force: true });
-      else {
+      if (!keep) {
+        await fs.rm(dir, { recursive: true, force: true });
+        await fs.rm(recordsFile(dir), { force: true });
+      } else {
         const now = new Date();
         await fs.utimes(dir, now, now).catch(() => {}); // last used now (pruneUnused)
       }
@@ -182,6 +211,7 @@ export async function pruneUnused(root: string, now = Date.now()): Promise<void>
     if (!(await takeLock(`${dir}.lock`))) continue; // a build holds it now
     try {
       await fs.rm(dir, { recursive: true, force: true });
+      await fs.rm(recordsFile(dir), { force: true });
     } finally {
       await fs.rm(`${dir}.lock`, { force: true });
     }
@@ -215,82 +245,4 @@ async function takeLock(lock: string): Promise<boolean> {
     await fs.rm(moved, { force: true });
   }
   return false;
-}
-
-// The include/exclude semantics live in path-filters.mjs (the up-to-date check applies the same ones).
-export { compileFilters };
-
-/**
- * Makes `dest` hold what `keep` allows of `src`, and nothing else; returns whether anything was kept. Folders
- * that end up empty are removed unless the filters keep them whole.
- */
-function syncTree(src: string, dest: string, keep: Keep, rel: string, state: { linked: boolean }): boolean {
-  let kept = false;
-  const staged = new Set<string>();
-  for (const e of readdirSync(src, { withFileTypes: true })) {
-    const childRel = rel ? `${rel}/${e.name}` : e.name;
-    const verdict = keep(childRel);
-    if (verdict === "drop") continue;
-    const from = join(src, e.name);
-    const to = join(dest, e.name);
-    if (e.isDirectory()) {
-      ensureDir(to, verdict === "keep" ? statSync(from).mode & 0o7777 : undefined);
-      if (syncTree(from, to, keep, childRel, state) || verdict === "keep") {
-        kept = true;
-        staged.add(e.name);
-      } else rmSync(to, { recursive: true, force: true });
-    } else if (verdict === "keep") {
-      if (e.isSymbolicLink()) {
-        const target = readlinkSync(from);
-        const was = statOrNull(to, true);
-        if (!was?.isSymbolicLink() || readlinkSync(to) !== target) {
-          if (was) rmSync(to, { recursive: true, force: true });
-          symlinkSync(target, to);
-        }
-      } else if (e.isFile()) {
-        if (!syncFile(from, to)) state.linked = false;
-      } else continue; // sockets, fifos and devices are not part of a source tree
-      kept = true;
-      staged.add(e.name);
-    }
-  }
-  for (const name of readdirSync(dest)) if (!staged.has(name)) rmSync(join(dest, name), { recursive: true, force: true });
-  return kept;
-}
-
-/**
- * `to` as a hard link to `from`, or where the filesystem allows none, a copy with its mode and mtime; left as it
- * is when it already is one. Returns whether it is a link.
- */
-function syncFile(from: string, to: string): boolean {
-  const src = statSync(from);
-  const was = statOrNull(to, true);
-  if (was?.isFile() && was.ino === src.ino && was.dev === src.dev) return true;
-  if (
-    was?.isFile() &&
-    was.dev !== src.dev &&
-    was.size === src.size &&
-    Math.trunc(was.mtimeMs) === Math.trunc(src.mtimeMs) &&
-    (was.mode & 0o7777) === (src.mode & 0o7777)
-  )
-    return false;
-  if (was) rmSync(to, { recursive: true, force: true });
-  try {
-    linkSync(from, to);
-    return true;
-  } catch {
-    copyFileSync(from, to, constants.COPYFILE_FICLONE);
-    chmodSync(to, src.mode & 0o7777);
-    // The source's mtime: BuildKit resends a file of a reused context folder whose metadata changed.
-    utimesSync(to, src.atime, src.mtime);
-    return false;
-  }
-}
-
-function statOrNull(p: string, link = false) {
-  try {
-    return link ? lstatSync(p) : statSync(p);
-  } catch {
-    return null;
-  }
 }

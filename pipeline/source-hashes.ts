@@ -15,7 +15,7 @@ const RACY_MS = 1000;
 /** rel path -> [inode, size, mtime ns, when it was hashed (ms), sha256 hex] */
 type Cache = Record<string, [string, string, string, number, string]>;
 
-export function sourceManifest(root: string, prune: string, cacheFile?: string): { manifest: string; hashed: number } {
+export function sourceManifest(root: string | string[], prune: string, cacheFile?: string): { manifest: string; hashed: number } {
   let cache: Cache = {};
   if (cacheFile)
     try {
@@ -25,7 +25,7 @@ export function sourceManifest(root: string, prune: string, cacheFile?: string):
       // none yet, or unreadable: every file is hashed
     }
   const next: Cache = {};
-  const records: Buffer[] = [];
+  const records = new Map<string, Buffer>();
   let hashed = 0;
   const walk = (dir: string, rel: string) => {
     for (const e of readdirSync(dir, { withFileTypes: true })) {
@@ -33,7 +33,7 @@ export function sourceManifest(root: string, prune: string, cacheFile?: string):
       if (childRel === prune) continue;
       const path = join(dir, e.name);
       if (e.isDirectory()) walk(path, childRel);
-      else if (e.isFile()) {
+      else if (e.isFile() && !records.has(childRel)) {
         const st = lstatSync(path, { bigint: true });
         const ino = String(st.ino);
         const size = String(st.size);
@@ -52,12 +52,14 @@ export function sourceManifest(root: string, prune: string, cacheFile?: string):
           hashed++;
         }
         next[childRel] = entry!;
-        records.push(Buffer.from(`${entry![4]}  ./${childRel}\0`));
+        records.set(childRel, Buffer.from(`${entry![4]}  ./${childRel}\0`));
       }
     }
   };
-  walk(root, "");
-  records.sort(Buffer.compare);
+  // A later root's file replaces an earlier root's at the same path (the layers of plan/layers.ts): the later
+  // roots are walked first, and a path they hold is not read again.
+  for (const r of [...(Array.isArray(root) ? root : [root])].reverse()) walk(r, "");
+  const sorted = [...records.values()].sort(Buffer.compare);
   if (cacheFile)
     try {
       mkdirSync(dirname(cacheFile), { recursive: true });
@@ -67,7 +69,7 @@ export function sourceManifest(root: string, prune: string, cacheFile?: string):
     } catch {
       // a read-only state dir: the next build hashes again
     }
-  return { manifest: Buffer.concat(records).toString(), hashed };
+  return { manifest: Buffer.concat(sorted).toString(), hashed };
 }
 
 /**

@@ -11,6 +11,7 @@ import { createInterface } from "node:readline";
 import { deltaTools, type Plan, withDeltaTarget, withSyncTarget } from "../plan.ts";
 import { claimContextDir, writeContext } from "../context.ts";
 import { withSourceManifests } from "../plan/manifest.ts";
+import { withLayeredSources } from "../plan/layers.ts";
 import { EngineUnavailable, EXIT_INTERRUPTED, EXIT_TERMINATED, PipelineError, StepError } from "../../modules/errors.ts";
 import { activeTemps, atomicWrite, type OutputRequest, workPrefix } from "../outputs.ts";
 import { applyDelta, listOutput } from "../delta-output.ts";
@@ -87,6 +88,8 @@ export async function runPlan(
   let plan = request.kind === "sync" && endpoint.kind !== "buildctl" ? withSyncTarget(requested) : requested;
   // Build-tree restores read the sources' digests from the CLI, which hashes only what changed (plan/manifest.ts).
   plan = withSourceManifests(plan);
+  // Host folders copied whole: a base BuildKit keeps and the recent files, in two copies (plan/layers.ts).
+  plan = withLayeredSources(plan);
   // A folder replacing one an earlier export wrote: only what differs is sent (withDeltaTarget, applyDelta).
   const tools = request.kind === "export" && plan.output.kind === "directory" ? deltaTools(plan) : undefined;
   // (An old folder that cannot be read is replaced whole, as without it.)

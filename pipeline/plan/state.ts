@@ -42,7 +42,11 @@ export interface BuildStage {
 
 /** Something the runner must put into the build context before solving. */
 export type ContextEntry =
-  | { kind: "hostDir"; dest: string; path: string; filters: PathFilter[] }
+  /**
+   * With `recent`, staged as two folders the plan copies one after the other: `dest` (a base) and `recent` (what
+   * changed since the base was made); plan/layers.ts, context-tree.ts syncLayered.
+   */
+  | { kind: "hostDir"; dest: string; path: string; filters: PathFilter[]; recent?: string }
   | { kind: "hostFile"; dest: string; path: string }
   | { kind: "content"; dest: string; contents: string }
   | { kind: "emptyDir"; dest: string }

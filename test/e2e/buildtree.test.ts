@@ -131,6 +131,13 @@ function contextBytes(stderr: string): number {
   return Math.max(0, ...sizes);
 }
 
+/** The base copies of layered sources in a build's progress (plan/layers.ts): each one's folder, and whether it was cached. */
+function baseCopies(stderr: string): Array<{ dir: string; cached: boolean }> {
+  return [...stderr.matchAll(/^#(\d+) \[[^\]]*\] COPY \[(h\d+)\/,/gm)]
+    .filter((m) => stderr.includes(`COPY [${m[2]}-recent/,`))
+    .map((m) => ({ dir: m[2]!, cached: new RegExp(`^#${m[1]} CACHED$`, "m").test(stderr) }));
+}
+
 test("a one-file edit writes back only what it changed: the save's count is a few files, not the tree", async () => {
   const { config, src } = project({ ballast: false, name: "one" });
   // 4 MB of sources that this edit leaves alone: the engine receives them once, not each build.
@@ -186,6 +193,10 @@ test("a one-file edit writes back only what it changed: the save's count is a fe
     assert.ok(caught, `build ${tag}: no catch-up of the snapshot:\n${next.stderr.slice(-3000)}`);
     assert.ok(Number(caught[3]) < files / 2, `build ${tag}: ${caught[0]}, of ${files} files`);
     assert.not.match(next.stderr, "restored whole");
+    // The sources' copy into the step's layer: the base (every file the edits left alone) from BuildKit's cache,
+    // only the recent folder copied.
+    const bases = baseCopies(next.stderr);
+    assert.ok(bases.length >= 1 && bases.every((b) => b.cached), `build ${tag}: ${JSON.stringify(bases)}`);
   }
 });
 
