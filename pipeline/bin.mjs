@@ -47,5 +47,7 @@ if (!entry) {
   await loadTypeScript();
   entry = "./cli.ts";
 }
+// The bundle's light SDK, which TypeScript loaded at run time must share with it (typescript.mjs).
+if (entry !== "./cli.ts") globalThis[Symbol.for("pipeline.sdk")] = new URL("./sdk.mjs", entry).href;
 const { main } = await import(entry);
 await main(argv);

@@ -8,7 +8,9 @@ export function loadTypeScript() {
   loaded ??= (async () => {
     const { register } = await import("tsx/esm/api");
     register();
-    if (!process.env.PIPELINE_FULL_SDK) registerHooks("./sdk-hooks.mjs", import.meta.url);
+    // The SDK the CLI itself uses (bin.mjs and warm.mjs set it to the bundle's, where the CLI runs from one).
+    const light = globalThis[Symbol.for("pipeline.sdk")];
+    if (!process.env.PIPELINE_FULL_SDK) registerHooks("./sdk-hooks.mjs", { parentURL: import.meta.url, data: { light } });
   })();
   return loaded;
 }

@@ -142,6 +142,7 @@ async function serve(socket, bundleUrl, after) {
   // Started by a warm process as it took a command: load once that command is done (its process exits with it).
   const waited = Date.now();
   while (after && alive(after) && Date.now() - waited < WAIT_MS) await new Promise((r) => setTimeout(r, 50));
+  globalThis[Symbol.for("pipeline.sdk")] = new URL("./sdk.mjs", bundleUrl).href;
   const { main } = await import(bundleUrl);
   const server = createServer();
   const idle = setTimeout(() => server.close(), WAIT_MS);

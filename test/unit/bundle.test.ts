@@ -8,7 +8,7 @@ import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const BIN = join(ROOT, "pipeline", "bin.mjs");
@@ -30,8 +30,7 @@ test("the bundle is built, and records the CLI's own sources (not node_modules) 
   assert.ok(!inputs.some((f) => f.includes("node_modules")), "no dependency file is stat'ed on start-up");
   const dir = dirname(fileURLToPath(url!));
   const files = readdirSync(dir).map((f) => readFileSync(join(dir, f), "utf8"));
-  for (const text of files)
-    assert.not.match(text, /\bfrom "@dagger\.io\/dagger"/, "the SDK is imported as the light module, outside the bundle");
+  for (const text of files) assert.not.match(text, /\bfrom "@dagger\.io\/dagger"/, "the SDK is resolved to the light SDK");
   // The Kubernetes schemas (a third of the CLI) are a chunk the entry's static imports do not reach.
   const staticImports = (f: string, seen = new Set<string>()): Set<string> => {
     if (seen.has(f)) return seen;
@@ -45,6 +44,26 @@ test("the bundle is built, and records the CLI's own sources (not node_modules) 
     "the schemas are bundled",
   );
   assert.not.ok(eager.includes("node_modules/kubernetes-models/"), "and not loaded on start-up");
+  // The light SDK is an entry of its own (what TypeScript loaded at run time imports), sharing with the CLI the
+  // chunk that defines the SDK's classes and `dag`: one copy of each.
+  const shared = [...staticImports("sdk.mjs")].filter((f) => staticImports("cli.mjs").has(f));
+  assert.ok(
+    shared.some((f) => readFileSync(join(dir, f), "utf8").includes("node_modules/@dagger.io/dagger/dist/src/api/client.gen.js")),
+    "cli.mjs and sdk.mjs import one client.gen.js",
+  );
+  // What only a live engine session needs stays out of the start-up, in node_modules.
+  const sdkEager = [...staticImports("sdk.mjs")].map((f) => readFileSync(join(dir, f), "utf8")).join("");
+  for (const pkg of ["@opentelemetry/", "typescript", "@grpc/"])
+    assert.not.match(eager + sdkEager, new RegExp(`^import [^;]*from "${pkg}`, "m"), `${pkg} is not loaded on start-up`);
+});
+
+test("the bundled SDK's classes keep their names, which the adapter reads an object's type from", async () => {
+  const sdk = await import(new URL("./sdk.mjs", await bundledCli()).href);
+  for (const [obj, name] of [
+    [sdk.dag.directory(), "Directory"],
+    [sdk.dag.container(), "Container"],
+  ])
+    assert.is(obj.constructor.name, name);
 });
 
 test("a changed source makes the next run rebuild the bundle; an unchanged one reuses it", async () => {
@@ -61,7 +80,7 @@ test("a changed source makes the next run rebuild the bundle; an unchanged one r
   assert.ok(existsSync(fileURLToPath(before!)), "the last one stays for a command that may still load its chunks");
 });
 
-test("a bundle built in another checkout (it imports the light SDK by absolute path) is rebuilt", async () => {
+test("a bundle built in another checkout (it names the SDK's files by absolute path) is rebuilt", async () => {
   const before = await bundledCli();
   const stamp = JSON.parse(readFileSync(STAMP, "utf8"));
   assert.is(stamp.root, ROOT.replace(/\/$/, ""));
@@ -70,10 +89,11 @@ test("a bundle built in another checkout (it imports the light SDK by absolute p
   assert.is.not(after, before, "rebuilt");
   assert.is(JSON.parse(readFileSync(STAMP, "utf8")).root, stamp.root);
   const dir = dirname(fileURLToPath(after!));
-  const light = `from "${join(ROOT, "pipeline", "sdk-light.mjs")}"`;
+  // The SDK finds its version from the package.json above its own file (import.meta.url): kept as it was.
+  const own = JSON.stringify(pathToFileURL(join(ROOT, "node_modules/@dagger.io/dagger/dist/src/provisioning/bin.js")).href);
   assert.ok(
-    readdirSync(dir).some((f) => readFileSync(join(dir, f), "utf8").includes(light)),
-    "the light SDK is imported by this checkout's path",
+    readdirSync(dir).some((f) => readFileSync(join(dir, f), "utf8").includes(own)),
+    "the SDK's files keep their own URL, in this checkout",
   );
 });
 
