@@ -160,6 +160,12 @@ function realOrSame(p) {
  * What a stamp needs from before the build: the digests of the inputs (host folders with their filters, host
  * files), of this tool's sources (its root `tool`), and the git state of the project folder `gitDir`.
  */
+/**
+ * The input digests upToDate computed in this process, for snapshot to use once: bin.mjs loads this file and
+ * the CLI's bundle holds its own copy of it, so the two share them through a global.
+ */
+const remembered = (globalThis[Symbol.for("pipeline.inputDigests")] ??= new Map());
+
 export function snapshot({ inputs, tool, gitDir, gitState: state }) {
   const seen = new Set();
   const recorded = [];
@@ -169,7 +175,12 @@ export function snapshot({ inputs, tool, gitDir, gitState: state }) {
     const id = JSON.stringify([path, filters]);
     if (seen.has(id)) continue;
     seen.add(id);
-    recorded.push({ path, filters, digest: pathDigest(path, filters) });
+    // A digest the check before the CLI loaded made already is used once (a build that starts with an edit
+    // read the sources a moment ago): made earlier than the build reads them, it can only make a later run
+    // build again, never skip one.
+    const digest = remembered.get(id) ?? pathDigest(path, filters);
+    remembered.delete(id);
+    recorded.push({ path, filters, digest });
   }
   const root = realOrSame(tool);
   return {
@@ -227,7 +238,11 @@ export function upToDate(argv, { cwd = process.cwd(), env = process.env, tool } 
   if (stamp.version !== VERSION || JSON.stringify(stamp.argv) !== JSON.stringify(argv) || stamp.cwd !== cwd) return undefined;
   if (!stamp.outputs?.length || !stamp.tool || stamp.tool.path !== realOrSame(tool)) return undefined;
   // What an edit changes first (the sources), so that a command with work to do learns it soonest.
-  for (const i of stamp.inputs ?? []) if (pathDigest(i.path, i.filters) !== i.digest) return undefined;
+  for (const i of stamp.inputs ?? []) {
+    const digest = pathDigest(i.path, i.filters);
+    remembered.set(JSON.stringify([i.path, i.filters]), digest);
+    if (digest !== i.digest) return undefined;
+  }
   for (const o of stamp.outputs) if (o.digest === "missing" || pathDigest(o.path) !== o.digest) return undefined;
   if (toolDigest(stamp.tool.path) !== stamp.tool.digest) return undefined;
   if (!stamp.git || gitState(stamp.git.dir) !== stamp.git.state) return undefined;
