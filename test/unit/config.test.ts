@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
 import { ConfigError, parseConfig } from "../../modules/config.ts";
 import { buildScript, buildSteps, commandsFor } from "../../modules/compile.ts";
 import { variantFromSwitches } from "../../modules/variants.ts";
+import { scratchDir } from "../support/scratch.ts";
 
 const fixture = (p: string) => readFileSync(new URL(`../fixtures/${p}`, import.meta.url), "utf8");
 
@@ -108,10 +109,9 @@ test("the build script is valid shell and defaults to a CPU, AVX, no-test build"
 
 test("the build script configures once per switches: a failed configure fails the build and leaves no stamp; `configure` always configures", async () => {
   const { execFileSync, spawnSync } = await import("node:child_process");
-  const { mkdtempSync, writeFileSync, chmodSync, existsSync, mkdirSync } = await import("node:fs");
-  const { tmpdir } = await import("node:os");
+  const { writeFileSync, chmodSync, existsSync, mkdirSync } = await import("node:fs");
   const { join } = await import("node:path");
-  const root = mkdtempSync(join(tmpdir(), "pipeline-build-script-"));
+  const root = scratchDir();
   const bin = join(root, "bin");
   mkdirSync(bin);
   mkdirSync(join(root, "src"));

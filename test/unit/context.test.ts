@@ -1,22 +1,11 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import {
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  writeFileSync,
-  existsSync,
-  statSync,
-  chmodSync,
-  renameSync,
-  rmSync,
-  utimesSync,
-} from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readFileSync, writeFileSync, existsSync, statSync, chmodSync, renameSync, rmSync, utimesSync } from "node:fs";
 import { join } from "node:path";
 import { spawnSync } from "node:child_process";
 import { claimContextDir, compileFilters, KEEP_UNUSED_MS, writeContext } from "../../pipeline/context.ts";
 import type { Plan } from "../../pipeline/plan.ts";
+import { scratchDir } from "../support/scratch.ts";
 
 /** A plan that reads one host folder into the context as h0, and does nothing else. */
 function hostDirPlan(path: string): Plan {
@@ -56,7 +45,7 @@ test("every filter of an entry must keep a path", () => {
 });
 
 test("writeContext stages filtered host trees, new files, an empty dir and the Dockerfile", async () => {
-  const root = mkdtempSync(join(tmpdir(), "pipeline-ctx-test-"));
+  const root = scratchDir();
   const src = join(root, "src");
   mkdirSync(join(src, "lib"), { recursive: true });
   mkdirSync(join(src, "build"), { recursive: true });
@@ -88,7 +77,7 @@ test("writeContext stages filtered host trees, new files, an empty dir and the D
 });
 
 test("writeContext into an earlier build's folder: unchanged files stay the same link, edits and removals follow the tree", async () => {
-  const root = mkdtempSync(join(tmpdir(), "pipeline-ctx-sync-"));
+  const root = scratchDir();
   const src = join(root, "src");
   mkdirSync(join(src, "lib", "deep"), { recursive: true });
   writeFileSync(join(src, "lib", "a.cc"), "int a;\n");
@@ -135,7 +124,7 @@ test("writeContext into an earlier build's folder: unchanged files stay the same
 });
 
 test("the context folder of the same host inputs is at the same path each build, held by one build at a time", async () => {
-  const root = mkdtempSync(join(tmpdir(), "pipeline-ctx-claim-"));
+  const root = scratchDir();
   const contexts = join(root, "contexts");
   const plan = (path: string): Plan => ({
     stages: [],
@@ -168,7 +157,7 @@ test("the context folder of the same host inputs is at the same path each build,
 });
 
 test("a context folder's lock left by a process that is gone is taken over; one of a live process is not", async () => {
-  const root = mkdtempSync(join(tmpdir(), "pipeline-ctx-stale-"));
+  const root = scratchDir();
   const contexts = join(root, "contexts");
   const plan = hostDirPlan("src");
   const claimed = await claimContextDir(plan, root, contexts);
@@ -195,7 +184,7 @@ test("a context folder's lock left by a process that is gone is taken over; one 
 });
 
 test("a kept context folder (and a host folder's digests) unused for days is removed by the next build's claim, unless a build holds it; release(true) marks it used", async () => {
-  const root = mkdtempSync(join(tmpdir(), "pipeline-ctx-prune-"));
+  const root = scratchDir();
   const contexts = join(root, "contexts");
   const old = Date.now() / 1000 - KEEP_UNUSED_MS / 1000 - 3600;
   const folder = (name: string, age?: number) => {
@@ -235,7 +224,7 @@ test("a kept context folder (and a host folder's digests) unused for days is rem
 test("a missing host directory is a usage error naming it", async () => {
   const plan = hostDirPlan("no/such/dir");
   try {
-    await writeContext(plan, mkdtempSync(join(tmpdir(), "pipeline-ctx-test-")));
+    await writeContext(plan, scratchDir());
     assert.unreachable();
   } catch (err) {
     assert.match((err as Error).message, "host directory 'no/such/dir' does not exist");

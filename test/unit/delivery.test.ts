@@ -1,8 +1,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, writeFileSync, chmodSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync, chmodSync } from "node:fs";
 import { join } from "node:path";
 import { ConfigError, parseConfig } from "../../modules/config.ts";
 import { ArgumentError } from "../../modules/errors.ts";
@@ -10,6 +9,7 @@ import { entrypointScript } from "../../modules/image.ts";
 import { imageRef, STANDARD_VARIANTS as VARIANTS, variantByName, variantFromSwitches } from "../../modules/variants.ts";
 import { packageName } from "../../modules/package.ts";
 import { table } from "../../pipeline/commands/release.ts";
+import { scratchDir } from "../support/scratch.ts";
 
 const cfg = (extra = "") => parseConfig(`name: minipaddle\nversion: 0.1.0\n${extra}`, "pipeline.yaml");
 
@@ -67,7 +67,7 @@ test("the book's port is a whole number in range", () => {
 });
 
 test("the production entrypoint runs the program, and hands .py files and python to Python", () => {
-  const dir = mkdtempSync(join(tmpdir(), "pipeline-entry-"));
+  const dir = scratchDir();
   // Stand-ins on PATH for the program and python3, to see which one the entrypoint picks.
   for (const name of ["minipaddle", "python3"]) {
     writeFileSync(join(dir, name), `#!/bin/sh\necho "${name} $*"\n`);

@@ -4,24 +4,16 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { spawnSync } from "node:child_process";
 import { applyDelta, listOutput } from "../../pipeline/delta-output.ts";
 import { MARKER } from "../../pipeline/outputs.ts";
 import { DELTA_STAGE, deltaTools, HAVE_FILE, withDeltaTarget } from "../../pipeline/plan/output.ts";
 import type { Plan } from "../../pipeline/plan.ts";
+import { scratchDir } from "../support/scratch.ts";
 
-/** A new scratch folder; all of them are under one folder, removed when the tests end. */
-const scratch = mkdtempSync(join(tmpdir(), "delta-unit-"));
-process.on("exit", () => rmSync(scratch, { recursive: true, force: true }));
-let folders = 0;
-function tmp(): string {
-  const d = join(scratch, String(folders++));
-  mkdirSync(d);
-  return d;
-}
+const tmp = scratchDir;
 
 test("an earlier output's listing is GNU find's, record for record (the delta stage compares the two)", async () => {
   const dir = tmp();

@@ -5,7 +5,6 @@ import {
   existsSync,
   lstatSync,
   mkdirSync,
-  mkdtempSync,
   readdirSync,
   readFileSync,
   readlinkSync,
@@ -14,17 +13,13 @@ import {
   symlinkSync,
   writeFileSync,
 } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { recordsFile, writeContext } from "../../pipeline/context.ts";
 import { recentLimit } from "../../pipeline/context-tree.ts";
 import { recentOf, withLayeredSources } from "../../pipeline/plan/layers.ts";
 import { sourceManifest } from "../../pipeline/source-hashes.ts";
 import type { Plan, Step } from "../../pipeline/plan.ts";
-
-const scratch = mkdtempSync(join(tmpdir(), "pipeline-layers-unit-"));
-process.on("exit", () => rmSync(scratch, { recursive: true, force: true }));
-let n = 0;
+import { scratchDir } from "../support/scratch.ts";
 
 /** A plan that copies the host folder `path` whole into /src, with `more` steps after that copy. */
 function plan(path: string, more: Step[] = []): Plan {
@@ -61,7 +56,7 @@ test("a host folder read any other way is copied in one step", () => {
 
 /** A fresh host tree and the context folder it is staged into. */
 function setup() {
-  const root = join(scratch, String(n++));
+  const root = scratchDir();
   const src = join(root, "src");
   mkdirSync(join(src, "lib"), { recursive: true });
   mkdirSync(join(src, "build"), { recursive: true });

@@ -1,10 +1,10 @@
 /** The Dagger path without an engine: the module as the SDK's own introspection (`scan()`) reports it. */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { copyFileSync, mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { copyFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { scratchDir } from "../support/scratch.ts";
 
 const introspector = new URL("../../node_modules/@dagger.io/dagger/dist/src/module/introspector/index.js", import.meta.url);
 const moduleFile = fileURLToPath(new URL("../../src/index.ts", import.meta.url));
@@ -15,7 +15,7 @@ const moduleFile = fileURLToPath(new URL("../../src/index.ts", import.meta.url))
  * declarations of that file stand in for it, under the name the introspector looks for.
  */
 function clientGenStandIn(): string {
-  const dir = mkdtempSync(join(tmpdir(), "pipeline-scan-"));
+  const dir = scratchDir();
   const file = join(dir, "client.gen.ts");
   copyFileSync(
     fileURLToPath(new URL("../../node_modules/@dagger.io/dagger/dist/src/api/client.gen.d.ts", import.meta.url)),

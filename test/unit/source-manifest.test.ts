@@ -5,15 +5,15 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, renameSync, utimesSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, renameSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { sourceManifest } from "../../pipeline/source-hashes.ts";
 import { MANIFEST_MOUNT, withSourceManifests } from "../../pipeline/plan/manifest.ts";
 import type { Plan } from "../../pipeline/plan.ts";
+import { scratchDir } from "../support/scratch.ts";
 
 function tree() {
-  const root = mkdtempSync(join(tmpdir(), "pipeline-manifest-"));
+  const root = scratchDir();
   const src = join(root, "src");
   mkdirSync(join(src, "lib", "deep"), { recursive: true });
   mkdirSync(join(src, "build"), { recursive: true });

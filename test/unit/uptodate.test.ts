@@ -7,11 +7,11 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { execFileSync } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ownPipelineHome } from "../support/home.ts";
+import { scratchDir } from "../support/scratch.ts";
 import { gitState, pathDigest, recordStamp, snapshot, STAMP_DAYS, stampFile, upToDate } from "../../pipeline/uptodate.mjs";
 import { gitFacts, gitStateOf } from "../../pipeline/project.ts";
 
@@ -20,7 +20,7 @@ ownPipelineHome(test, "pipeline-uptodate-unit-");
 
 /** A project (config, source tree with a build folder the filters leave out), an output, and a copy of the tool's sources. */
 function scene() {
-  const dir = mkdtempSync(join(tmpdir(), "pipeline-uptodate-"));
+  const dir = scratchDir();
   const src = join(dir, "src");
   mkdirSync(join(src, "lib"), { recursive: true });
   mkdirSync(join(src, "build"), { recursive: true });
@@ -48,6 +48,23 @@ function scene() {
 
 /** A later mtime, as an edit a moment after the last one gives. */
 const later = (p: string) => utimesSync(p, new Date(), new Date(Date.now() + 5000));
+
+test("a build's stamp uses once the input digest the check made: an edit after the check builds again next time", () => {
+  const s = scene();
+  s.record();
+  writeFileSync(join(s.src, "lib", "a.cc"), "int c;\n");
+  assert.not.ok(s.fresh(), "an edited source: the check says so, and keeps the digest it made");
+  const atCheck = pathDigest(s.src, [{ include: [], exclude: ["build"] }]);
+  // Edited again between the check and the build's start: the stamp records what the check saw.
+  writeFileSync(join(s.src, "lib", "a.cc"), "int dd;\n");
+  s.record();
+  const stamp = () => JSON.parse(readFileSync(stampFile(s.argv, s.dir), "utf8")).inputs[0].digest;
+  assert.is(stamp(), atCheck, "what the check saw, not the sources now: the next run builds again");
+  assert.is.not(pathDigest(s.src, [{ include: [], exclude: ["build"] }]), atCheck);
+  s.record();
+  assert.is.not(stamp(), atCheck, "used once: the next stamp reads the sources itself");
+  assert.ok(s.fresh());
+});
 
 test("nothing changed: up to date; a changed, touched, new or removed input file: not", () => {
   const s = scene();
@@ -123,7 +140,7 @@ test("the project's git state counts: a commit or a tag makes the next run build
 });
 
 test("the git state the CLI reads (project.ts) is the one the up-to-date check reads, in and outside git", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "pipeline-uptodate-git-"));
+  const dir = scratchDir();
   assert.is(gitStateOf(await gitFacts(dir)), gitState(dir), "outside git");
   const git = (...a: string[]) =>
     execFileSync("git", ["-C", dir, "-c", "user.email=t@example.com", "-c", "user.name=t", ...a], { stdio: "ignore" });
@@ -155,7 +172,7 @@ test("a stamp not written for 30 days is removed when another is recorded", () =
 });
 
 test("pathDigest: missing, a file, a link, and folders that differ only in a mode", () => {
-  const dir = mkdtempSync(join(tmpdir(), "pipeline-uptodate-digest-"));
+  const dir = scratchDir();
   assert.is(pathDigest(join(dir, "none")), "missing");
   writeFileSync(join(dir, "f"), "x");
   const d1 = pathDigest(dir);
