@@ -3,7 +3,7 @@ import * as assert from "uvu/assert";
 import { mkdirSync, readFileSync, writeFileSync, existsSync, statSync, chmodSync, renameSync, rmSync, utimesSync } from "node:fs";
 import { join } from "node:path";
 import { spawnSync } from "node:child_process";
-import { claimContextDir, compileFilters, KEEP_UNUSED_MS, writeContext } from "../../pipeline/context.ts";
+import { claimContextDir, compileFilters, KEEP_UNUSED_MS, recordsFile, writeContext } from "../../pipeline/context.ts";
 import type { Plan } from "../../pipeline/plan.ts";
 import { scratchDir } from "../support/scratch.ts";
 
@@ -194,7 +194,10 @@ test("a kept context folder (and a host folder's digests) unused for days is rem
     return join(contexts, name);
   };
   const unused = folder("aaaaaaaaaaaaaaaa", old);
+  // Its layered bases' records (context.ts recordsFile) go with it.
+  writeFileSync(recordsFile(unused), "{}");
   const held = folder("bbbbbbbbbbbbbbbb", old);
+  writeFileSync(recordsFile(held), "{}");
   writeFileSync(`${held}.lock`, String(process.ppid));
   const fresh = folder("cccccccccccccccc");
   // The source digests of host folders (source-hashes.ts), beside the contexts: the same rule.
@@ -213,12 +216,19 @@ test("a kept context folder (and a host folder's digests) unused for days is rem
   assert.ok(existsSync(newDigests), "digests used lately: kept");
   assert.ok(existsSync(notOurs), "a file the CLI did not name is left alone");
   assert.not.ok(existsSync(unused), "unused for longer than KEEP_UNUSED_MS: removed");
+  assert.not.ok(existsSync(recordsFile(unused)), "with its records");
   assert.ok(existsSync(held), "held by a live build: kept");
+  assert.ok(existsSync(recordsFile(held)));
   assert.ok(existsSync(fresh), "used lately: kept");
   mkdirSync(claimed!.dir, { recursive: true });
   utimesSync(claimed!.dir, old, old);
+  writeFileSync(recordsFile(claimed!.dir), "{}");
   await claimed!.release(true);
   assert.ok(Date.now() - statSync(claimed!.dir).mtimeMs < 60_000, "released and kept: marked used now");
+  assert.ok(existsSync(recordsFile(claimed!.dir)), "kept with its records");
+  const again = await claimContextDir(plan, root, contexts);
+  await again!.release();
+  assert.not.ok(existsSync(again!.dir) || existsSync(recordsFile(again!.dir)), "released to be removed: records too");
 });
 
 test("a missing host directory is a usage error naming it", async () => {
