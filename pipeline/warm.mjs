@@ -85,6 +85,8 @@ export function runWarm(socket, argv, { started = performance.timeOrigin } = {})
           cwd: process.cwd(),
           env: process.env,
           started,
+          // The input digests the up-to-date check made here (uptodate.mjs), for the command's stamp.
+          digests: [...(globalThis[Symbol.for("pipeline.inputDigests")] ?? [])],
           stdout: tty(process.stdout),
           stderr: tty(process.stderr),
         }) + "\n",
@@ -209,6 +211,9 @@ async function run(sock, request, main) {
   Object.assign(process.env, request.env);
   process.argv = [process.argv[0], fileURLToPath(new URL("./bin.mjs", import.meta.url)), ...request.argv];
   globalThis[Symbol.for("pipeline.timeOrigin")] = request.started;
+  // Into the map the CLI's copy of uptodate.mjs made when it loaded.
+  const digests = (globalThis[Symbol.for("pipeline.inputDigests")] ??= new Map());
+  for (const [key, digest] of request.digests ?? []) digests.set(key, digest);
   for (const [name, key] of [
     ["stdout", "o"],
     ["stderr", "e"],

@@ -6,10 +6,11 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { BIN, cli, explain, processesMatching, ROOT, scratch, sleep, start } from "./helpers.ts";
 
 const WARM = { PIPELINE_WARM: "1", PIPELINE_TRACE: "1" };
@@ -134,6 +135,35 @@ test("a build taken by a warm process exports what the CLI exports, exit 0", asy
   while (alive() && Date.now() < gone) await sleep(100);
   assert.not.ok(alive(), "the process that ran it exited");
   await ready();
+});
+
+test("the digests the client's up-to-date check made go over with the command, for its stamp", async () => {
+  // A warm process of a stand-in CLI whose main prints the digests it was handed (uptodate.mjs's global).
+  const dir = scratch();
+  const socket = join(dir, "w.sock");
+  const fake = join(dir, "cli.mjs");
+  writeFileSync(
+    fake,
+    'export async function main() { const m = globalThis[Symbol.for("pipeline.inputDigests")]; ' +
+      "process.stdout.write(JSON.stringify([...(m ?? [])])); process.exit(0); }\n",
+  );
+  const warmMjs = join(ROOT, "pipeline", "warm.mjs");
+  const server = spawn(process.execPath, [warmMjs, socket, pathToFileURL(fake).href], { stdio: "ignore" });
+  try {
+    const until = Date.now() + 10_000;
+    while (!existsSync(socket) && Date.now() < until) await sleep(50);
+    const client =
+      `import { runWarm } from ${JSON.stringify(pathToFileURL(warmMjs).href)};\n` +
+      `globalThis[Symbol.for("pipeline.inputDigests")] = new Map([['["/src",[]]', "d1"]]);\n` +
+      `process.exit((await runWarm(${JSON.stringify(socket)}, ["build"])) ?? 99);\n`;
+    const r = spawnSync(process.execPath, ["--input-type=module", "-e", client], { encoding: "utf8" });
+    assert.is(r.status, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout), [['["/src",[]]', "d1"]]);
+  } finally {
+    server.kill("SIGKILL");
+    // The successor it started as it took the command.
+    for (const pid of processesMatching(`warm.mjs ${socket}`)) process.kill(pid, "SIGKILL");
+  }
 });
 
 test("SIGTERM to a command a warm process runs stops its build: exit 143, the build's processes gone", async () => {
