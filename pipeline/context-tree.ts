@@ -52,14 +52,8 @@ export function syncTree(src: string, dest: string, keep: Keep, rel: string, sta
         staged.add(e.name);
       } else rmSync(to, { recursive: true, force: true });
     } else if (verdict === "keep") {
-      if (e.isSymbolicLink()) {
-        const target = readlinkSync(from);
-        const was = statOrNull(to, true);
-        if (!was?.isSymbolicLink() || readlinkSync(to) !== target) {
-          if (was) rmSync(to, { recursive: true, force: true });
-          symlinkSync(target, to);
-        }
-      } else if (e.isFile()) {
+      if (e.isSymbolicLink()) syncLink(from, to);
+      else if (e.isFile()) {
         if (!syncFile(from, to)) state.linked = false;
       } else continue; // sockets, fifos and devices are not part of a source tree
       kept = true;
@@ -97,6 +91,15 @@ export function syncFile(from: string, to: string): boolean {
     utimesSync(to, src.atime, src.mtime);
     return false;
   }
+}
+
+/** `to` as a symlink with `from`'s target; left as it is when it already is one. */
+function syncLink(from: string, to: string): void {
+  const target = readlinkSync(from);
+  const was = statOrNull(to, true);
+  if (was?.isSymbolicLink() && readlinkSync(to) === target) return;
+  if (was) rmSync(to, { recursive: true, force: true });
+  symlinkSync(target, to);
 }
 
 export function statOrNull(p: string, link = false) {
@@ -179,17 +182,18 @@ export function syncLayered(
 ): { record: BaseRecord; recent: number; dropped: number; folded: boolean } {
   const now = scan(src, keep);
   const plan = record && statOrNull(base, true)?.isDirectory() ? split(now, base, record) : undefined;
-  if (!plan || plan.recent.filter((e) => e.kind !== "d").length > recentLimit(now.filter((e) => e.kind !== "d").length)) {
-    ensureDir(base);
-    syncTree(src, base, keep, "", state);
-    ensureDir(recent);
+  const countFiles = (entries: Entry[]) => entries.filter((e) => e.kind !== "d").length;
+  const files = plan ? countFiles(plan.recent) : 0;
+  ensureDir(base);
+  ensureDir(recent);
+  if (!plan || files > recentLimit(countFiles(now))) {
+    // The base staged from the scan it is recorded from.
+    stageSubset(base, now, state);
     stageSubset(recent, [], state);
     return { record: Object.fromEntries(now.map((e) => [e.rel, e.sig])), recent: 0, dropped: 0, folded: true };
   }
   for (const rel of plan.dropped) rmSync(join(base, rel), { recursive: true, force: true });
-  ensureDir(recent);
   stageSubset(recent, plan.recent, state);
-  const files = plan.recent.filter((e) => e.kind !== "d").length;
   if (!plan.dropped.length) return { record: record!, recent: files, dropped: 0, folded: false };
   const next = { ...record! };
   for (const rel of plan.gone) delete next[rel];
@@ -254,15 +258,7 @@ function stageSubset(dest: string, entries: Entry[], state: { linked: boolean })
   for (const e of entries) {
     const to = join(dest, e.rel);
     if (e.kind === "d") ensureDir(to, e.mode);
-    else if (e.kind === "f") {
-      if (!syncFile(e.from, to)) state.linked = false;
-    } else {
-      const target = readlinkSync(e.from);
-      const was = statOrNull(to, true);
-      if (!was?.isSymbolicLink() || readlinkSync(to) !== target) {
-        if (was) rmSync(to, { recursive: true, force: true });
-        symlinkSync(target, to);
-      }
-    }
+    else if (e.kind === "l") syncLink(e.from, to);
+    else if (!syncFile(e.from, to)) state.linked = false;
   }
 }
