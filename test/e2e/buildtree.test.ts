@@ -163,7 +163,9 @@ test("a one-file edit writes back only what it changed: the save's count is a fe
   const exported = /pipeline: exported (\d+) new or changed files; (\d+) unchanged ones kept/.exec(again.stderr);
   assert.ok(exported, `no incremental export:\n${again.stderr.slice(-3000)}`);
   assert.ok(Number(exported[1]) >= 2 && Number(exported[1]) < files / 2 && Number(exported[2]) > files / 2, exported[0]);
-  // The folder is the one a whole export makes: the same files, bytes, modes and mtimes.
+  // The folder is the one a whole export makes: the same files, bytes, modes and mtimes. Ninja's log aside: the
+  // whole build's no-op ninja run may recompact it (ninja does when the log it loads holds over 100 entries and
+  // three times its outputs, as a long-lived engine's volume comes to), rewriting the same records shorter.
   const whole = join(scratch(), "whole");
   const full = await cli(["build", "--config", config, "--out", whole]);
   assert.is(full.code, 0, explain(full));
@@ -171,12 +173,15 @@ test("a one-file edit writes back only what it changed: the save's count is a fe
   const listing = (dir: string) =>
     execFileSync("sh", [
       "-c",
-      `cd "$1" && find . ! -type d ! -name .pipeline-output -printf '%y %m %s %T@ %l %p\\n' | sort`,
+      `cd "$1" && find . ! -type d ! -name .pipeline-output ! -name .ninja_log -printf '%y %m %s %T@ %l %p\\n' | sort`,
       "sh",
       dir,
     ]).toString();
   assert.is(listing(out), listing(whole));
-  assert.is(execFileSync("diff", ["-r", "--no-dereference", "-x", ".pipeline-output", out, whole]).toString(), "");
+  assert.is(
+    execFileSync("diff", ["-r", "--no-dereference", "-x", ".pipeline-output", "-x", ".ninja_log", out, whole]).toString(),
+    "",
+  );
   assert.match(execFileSync(join(out, "minipaddle"), ["--version"]).toString(), `one-${ID}`);
   // And the edits after that: the last build's steps (the incremental export's among them) must leave
   // BuildKit's copy of the context reusable.

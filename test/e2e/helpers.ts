@@ -152,7 +152,9 @@ export function isaHeld(r: { stdout: string; stderr: string }, floor: string): b
   const log = r.stdout + r.stderr;
   if (log.split("\n").some((l) => /isa-check: \d+ files?, .*nothing above/.test(l) && l.includes(`nothing above ${floor}`)))
     return true;
-  const step = new RegExp(`^#(\\d+) \\[.*isa_check\\.py","--floor","${floor}"`, "m").exec(log);
+  // The check runs as a step of its own (exec form) or inside the compile step's shell: either way a CACHED
+  // step is one an earlier run of the same inputs held the floor in (a failing check fails its step).
+  const step = new RegExp(`^#(\\d+) \\[.*isa_check\\.py(?:","|\\s+)--floor(?:","|\\s+)${floor}[\\s"]`, "m").exec(log);
   return step !== null && new RegExp(`^#${step[1]} CACHED$`, "m").test(log);
 }
 
