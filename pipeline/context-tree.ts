@@ -157,6 +157,19 @@ function scan(src: string, keep: Keep): Entry[] {
   return out;
 }
 
+/**
+ * A regular file a layered staging holds, as the scan that staged it saw it on the host: the folder it is in
+ * (`path`, in the base or the recent folder: the copy the build gets) and the inode, size and mtime that
+ * identify its content (source-hashes.ts reads a file again only when they moved).
+ */
+export interface StagedFile {
+  rel: string;
+  path: string;
+  ino: string;
+  size: string;
+  mtimeNs: string;
+}
+
 /** The base's record: each entry's signature when it was staged there. */
 export type BaseRecord = Record<string, string>;
 
@@ -179,8 +192,15 @@ export function syncLayered(
   keep: Keep,
   record: BaseRecord | undefined,
   state: { linked: boolean },
-): { record: BaseRecord; recent: number; dropped: number; folded: boolean } {
+): { record: BaseRecord; recent: number; dropped: number; folded: boolean; files: StagedFile[] } {
   const now = scan(src, keep);
+  // Each file where it is staged: the recent folder's replace the base's.
+  const listed = (inRecent: Set<string>): StagedFile[] =>
+    now.flatMap((e) => {
+      if (e.kind !== "f") return [];
+      const [, , ino, size, mtimeNs] = e.sig.split(" ");
+      return [{ rel: e.rel, path: join(inRecent.has(e.rel) ? recent : base, e.rel), ino: ino!, size: size!, mtimeNs: mtimeNs! }];
+    });
   const plan = record && statOrNull(base, true)?.isDirectory() ? split(now, base, record) : undefined;
   const countFiles = (entries: Entry[]) => entries.filter((e) => e.kind !== "d").length;
   const files = plan ? countFiles(plan.recent) : 0;
@@ -190,14 +210,16 @@ export function syncLayered(
     // The base staged from the scan it is recorded from.
     stageSubset(base, now, state);
     stageSubset(recent, [], state);
-    return { record: Object.fromEntries(now.map((e) => [e.rel, e.sig])), recent: 0, dropped: 0, folded: true };
+    const record = Object.fromEntries(now.map((e) => [e.rel, e.sig]));
+    return { record, recent: 0, dropped: 0, folded: true, files: listed(new Set()) };
   }
   for (const rel of plan.dropped) rmSync(join(base, rel), { recursive: true, force: true });
   stageSubset(recent, plan.recent, state);
-  if (!plan.dropped.length) return { record: record!, recent: files, dropped: 0, folded: false };
+  const staged = listed(new Set(plan.recent.map((e) => e.rel)));
+  if (!plan.dropped.length) return { record: record!, recent: files, dropped: 0, folded: false, files: staged };
   const next = { ...record! };
   for (const rel of plan.gone) delete next[rel];
-  return { record: next, recent: files, dropped: plan.dropped.length, folded: false };
+  return { record: next, recent: files, dropped: plan.dropped.length, folded: false, files: staged };
 }
 
 /**

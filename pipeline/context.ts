@@ -10,7 +10,7 @@ import type { ContextEntry, Plan } from "./plan.ts";
 import { compileFilters } from "./path-filters.mjs";
 // The include/exclude semantics live in path-filters.mjs (the up-to-date check applies the same ones).
 export { compileFilters };
-import { type BaseRecord, ensureDir, statOrNull, syncFile, syncLayered, syncTree } from "./context-tree.ts";
+import { type BaseRecord, type StagedFile, ensureDir, statOrNull, syncFile, syncLayered, syncTree } from "./context-tree.ts";
 import { renderDockerfile } from "./dockerfile.ts";
 import { UsageError } from "../modules/errors.ts";
 import { stateDir } from "./paths.ts";
@@ -30,7 +30,7 @@ const HASHES = "hashes";
 export async function writeContext(plan: Plan, dir: string, cwd = process.cwd()): Promise<{ linked: boolean }> {
   mkdirSync(dir, { recursive: true });
   pruneContext(plan, dir);
-  const state: Staging = { linked: true, records: readRecords(dir), changed: false };
+  const state: Staging = { linked: true, records: readRecords(dir), changed: false, staged: new Map() };
   for (const entry of plan.context) writeEntry(plan, entry, dir, cwd, state);
   writeIfChanged(join(dir, "Dockerfile"), renderDockerfile(plan));
   if (state.changed) writeRecords(dir, state.records);
@@ -42,6 +42,8 @@ interface Staging {
   linked: boolean;
   records: Record<string, BaseRecord>;
   changed: boolean;
+  /** The files each layered folder (by its dest) holds, as its staging saw them: its manifest reads these. */
+  staged: Map<string, StagedFile[]>;
 }
 
 /** Where the records of a context folder's layered bases are kept: beside it, so that BuildKit is not sent them. */
@@ -110,6 +112,7 @@ function writeEntry(plan: Plan, entry: ContextEntry, dir: string, cwd: string, s
       if (entry.recent) {
         const was = state.records[entry.dest];
         const staged = syncLayered(src, dest, join(dir, entry.recent), compileFilters(entry.filters), was, state);
+        state.staged.set(entry.dest, staged.files);
         if (staged.record !== was) {
           state.records[entry.dest] = staged.record;
           state.changed = true;
@@ -133,7 +136,7 @@ function writeEntry(plan: Plan, entry: ContextEntry, dir: string, cwd: string, s
       const cacheFile = join(stateDir(), HASHES, `${createHash("sha256").update(key).digest("hex").slice(0, 16)}.json`);
       mkdirSync(dirname(dest), { recursive: true });
       const roots = [join(dir, entry.of), ...(host?.kind === "hostDir" && host.recent ? [join(dir, host.recent)] : [])];
-      writeIfChanged(dest, sourceManifest(roots, entry.prune, cacheFile).manifest);
+      writeIfChanged(dest, sourceManifest(roots, entry.prune, cacheFile, state.staged.get(entry.of)).manifest);
       return;
     }
   }

@@ -9,13 +9,23 @@
 import { createHash } from "node:crypto";
 import { lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
+import type { StagedFile } from "./context-tree.ts";
 
 const RACY_MS = 1000;
 
 /** rel path -> [inode, size, mtime ns, when it was hashed (ms), sha256 hex] */
 type Cache = Record<string, [string, string, string, number, string]>;
 
-export function sourceManifest(root: string | string[], prune: string, cacheFile?: string): { manifest: string; hashed: number } {
+/**
+ * `staged`: the files of the roots as the staging that made them listed them (context-tree.ts syncLayered), with
+ * the inode, size and mtime it read: used instead of walking and reading them again.
+ */
+export function sourceManifest(
+  root: string | string[],
+  prune: string,
+  cacheFile?: string,
+  staged?: StagedFile[],
+): { manifest: string; hashed: number } {
   let cache: Cache = {};
   if (cacheFile)
     try {
@@ -27,6 +37,17 @@ export function sourceManifest(root: string | string[], prune: string, cacheFile
   const next: Cache = {};
   const records = new Map<string, Buffer>();
   let hashed = 0;
+  const add = (rel: string, path: string, ino: string, size: string, mtime: string) => {
+    const was = cache[rel];
+    let entry = was;
+    if (!was || was[0] !== ino || was[1] !== size || was[2] !== mtime || Number(BigInt(mtime) / 1_000_000n) + RACY_MS >= was[3]) {
+      const at = Date.now();
+      entry = [ino, size, mtime, at, createHash("sha256").update(readFileSync(path)).digest("hex")];
+      hashed++;
+    }
+    next[rel] = entry!;
+    records.set(rel, Buffer.from(`${entry![4]}  ./${rel}\0`));
+  };
   const walk = (dir: string, rel: string) => {
     for (const e of readdirSync(dir, { withFileTypes: true })) {
       const childRel = rel ? `${rel}/${e.name}` : e.name;
@@ -35,30 +56,17 @@ export function sourceManifest(root: string | string[], prune: string, cacheFile
       if (e.isDirectory()) walk(path, childRel);
       else if (e.isFile() && !records.has(childRel)) {
         const st = lstatSync(path, { bigint: true });
-        const ino = String(st.ino);
-        const size = String(st.size);
-        const mtime = String(st.mtimeNs);
-        const was = cache[childRel];
-        let entry = was;
-        if (
-          !was ||
-          was[0] !== ino ||
-          was[1] !== size ||
-          was[2] !== mtime ||
-          Number(st.mtimeNs / 1_000_000n) + RACY_MS >= was[3]
-        ) {
-          const at = Date.now();
-          entry = [ino, size, mtime, at, createHash("sha256").update(readFileSync(path)).digest("hex")];
-          hashed++;
-        }
-        next[childRel] = entry!;
-        records.set(childRel, Buffer.from(`${entry![4]}  ./${childRel}\0`));
+        add(childRel, path, String(st.ino), String(st.size), String(st.mtimeNs));
       }
     }
   };
-  // A later root's file replaces an earlier root's at the same path (the layers of plan/layers.ts): the later
-  // roots are walked first, and a path they hold is not read again.
-  for (const r of [...(Array.isArray(root) ? root : [root])].reverse()) walk(r, "");
+  if (staged) {
+    for (const f of staged) if (f.rel !== prune && !f.rel.startsWith(`${prune}/`)) add(f.rel, f.path, f.ino, f.size, f.mtimeNs);
+  } else {
+    // A later root's file replaces an earlier root's at the same path (the layers of plan/layers.ts): the later
+    // roots are walked first, and a path they hold is not read again.
+    for (const r of [...(Array.isArray(root) ? root : [root])].reverse()) walk(r, "");
+  }
   const sorted = [...records.values()].sort(Buffer.compare);
   if (cacheFile)
     try {

@@ -18,8 +18,12 @@ import { recordsFile, writeContext } from "../../pipeline/context.ts";
 import { recentLimit } from "../../pipeline/context-tree.ts";
 import { recentOf, withLayeredSources } from "../../pipeline/plan/layers.ts";
 import { sourceManifest } from "../../pipeline/source-hashes.ts";
+import { withSourceManifests } from "../../pipeline/plan/manifest.ts";
 import type { Plan, Step } from "../../pipeline/plan.ts";
 import { scratchDir } from "../support/scratch.ts";
+
+// The digests of staged sources are kept in the state dir: this run's own.
+process.env.PIPELINE_HOME = scratchDir();
 
 /** A plan that copies the host folder `path` whole into /src, with `more` steps after that copy. */
 function plan(path: string, more: Step[] = []): Plan {
@@ -63,7 +67,9 @@ function setup() {
   for (let i = 0; i < 20; i++) writeFileSync(join(src, "lib", `f${i}.cc`), `int f${i};\n`);
   writeFileSync(join(src, "build", "a.o"), "obj");
   symlinkSync("lib/f0.cc", join(src, "link.cc"));
-  const p = withLayeredSources(plan("src"));
+  // With the build-tree restore that reads the CLI's manifest of the sources (made from the staging's own scan).
+  const restore: Step = { kind: "run", args: ["sh", "-c", "build-tree.sh restore /cache /src /src/build"], mounts: [] };
+  const p = withLayeredSources(withSourceManifests(plan("src", [restore])));
   const ctx = join(root, "ctx");
   return { root, src, ctx, stage: () => writeContext(p, ctx, root) };
 }
@@ -107,6 +113,8 @@ function same(t: ReturnType<typeof setup>) {
   host.delete("build");
   host.delete("build/a.o");
   assert.equal(copied(join(t.ctx, "h0"), join(t.ctx, recentOf("h0"))), host, "base then recent = the host tree");
+  // The digests the restore is handed are the host files' (read afresh here: no cache).
+  assert.is(readFileSync(join(t.ctx, "m", "h0.sha256"), "utf8"), sourceManifest(t.src, "build").manifest);
 }
 
 test("an edit is staged in the recent folder and leaves the base as BuildKit keyed it", async () => {

@@ -5,7 +5,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
-import { mkdirSync, renameSync, utimesSync, writeFileSync } from "node:fs";
+import { lstatSync, mkdirSync, renameSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { sourceManifest } from "../../pipeline/source-hashes.ts";
 import { MANIFEST_MOUNT, withSourceManifests } from "../../pipeline/plan/manifest.ts";
@@ -56,6 +56,27 @@ test("a second manifest reads only the files whose inode, size or mtime moved, a
   next = sourceManifest(t.src, "build", t.cache);
   assert.is(next.hashed, 1);
   assert.is(next.manifest, sha256sum(t.src));
+});
+
+test("from a staging's own listing: no walk, and a file is read again only when the inode, size or mtime it was staged with moved", () => {
+  const t = tree();
+  const listing = () =>
+    ["lib/a.cc", "lib/deep/b.h", "odd name\nwith newline.cc", "build/a.o"].map((rel) => {
+      const st = lstatSync(join(t.src, rel), { bigint: true });
+      return { rel, path: join(t.src, rel), ino: String(st.ino), size: String(st.size), mtimeNs: String(st.mtimeNs) };
+    });
+  const first = sourceManifest(t.src, "build", t.cache, listing());
+  assert.is(first.manifest, sha256sum(t.src), "the build folder left out, as a walk leaves it");
+  assert.is(first.hashed, 3);
+  assert.is(sourceManifest(t.src, "build", t.cache, listing()).hashed, 0, "nothing moved: nothing read");
+  // Edited in place: the same size and inode, another (old) mtime.
+  writeFileSync(join(t.src, "lib", "a.cc"), "int b;\n");
+  utimesSync(join(t.src, "lib", "a.cc"), 2_000_000, 2_000_000);
+  const next = sourceManifest(t.src, "build", t.cache, listing());
+  assert.is(next.hashed, 1);
+  assert.is(next.manifest, sha256sum(t.src));
+  // The listing, not the folder, says what there is: a file it does not name is not in the manifest.
+  assert.not.match(sourceManifest(t.src, "build", t.cache, listing().slice(1)).manifest, "lib/a.cc");
 });
 
 test("withSourceManifests mounts a manifest into a restore of a folder a host folder was copied to, and only there", () => {
