@@ -13,7 +13,7 @@ import { claimContextDir, writeContext } from "../context.ts";
 import { withSourceManifests } from "../plan/manifest.ts";
 import { withLayeredSources } from "../plan/layers.ts";
 import { EngineUnavailable, EXIT_INTERRUPTED, EXIT_TERMINATED, PipelineError, StepError } from "../../modules/errors.ts";
-import { activeTemps, atomicWrite, type OutputRequest, workPrefix } from "../outputs.ts";
+import { activeTemps, atomicWrite, type OutputRequest, removeTree, workPrefix } from "../outputs.ts";
 import { applyDelta, listOutput } from "../delta-output.ts";
 import { createView, ProgressTracker, type Vertex } from "../progress.ts";
 import { capture } from "../proc.ts";
@@ -144,7 +144,7 @@ export async function runPlan(
             } catch (err) {
               if (err instanceof PipelineError) throw err;
               // The old folder changed under us (a file gone): the whole result, as without it.
-              await fs.rm(tmp, { recursive: true, force: true });
+              await removeTree(tmp);
               await fs.mkdir(tmp);
               await solvePlan({
                 plan: { ...plan, target: requested.target },
