@@ -290,11 +290,20 @@ def restore(cur, given):
 
 def sources(given):
     # The files of the source tree (not its build tree), as `find . -path ./build -prune -o -type f` names them.
+    # (The folder entries' types, without a stat per file: a build's one stat of each source is below.)
     names = []
-    for top, dirs, files in os.walk(b"."):
-        if top == b".":
-            dirs[:] = [d for d in dirs if d != b"build"]
-        names.extend(os.path.join(top, f) for f in files if stat.S_ISREG(os.lstat(os.path.join(top, f)).st_mode))
+
+    def walk(top):
+        with os.scandir(top) as entries:
+            for e in entries:
+                path = os.path.join(top, e.name)
+                if e.is_dir(follow_symlinks=False):
+                    if path != b"./build":
+                        walk(path)
+                elif e.is_file(follow_symlinks=False):
+                    names.append(path)
+
+    walk(b".")
     names.sort()
     listed = records(given)
     if listed and sorted(r[66:] for r in listed) == names:
@@ -354,15 +363,23 @@ def sources(given):
         pass
     skip = set(changed)
     aged = 0
+    # Each source's mtime as ninja will see it: read once here, again only for the files touched here.
+    mtime = {}
     for path in same:
         if path in skip:
             continue
-        now = os.lstat(path).st_mtime_ns
+        now = mtime[path] = os.lstat(path).st_mtime_ns
         if now < oldest or (path in seen and now <= seen[path]):
             continue
         os.utime(path, ns=(1_000_000_000, 1_000_000_000), follow_symlinks=False)
+        mtime[path] = 1_000_000_000
         aged += 1
-    write(os.path.join(tmp, b"sources.mtimes"), [b"%d %s" % (os.lstat(r[66:]).st_mtime_ns, r[66:]) for r in manifest_now])
+    for path in skip:
+        try:
+            mtime[path] = os.lstat(path).st_mtime_ns
+        except FileNotFoundError:
+            pass  # a journal's path the sources no longer have
+    write(os.path.join(tmp, b"sources.mtimes"), [b"%d %s" % (mtime[r[66:]], r[66:]) for r in manifest_now])
     if os.path.isfile(saved):
         print(f"pipeline-build: sources: {len(changed)} changed, {len(same) - len(skip.intersection(same))} unchanged ({aged} given an old mtime); {digests}")
     else:

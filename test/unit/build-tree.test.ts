@@ -327,6 +327,12 @@ test("restore: a changed source gets a new mtime; an unchanged one is touched on
     assert.is(mtime("moved.cc"), 1, "newer than the outputs with the same content: an old mtime");
     assert.ok(mtime("edited.cc") > 3_000_000, "changed: now");
     assert.ok(mtime("journal.cc") > 3_000_000, "named by the journal: now, whatever its content");
+    // What the save keeps as the mtimes this build's ninja saw: each source's as restore left it.
+    const kept = readFileSync(join(d.tmp, "sources.mtimes"), "utf8").split("\0").filter(Boolean).sort();
+    const now = ["./a.cc", "./edited.cc", "./journal.cc", "./moved.cc", "./old.cc"].map(
+      (p) => `${statSync(join(d.src, p), { bigint: true }).mtimeNs} ${p}`,
+    );
+    assert.equal(kept, now.sort());
     // A cut-off save may have left out a file CMake generated (build.ninja): the tree is configured again.
     assert.match(out, /and the tree is configured again/);
     assert.not.ok(existsSync(join(d.build, ".pipeline-configured")), "the configure stamp is gone");
