@@ -179,10 +179,17 @@ build() {
   # Outputs an earlier build made that this build graph no longer has (a target removed, or a tree restored
   # from another source tree) would be shipped and checked as if they were built now: Ninja forgets them, once
   # the graph is up to date (CMake runs again first if a CMakeLists.txt changed since the tree was configured).
+  # Once per graph: Ninja logs only the outputs of the graph that built them, so a tree cleaned with this very
+  # build.ninja (its size and mtime in .pipeline-cleaned, kept with the tree) has none until the graph changes.
+  # (Each Ninja run loads the whole graph and log: tens of ms for thousands of sources, on every build.)
   if [ -f "$BUILD_DIR/build.ninja" ]; then
     graph=$(ninja -C "$BUILD_DIR" build.ninja 2>&1) || { echo "$graph"; exit 1; }
     case "$graph" in *"no work to do"*) ;; *) echo "$graph" ;; esac
-    ninja -C "$BUILD_DIR" -t cleandead >/dev/null
+    cleaned=$(find "$BUILD_DIR/build.ninja" -printf '%s %T@')
+    if [ "$(cat "$BUILD_DIR/.pipeline-cleaned" 2>/dev/null)" != "$cleaned" ]; then
+      ninja -C "$BUILD_DIR" -t cleandead >/dev/null
+      echo "$cleaned" > "$BUILD_DIR/.pipeline-cleaned"
+    fi
   fi
   ${renderWords(steps.build.argv)}
 }

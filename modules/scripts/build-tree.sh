@@ -332,9 +332,10 @@ def sources(given):
             changed += journal
             # The save replaces each changed file whole (removed, then copied): one cut off may have left out
             # files CMake generated (build.ninja among them), which no source's rebuild writes again.
-            # Configuring again does.
-            if os.path.lexists(os.path.join(build, b".pipeline-configured")):
-                os.unlink(os.path.join(build, b".pipeline-configured"))
+            # Configuring again does; and Ninja's dead outputs are looked for again whatever the graph.
+            for stamp in (b".pipeline-configured", b".pipeline-cleaned"):
+                if os.path.lexists(os.path.join(build, stamp)):
+                    os.unlink(os.path.join(build, stamp))
         for path in changed:
             try:
                 os.utime(path, follow_symlinks=False)

@@ -314,6 +314,7 @@ test("restore: a changed source gets a new mtime; an unchanged one is touched on
       "# ninja log v5\n1\t2\t2000000000000000\told.o\tabc\n1\t2\t2500000000000000\tmoved.o\tdef\n",
     );
     writeFileSync(join(d.build, ".pipeline-configured"), "stamp\n");
+    writeFileSync(join(d.build, ".pipeline-cleaned"), "1 2\n");
     run(d, "save");
     // Next build: moved.cc touched (same content) after the outputs were built; edited.cc's content changed;
     // the journal of a cut-off save names journal.cc; old.cc keeps its mtime, older than every output.
@@ -336,6 +337,7 @@ test("restore: a changed source gets a new mtime; an unchanged one is touched on
     // A cut-off save may have left out a file CMake generated (build.ninja): the tree is configured again.
     assert.match(out, /and the tree is configured again/);
     assert.not.ok(existsSync(join(d.build, ".pipeline-configured")), "the configure stamp is gone");
+    assert.not.ok(existsSync(join(d.build, ".pipeline-cleaned")), "and the stamp of the last clean of dead outputs");
     // The build after that: nothing moved since, so nothing is touched (edited.cc, now unchanged, is no newer
     // than that build saw it).
     rmSync(join(d.cache, "dirty"));
