@@ -68,17 +68,19 @@ export const HAVE_FILE = "pipeline-have";
  * are hard linked rather than copied (free for what the step itself wrote; overlayfs copies up the rest first,
  * which costs what a copy does).
  */
-function deltaScript(r: string, d: string, link: boolean): string {
+export function deltaScript(r: string, d: string, link: boolean, have = "/have"): string {
   const q = (p: string) => `'${p.replaceAll("'", `'\\''`)}'`;
   return [
     "set -eu",
     `mkdir -p ${q(`${d}/files`)} ${q(`${d}/tmp`)}`,
     `cd ${q(r)}`,
-    `find . -mindepth 1 -type f -printf '%y %m %s %T@ %P\\0' | LC_ALL=C sort -z > ${q(`${d}/tmp/now`)}`,
-    `LC_ALL=C sort -z /have > ${q(`${d}/tmp/have`)}`,
+    // One walk of the result (thousands of entries in a build tree), each list made from it.
+    `find . -mindepth 1 -printf '%y %m %s %T@ %P\\0' > ${q(`${d}/tmp/every`)}`,
+    `cut -z -d' ' -f1,2,5- ${q(`${d}/tmp/every`)} > ${q(`${d}/all`)}`,
+    `grep -z '^f ' ${q(`${d}/tmp/every`)} | LC_ALL=C sort -z > ${q(`${d}/tmp/now`)}`,
+    `LC_ALL=C sort -z ${q(have)} > ${q(`${d}/tmp/have`)}`,
     `LC_ALL=C comm -z -23 ${q(`${d}/tmp/now`)} ${q(`${d}/tmp/have`)} | cut -z -d' ' -f5- | xargs -0r cp -a${link ? "l" : ""} --parents -t ${q(`${d}/files`)} --`,
-    `find . -mindepth 1 ! -type f ! -type d -print0 | xargs -0r cp -a --parents -t ${q(`${d}/files`)} --`,
-    `find . -mindepth 1 -printf '%y %m %P\\0' > ${q(`${d}/all`)}`,
+    `grep -zv '^[fd] ' ${q(`${d}/tmp/every`)} | cut -z -d' ' -f5- | xargs -0r cp -a --parents -t ${q(`${d}/files`)} --`,
     `rm -rf ${q(`${d}/tmp`)}`,
   ].join("\n");
 }

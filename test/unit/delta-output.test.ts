@@ -4,12 +4,12 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { spawnSync } from "node:child_process";
 import { applyDelta, listOutput } from "../../pipeline/delta-output.ts";
 import { MARKER } from "../../pipeline/outputs.ts";
-import { DELTA_STAGE, deltaTools, HAVE_FILE, withDeltaTarget } from "../../pipeline/plan/output.ts";
+import { DELTA_STAGE, deltaScript, deltaTools, HAVE_FILE, withDeltaTarget } from "../../pipeline/plan/output.ts";
 import type { Plan } from "../../pipeline/plan.ts";
 import { scratchDir } from "../support/scratch.ts";
 
@@ -67,6 +67,47 @@ test("an incremental export makes the folder from what was sent and hard links t
     () => true,
   );
   assert.ok(failed, "a file in neither: an error (the runner exports whole)");
+});
+
+test("the delta step's script, run on a result: the new and changed files, every link and special file; the folder made again from it is the result", async () => {
+  const root = tmp();
+  const r = join(root, "r");
+  mkdirSync(join(r, "sub", "deep"), { recursive: true });
+  mkdirSync(join(r, "sp ace"));
+  writeFileSync(join(r, "same.o"), "same");
+  writeFileSync(join(r, "sub", "changed.o"), "new bytes");
+  writeFileSync(join(r, "sp ace", "c d"), "spaces");
+  writeFileSync(join(r, "sub", "deep", "new\nline"), "odd");
+  symlinkSync("same.o", join(r, "link"));
+  spawnSync("mkfifo", [join(r, "sub", "fifo")]);
+  // The old output: the same files but sub/changed.o, whose record differs; sub/deep/new\nline is new.
+  const old = join(root, "old");
+  spawnSync("cp", ["-a", r, old]);
+  rmSync(join(old, "sub", "deep", "new\nline"));
+  writeFileSync(join(old, "sub", "changed.o"), "old");
+  writeFileSync(join(old, MARKER), "{}\n");
+  writeFileSync(join(root, "have"), (await listOutput(old))!);
+  const d = join(root, "d");
+  const run = spawnSync("sh", ["-c", deltaScript(r, d, false, join(root, "have"))], { encoding: "utf8" });
+  assert.is(run.status, 0, run.stderr);
+  const sent = spawnSync("find", [".", "-mindepth", "1", "!", "-type", "d", "-print0"], {
+    cwd: join(d, "files"),
+    encoding: "utf8",
+  });
+  assert.equal(sent.stdout.split("\0").filter(Boolean).sort(), [
+    "./link",
+    "./sub/changed.o",
+    "./sub/deep/new\nline",
+    "./sub/fifo",
+  ]);
+  const out = join(root, "out");
+  mkdirSync(out);
+  assert.equal(await applyDelta(d, old, out), { sent: 4, kept: 2 });
+  const listing = (dir: string) =>
+    spawnSync("sh", ["-c", `cd "$1" && find . ! -name ${MARKER} -printf '%y %m %s %l %p\\n' | sort`, "sh", dir], {
+      encoding: "utf8",
+    }).stdout;
+  assert.is(listing(out), listing(r));
 });
 
 test("the delta is made by the last root command of the stage whose folder the target copies, or continues that stage, when it is built on the tools image; else the result is mounted into a stage of it", () => {
