@@ -22,8 +22,16 @@ import { withSourceManifests } from "../../pipeline/plan/manifest.ts";
 import type { Plan, Step } from "../../pipeline/plan.ts";
 import { scratchDir } from "../support/scratch.ts";
 
-// The digests of staged sources are kept in the state dir: this run's own.
-process.env.PIPELINE_HOME = scratchDir();
+// The digests of staged sources are kept in the state dir: one of this file's own, for its tests only (uvu runs
+// every test file in one process).
+const home = process.env.PIPELINE_HOME;
+test.before(() => {
+  process.env.PIPELINE_HOME = scratchDir();
+});
+test.after(() => {
+  if (home === undefined) delete process.env.PIPELINE_HOME;
+  else process.env.PIPELINE_HOME = home;
+});
 
 /** A plan that copies the host folder `path` whole into /src, with `more` steps after that copy. */
 function plan(path: string, more: Step[] = []): Plan {
