@@ -9,7 +9,7 @@ import { CacheSharingMode, type Container, dag, type Directory } from "@dagger.i
 import type { Config } from "./config.ts";
 import { allVariants, type Variant } from "./variants.ts";
 import { checkCommands, ISA_CACHE, withCheckScripts, withIsaCache, withScript } from "./checks.ts";
-import { SCRIPTS_DIR } from "./scripts.ts";
+import { BEFORE_RECENT, SCRIPTS_DIR } from "./scripts.ts";
 import { qemuCpuFor } from "./isa.ts";
 
 export type { Variant };
@@ -247,7 +247,9 @@ export function cacheVolumes(cfg: Config, v: Variant, test: boolean): { ccache: 
  * Configures and compiles `source` in the development image `dev`. The build tree of the last build of this
  * variant is kept on a locked cache volume. A step before the sources copies it into the container (build-tree.sh
  * snapshot), which the engine caches: `snapshot` is only part of that step's command, and a new value takes a
- * new snapshot (the CLI passes one after a build said its snapshot is stale). The compile step brings that copy
+ * new snapshot (the CLI passes one after a build said its snapshot is stale). A step after the sources' base
+ * gives the sources that look newer than that copy's outputs an old mtime (build-tree.sh age), once per base
+ * rather than in every build (a fresh clone or a pulled tree). The compile step brings that copy
  * up to date with the volume by copying only what the saves since changed, so a build's restore grows with
  * what changed rather than with the tree, and checks it against the sources (content-checked:
  * build-tree.sh restore), so only what changed recompiles; ccache (per variant) covers the rest; what the build changed is
@@ -288,6 +290,9 @@ export function compile(cfg: Config, dev: Container, source: Directory, v: Varia
     // Before the sources: an edit does not run it again.
     .withExec([tree, "snapshot", BUILD_CACHE, SRC, BUILD_DIR, snapshot || "-"])
     .withDirectory(SRC, source)
+    // Sources newer than the snapshot's outputs get an old mtime here, once per base of the sources (the CLI
+    // copies the files changed since the base after this step), rather than in every build's restore.
+    .withExec([...BEFORE_RECENT, tree, "age", BUILD_CACHE, SRC, BUILD_DIR])
     // One locked step: restore the tree, build with the same script as the dev image, keep the new tree.
     .withExec([
       "sh",

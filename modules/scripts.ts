@@ -20,3 +20,11 @@ export function scriptText(name: string): string {
 
 /** Where the scripts are put inside containers. */
 export const SCRIPTS_DIR = "/usr/local/lib/pipeline";
+
+/**
+ * Begins the command of a step that is as right on the base of the sources' folder as on the whole folder: the
+ * CLI may stage a folder as a base and the files changed since (pipeline/plan/layers.ts) and copy those after
+ * such a step, which an edit then leaves cached. Where the folder is copied whole (the Dagger engine, an ejected
+ * Dockerfile) it is a plain `env` that sets a variable nothing reads.
+ */
+export const BEFORE_RECENT = ["env", "PIPELINE_BEFORE_RECENT=1"];

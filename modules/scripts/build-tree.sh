@@ -1,6 +1,6 @@
 #!/bin/sh
 # pipeline: keeps a variant's build tree on a cache volume between builds (modules/compile.ts compile).
-# Usage: build-tree.sh snapshot|restore|save CACHE SRC BUILD [LABEL]
+# Usage: build-tree.sh snapshot|age|restore|save CACHE SRC BUILD [LABEL]
 #   CACHE  the cache volume's mount point (locked: one build of the variant at a time)
 #   SRC    the source tree; BUILD its build tree (inside SRC)
 #   LABEL  (snapshot) only part of the step's command, so that a new label makes the engine take a new snapshot
@@ -15,6 +15,13 @@
 # restore copies the tree whole and says the snapshot is stale; so it does after a save that starts a new
 # tree, and when many saves have passed since the snapshot: a new LABEL then takes a new one (the CLI does so
 # at its next build).
+#
+# age: in a step of its own after the snapshot and the copy of the sources' base (before the recent files: the
+# plan copies those after it, so an edit leaves it cached), gives each source that looks newer than the
+# snapshot's outputs an old mtime, as restore would (below): a source tree checked out or pulled after its
+# build tree was built (a fresh clone, a `cache pull`, a branch switched back) would otherwise be aged by every
+# build's restore, a copy of each such file into the build step's layer, every build. Content is not looked at
+# here: restore still gives every changed source a new mtime, so an aged file that changed rebuilds.
 #
 # restore: restores the last build tree of this variant, then makes Ninja's mtime test a content test: the
 # tree keeps the SHA-256 of every source file it was built from (and the mtime that build saw), and each file
@@ -40,7 +47,7 @@
 # cut-off save), and restore treats them as changed whatever their content, so every output a cut-off save
 # may have left half-written is rebuilt.
 set -eu
-usage() { echo "usage: build-tree.sh snapshot|restore|save CACHE SRC BUILD [LABEL]" >&2; exit 2; }
+usage() { echo "usage: build-tree.sh snapshot|age|restore|save CACHE SRC BUILD [LABEL]" >&2; exit 2; }
 [ $# -eq 4 ] || { [ $# -eq 5 ] && [ "$1" = snapshot ]; } || usage
 action=$1 cache=$2 src=$3 build=$4
 manifest=.pipeline-sources.sha256
@@ -65,6 +72,7 @@ last_save() { cat "$1/last" 2>/dev/null || echo 0; }
 #   restore CUR GIVEN   all of restore after the volume's clean-up: the tree CUR (none: "") caught up or copied
 #                       whole into BUILD, then (in SRC) the sources checked against it (see restore)
 #   save TREE           a save into the volume's tree TREE (not a first one: save_whole)
+#   age                 the sources in SRC that look newer than the outputs of the tree in BUILD aged (see age)
 # Names are bytes throughout (a name may hold a newline, or not be UTF-8); lists are NUL-separated; files are
 # copied by cp -a (mode, owner, times to the nanosecond, links as links).
 helper() {
@@ -288,9 +296,9 @@ def restore(cur, given):
     sources(given)
 
 
-def sources(given):
-    # The files of the source tree (not its build tree), as `find . -path ./build -prune -o -type f` names them.
-    # (The folder entries' types, without a stat per file: a build's one stat of each source is below.)
+def source_names():
+    """The files of the source tree (the current folder, not its build tree), as `find . -path ./build -prune -o
+    -type f` names them, sorted. (The folder entries' types, without a stat per file.)"""
     names = []
 
     def walk(top):
@@ -305,6 +313,48 @@ def sources(given):
 
     walk(b".")
     names.sort()
+    return names
+
+
+def outputs_seen():
+    """What the tree in build says about when its outputs were made: the mtime (ns) each source had as that
+    build's ninja saw it, and the oldest output mtime in ninja's log ("start end mtime path hash" lines; None
+    when there is no log: no tree)."""
+    seen = {}
+    for rec in records(os.path.join(build, mtimes)):
+        ns, _, path = rec.partition(b" ")
+        if ns.isdigit():
+            seen[path] = int(ns)
+    try:
+        with open(os.path.join(build, b".ninja_log"), "rb") as f:
+            logged = [int(x[2]) for x in (l.split(b"\t") for l in f.read().splitlines()[1:]) if len(x) > 2 and x[2].isdigit()]
+        return seen, min(logged, default=0)
+    except OSError:
+        return seen, None
+
+
+def aged(path, seen, oldest):
+    """Gives path an old mtime unless it is older than every output (oldest) or no newer than the last build saw
+    it; returns its mtime (ns) as ninja will see it, and whether it was touched here."""
+    now = os.lstat(path).st_mtime_ns
+    if now < (oldest or 0) or (path in seen and now <= seen[path]):
+        return now, False
+    os.utime(path, ns=(1_000_000_000, 1_000_000_000), follow_symlinks=False)
+    return 1_000_000_000, True
+
+
+def age():
+    # Content unseen: each file restore finds changed gets a new mtime again. Without a tree, nothing.
+    os.chdir(src)
+    seen, oldest = outputs_seen()
+    names = source_names()
+    n = 0 if oldest is None else sum(aged(p, seen, oldest)[1] for p in names)
+    print(f"pipeline-build: sources: {n} of {len(names)} looked newer than the build tree's outputs and got an old mtime"
+          + ("" if oldest is not None else " (no build tree yet)"))
+
+
+def sources(given):
+    names = source_names()
     listed = records(given)
     if listed and sorted(r[66:] for r in listed) == names:
         manifest_now, digests = listed, "digests from the CLI"
@@ -349,32 +399,14 @@ def sources(given):
     # One older than every output ninja logged, or no newer than that build saw it, already is; any other gets
     # an old mtime. A file is touched only then: touching one the image's layer holds copies the whole file up
     # into this step's layer, so touching every source would cost a copy of the source tree.
-    seen = {}
-    for rec in records(os.path.join(build, mtimes)):
-        ns, _, path = rec.partition(b" ")
-        if ns.isdigit():
-            seen[path] = int(ns)
-    # The oldest output mtime (ns) in ninja's log ("start end mtime path hash" lines): 0 when there is none.
-    oldest = 0
-    try:
-        with open(os.path.join(build, b".ninja_log"), "rb") as f:
-            logged = [int(x[2]) for x in (l.split(b"\t") for l in f.read().splitlines()[1:]) if len(x) > 2 and x[2].isdigit()]
-        oldest = min(logged, default=0)
-    except OSError:
-        pass
+    seen, oldest = outputs_seen()
     skip = set(changed)
-    aged = 0
     # Each source's mtime as ninja will see it: read once here, again only for the files touched here.
-    mtime = {}
+    mtime, old = {}, 0
     for path in same:
-        if path in skip:
-            continue
-        now = mtime[path] = os.lstat(path).st_mtime_ns
-        if now < oldest or (path in seen and now <= seen[path]):
-            continue
-        os.utime(path, ns=(1_000_000_000, 1_000_000_000), follow_symlinks=False)
-        mtime[path] = 1_000_000_000
-        aged += 1
+        if path not in skip:
+            mtime[path], touched = aged(path, seen, oldest)
+            old += touched
     for path in skip:
         try:
             mtime[path] = os.lstat(path).st_mtime_ns
@@ -382,7 +414,7 @@ def sources(given):
             pass  # a journal's path the sources no longer have
     write(os.path.join(tmp, b"sources.mtimes"), [b"%d %s" % (mtime[r[66:]], r[66:]) for r in manifest_now])
     if os.path.isfile(saved):
-        print(f"pipeline-build: sources: {len(changed)} changed, {len(same) - len(skip.intersection(same))} unchanged ({aged} given an old mtime); {digests}")
+        print(f"pipeline-build: sources: {len(changed)} changed, {len(same) - len(skip.intersection(same))} unchanged ({old} given an old mtime); {digests}")
     else:
         print(f"pipeline-build: sources: {len(changed)}, no earlier tree to build on; {digests}")
 
@@ -396,6 +428,8 @@ elif action == b"restore":
     restore(*args)
 elif action == b"save":
     save(*args)
+elif action == b"age":
+    age()
 else:
     sys.exit(f"build-tree.sh helper: no action {os.fsdecode(action)}")
 PY
@@ -459,6 +493,7 @@ save() {
 
 case "$action" in
   snapshot) snapshot ;;
+  age) helper age ;;
   restore) restore ;;
   save) save ;;
   *) usage ;;

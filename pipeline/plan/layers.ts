@@ -6,7 +6,12 @@
  * as two steps: the base's copy is keyed by the base's content, which an edit leaves as it was, so it comes from
  * BuildKit's cache, and the recent folder's copy costs what changed. Together they give the same tree as one
  * copy. The CLI applies this on BuildKit only: an ejected Dockerfile copies the folder in one step.
+ *
+ * Run steps right after the base's copy whose command begins with BEFORE_RECENT (`env PIPELINE_BEFORE_RECENT=1`)
+ * say they are as right on the base as on the whole folder: the recent files are copied after them, so they stay
+ * cached until the base changes (the build's step that ages sources newer than the build tree's outputs).
  */
+import { BEFORE_RECENT } from "../../modules/scripts.ts";
 import type { Plan, Step } from "./state.ts";
 
 /** The context folder that holds the recent files of the host folder staged at `dest`. */
@@ -27,13 +32,19 @@ export function withLayeredSources(plan: Plan): Plan {
         if (other) hostDirs.delete(dir);
       }
   if (!hostDirs.size) return plan;
-  const stages = plan.stages.map((stage) => ({
-    ...stage,
-    steps: stage.steps.flatMap((step): Step[] => {
+  const beforeRecent = (step: Step | undefined) => step?.kind === "run" && BEFORE_RECENT.every((arg, i) => step.args[i] === arg);
+  const stages = plan.stages.map((stage) => {
+    const steps: Step[] = [];
+    for (let i = 0; i < stage.steps.length; i++) {
+      const step = stage.steps[i]!;
+      steps.push(step);
       const dir = [...hostDirs].find((d) => whole(step, d));
-      return dir && step.kind === "copy" ? [step, { kind: "copy", src: `${recentOf(dir)}/`, dest: step.dest }] : [step];
-    }),
-  }));
+      if (!dir || step.kind !== "copy") continue;
+      while (beforeRecent(stage.steps[i + 1])) steps.push(stage.steps[++i]!);
+      steps.push({ kind: "copy", src: `${recentOf(dir)}/`, dest: step.dest });
+    }
+    return { ...stage, steps };
+  });
   const context = plan.context.map((e) =>
     e.kind === "hostDir" && hostDirs.has(e.dest) ? { ...e, recent: recentOf(e.dest) } : e,
   );

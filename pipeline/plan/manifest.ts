@@ -13,6 +13,8 @@ import type { Plan, Step } from "./state.ts";
 export const MANIFEST_MOUNT = "/run/pipeline-sources.sha256";
 
 const RESTORE = /build-tree\.sh restore (\S+) (\S+) (\S+)/;
+/** A step that changes the sources' mtimes only, never their content (the manifest's digests hold after it). */
+const AGE = /build-tree\.sh age /;
 
 /**
  * The plan with a manifest for each step that restores a build tree into a folder a host folder was copied to,
@@ -38,7 +40,9 @@ export function withSourceManifests(plan: Plan): Plan {
       const m = RESTORE.exec(step.args.join(" "));
       const src = m?.[2]!.replace(/\/+$/, "");
       const of = src === undefined ? undefined : copied.get(src);
-      // Only the first command after the copy sees the sources as the host has them: any command may change them.
+      // Only the first command after the copy sees the sources as the host has them: any command may change them
+      // (but for the age step, which gives some an old mtime).
+      if (!m && AGE.test(step.args.join(" "))) return step;
       copied.clear();
       if (!of || !m![3]!.startsWith(`${src}/`)) return step;
       const name = `pipeline-sources-${of}`;

@@ -236,6 +236,44 @@ test("a build that adds a program in a new folder, then one that removes it: eac
   assert.not.ok(existsSync(join(last, tool)), "the removed program came back from the kept tree");
 });
 
+test("sources checked out after their build tree (same content, newer mtimes) get an old mtime once, in a cached step: not in each build", async () => {
+  const { config, src } = project({ ballast: false, name: "aged" });
+  // More files than a build stages apart from their base (plan/layers.ts): touching them all folds them into it.
+  execFileSync("mkdir", ["-p", join(src, "notes")]);
+  for (let i = 0; i < 100; i++) writeFileSync(join(src, "notes", `n${i}.txt`), `${i}\n`);
+  const first = await cli(["build", "--config", config]);
+  assert.is(first.code, 0, explain(first));
+  // A fresh checkout (as after `git clone` and `cache pull`): every mtime newer than the tree's, one file edited
+  // (with none, BuildKit finds every step cached: it keys a copy by content, not mtimes).
+  await sleep(1100);
+  execFileSync("find", [src, "-type", "f", "-exec", "touch", "{}", "+"]);
+  setVersion(src, `zero-${ID}`);
+  const checkedOut = await cli(["build", "--config", config]);
+  assert.is(checkedOut.code, 0, explain(checkedOut));
+  const aged = /pipeline-build: sources: (\d+) of (\d+) looked newer than the build tree's outputs and got an old mtime/.exec(
+    checkedOut.stderr,
+  );
+  assert.ok(aged, `no age step ran:\n${checkedOut.stderr.slice(-3000)}`);
+  assert.ok(Number(aged[2]) > 100 && aged[1] === aged[2], aged[0]);
+  assert.match(checkedOut.stderr, /sources: 1 changed, \d+ unchanged \(0 given an old mtime\)/);
+  // Edits after that: each restore ages nothing (before the age step, each aged every one of these sources), and
+  // the age step is cached with the sources' base. (The first edit, in place, takes its file out of the base, one
+  // copy of the base the first time only, and so runs the age step once more.)
+  for (const tag of ["one", "two", "three"]) {
+    setVersion(src, `${tag}-${ID}`);
+    const out = join(scratch(), tag);
+    const next = await cli(["build", "--config", config, "--out", out]);
+    assert.is(next.code, 0, explain(next));
+    assert.match(next.stderr, /sources: 1 changed, \d+ unchanged \(0 given an old mtime\)/);
+    const step = /^#(\d+) \[[^\]]*\] RUN .*"build-tree\.sh","age"/m.exec(
+      next.stderr.replace(/\/usr\/local\/lib\/pipeline\//g, ""),
+    );
+    assert.ok(step, `no age step in the plan:\n${next.stderr.slice(-3000)}`);
+    if (tag !== "one") assert.match(next.stderr, new RegExp(`^#${step[1]} CACHED$`, "m"), `build ${tag}: the age step ran again`);
+    assert.match(execFileSync(join(out, "minipaddle"), ["--version"]).toString(), `${tag}-${ID}`);
+  }
+});
+
 test("a source file whose name holds a newline: the manifest round-trips it and an edit to it is seen", async () => {
   const { config, src } = project({ ballast: false, name: "odd" });
   const out = join(scratch(), "a");

@@ -42,7 +42,7 @@ function layout() {
 }
 
 /** Runs `build-tree.sh ACTION`; returns its output, failing with it unless it exits 0. */
-function run(d: ReturnType<typeof layout>, action: "snapshot" | "restore" | "save", env: NodeJS.ProcessEnv = {}): string {
+function run(d: ReturnType<typeof layout>, action: "snapshot" | "age" | "restore" | "save", env: NodeJS.ProcessEnv = {}): string {
   const r = spawnSync("sh", [SCRIPT, action, d.cache, d.src, d.build, ...(action === "snapshot" ? ["label"] : [])], {
     encoding: "utf8",
     env: { ...process.env, TMPDIR: d.tmp, PIPELINE_SOURCES_MANIFEST: join(d.root, "none"), ...env },
@@ -343,6 +343,51 @@ test("restore: a changed source gets a new mtime; an unchanged one is touched on
     rmSync(join(d.cache, "dirty"));
     run(d, "save");
     assert.match(run(d, "restore"), /sources: 0 changed, 5 unchanged \(0 given an old mtime\)/);
+  } finally {
+    rmSync(d.root, { recursive: true, force: true });
+  }
+});
+
+test("age gives the sources newer than the tree's outputs an old mtime, once: restore then touches only what changed", () => {
+  const d = layout();
+  try {
+    const at = (p: string, seconds: number) => utimesSync(join(d.src, p), seconds, seconds);
+    const mtime = (p: string) => statSync(join(d.src, p)).mtimeMs / 1000;
+    const names = ["old.cc", "cloned.cc", "edited.cc", "sub/seen.cc"];
+    mkdirSync(join(d.src, "sub"));
+    for (const p of names) writeFileSync(join(d.src, p), `// ${p}\n`);
+    for (const p of names) at(p, 1_000_000);
+    at("a.cc", 1_000_000);
+    // No tree yet: nothing to look newer than.
+    assert.match(
+      run(d, "age"),
+      /sources: 0 of 5 looked newer than the build tree's outputs and got an old mtime \(no build tree yet\)/,
+    );
+    assert.is(mtime("cloned.cc"), 1_000_000);
+    run(d, "restore");
+    writeFileSync(join(d.build, ".ninja_log"), "# ninja log v5\n1\t2\t2000000000000000\told.o\tabc\n");
+    run(d, "save");
+    // A fresh checkout of the same sources: newer than every output. sub/seen.cc was built at 3,000,000 s (the
+    // mtimes the tree keeps); edited.cc also changed.
+    const kept = join(tree(d), MTIMES);
+    const seen = readFileSync(kept, "utf8").replace(/\d+ \.\/sub\/seen\.cc/, "3000000000000000 ./sub/seen.cc");
+    assert.ok(seen.includes("3000000000000000 ./sub/seen.cc"));
+    writeFileSync(kept, seen);
+    at("cloned.cc", 3_000_000);
+    writeFileSync(join(d.src, "edited.cc"), "// edited\n");
+    at("edited.cc", 3_000_000);
+    at("sub/seen.cc", 3_000_000);
+    // The next build: the snapshot, the sources' base, then age.
+    run(d, "snapshot");
+    assert.match(run(d, "age"), /sources: 2 of 5 looked newer than the build tree's outputs and got an old mtime\n/);
+    assert.is(mtime("old.cc"), 1_000_000, "older than every output: left as it is");
+    assert.is(mtime("cloned.cc"), 1, "newer than the outputs: an old mtime");
+    assert.is(mtime("edited.cc"), 1, "its content is not looked at here");
+    assert.is(mtime("sub/seen.cc"), 3_000_000, "no newer than the last build saw it: left as it is");
+    const out = run(d, "restore");
+    assert.match(out, /sources: 1 changed, 4 unchanged \(0 given an old mtime\)/);
+    assert.ok(mtime("edited.cc") > 3_000_000, "changed: restore gives it a new mtime, aged or not");
+    assert.is(mtime("cloned.cc"), 1);
   } finally {
     rmSync(d.root, { recursive: true, force: true });
   }

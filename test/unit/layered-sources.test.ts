@@ -17,6 +17,7 @@ import { join } from "node:path";
 import { recordsFile, writeContext } from "../../pipeline/context.ts";
 import { recentLimit } from "../../pipeline/context-tree.ts";
 import { recentOf, withLayeredSources } from "../../pipeline/plan/layers.ts";
+import { BEFORE_RECENT } from "../../modules/scripts.ts";
 import { sourceManifest } from "../../pipeline/source-hashes.ts";
 import { withSourceManifests } from "../../pipeline/plan/manifest.ts";
 import type { Plan, Step } from "../../pipeline/plan.ts";
@@ -53,6 +54,18 @@ test("a host folder copied only whole gets a second copy of its recent files", (
   assert.equal(out.context, [
     { kind: "hostDir", dest: "h0", path: ".", filters: [{ include: [], exclude: ["build"] }], recent: "h0-recent" },
   ]);
+});
+
+test("steps that begin BEFORE_RECENT right after the base's copy come before the recent files' copy; others after", () => {
+  const age: Step = { kind: "run", args: [...BEFORE_RECENT, "build-tree.sh", "age"], mounts: [] };
+  const build: Step = { kind: "run", args: ["sh", "-c", "build"], mounts: [] };
+  const env: Step = { kind: "env", name: "X", value: "1", expand: false };
+  const recent: Step = { kind: "copy", src: "h0-recent/", dest: "/src/" };
+  const base: Step = { kind: "copy", src: "h0/", dest: "/src/" };
+  assert.equal(withLayeredSources(plan(".", [age, age, build])).stages[0]!.steps, [base, age, age, recent, build]);
+  // Not right after the base's copy: it sees the recent files as every other step does.
+  assert.equal(withLayeredSources(plan(".", [env, age])).stages[0]!.steps, [base, recent, env, age]);
+  assert.equal(withLayeredSources(plan(".", [build, age])).stages[0]!.steps, [base, recent, build, age]);
 });
 
 test("a host folder read any other way is copied in one step", () => {

@@ -95,7 +95,17 @@ test("withSourceManifests mounts a manifest into a restore of a folder a host fo
         name: "s0",
         base: "debian",
         label: "from debian:bookworm",
-        steps: [{ kind: "copy", src: "h0/", dest: "/src/" }, { kind: "workdir", path: "/src" }, restore("/src")],
+        // The step that ages sources changes mtimes only: the manifest still holds after it.
+        steps: [
+          { kind: "copy", src: "h0/", dest: "/src/" },
+          { kind: "workdir", path: "/src" },
+          {
+            kind: "run",
+            args: ["env", "X=1", "/usr/local/lib/pipeline/build-tree.sh", "age", "/c", "/src", "/src/build"],
+            mounts: [],
+          },
+          restore("/src"),
+        ],
       },
       // A folder something else wrote into after the copy, and one no host folder was copied to: no manifest.
       {
@@ -134,7 +144,7 @@ test("withSourceManifests mounts a manifest into a restore of a folder a host fo
     steps: [{ kind: "copy", src: "m/h0.sha256", dest: "/sources.sha256" }],
   });
   const s0 = out.stages.find((s) => s.name === "s0")!;
-  const run = s0.steps[2]!;
+  const run = s0.steps[3]!;
   assert.ok(
     run.kind === "run" &&
       run.mounts.some((m) => m.kind === "bind" && m.target === MANIFEST_MOUNT && m.from === "pipeline-sources-h0"),
