@@ -67,6 +67,18 @@ test("an incremental export makes the folder from what was sent and hard links t
     () => true,
   );
   assert.ok(failed, "a file in neither: an error (the runner exports whole)");
+  // A link is always sent: one that was not is never taken from the old folder.
+  symlinkSync("same.o", join(old, "lib", "old-link"));
+  writeFileSync(join(delta, "all"), "d 755 lib\0l 777 lib/old-link\0");
+  const third = join(root, "third");
+  mkdirSync(third);
+  assert.ok(
+    await applyDelta(delta, old, third).then(
+      () => false,
+      () => true,
+    ),
+    "a link not sent: an error",
+  );
 });
 
 test("the delta step's script, run on a result: the new and changed files, every link and special file; the folder made again from it is the result", async () => {
