@@ -37,12 +37,13 @@ export function withSourceManifests(plan: Plan): Plan {
         return step;
       }
       if (step.kind !== "run") return step;
-      const m = RESTORE.exec(step.args.join(" "));
+      const command = step.args.join(" ");
+      const m = RESTORE.exec(command);
       const src = m?.[2]!.replace(/\/+$/, "");
       const of = src === undefined ? undefined : copied.get(src);
       // Only the first command after the copy sees the sources as the host has them: any command may change them
       // (but for the age step, which gives some an old mtime).
-      if (!m && AGE.test(step.args.join(" "))) return step;
+      if (!m && AGE.test(command)) return step;
       copied.clear();
       if (!of || !m![3]!.startsWith(`${src}/`)) return step;
       const name = `pipeline-sources-${of}`;
