@@ -148,6 +148,29 @@ test("the build script configures once per switches: a failed configure fails th
   assert.is(configures(), "3", "other switches: configured");
   assert.is(run("configure", { TEST: "ON" }).status, 0);
   assert.is(configures(), "4", "the configure action always configures");
+  // A tree with Ninja's graph builds with Ninja itself (not through cmake --build); a failed build fails the
+  // script, and Ninja forgets dead outputs after a build, once per graph.
+  writeFileSync(join(root, "src", "build", "build.ninja"), "rules\n");
+  writeFileSync(join(bin, "ninja"), '#!/bin/sh\necho "ninja $*" >> "$LOG"\nexit ${NINJA_FAIL:-0}\n');
+  chmodSync(join(bin, "ninja"), 0o755);
+  const ninjaCalls = (what: string) =>
+    execFileSync("sh", ["-c", `grep -c -- '${what}' "$0" || true`, log], { encoding: "utf8" }).trim();
+  const builds = () => execFileSync("sh", ["-c", `grep -c '^cmake --build' "$0" || true`, log], { encoding: "utf8" }).trim();
+  const before = builds();
+  // (`all` runs the build inside an && list, where the shell's -e is off.)
+  const broken = run("all", { NINJA_FAIL: "3", CMAKE_BUILD_PARALLEL_LEVEL: "5", TEST: "ON" });
+  assert.is(broken.status, 3, "a failed Ninja fails the build with its status");
+  assert.not.match(broken.stdout, "pipeline-build: test", "and no test runs");
+  assert.is(ninjaCalls("^ninja -j 5$"), "1", "Ninja itself, with CMAKE_BUILD_PARALLEL_LEVEL");
+  assert.is(ninjaCalls("cleandead"), "0", "no clean-up after a failed build");
+  assert.is(run("build").status, 0);
+  assert.is(run("build").status, 0);
+  assert.is(ninjaCalls("^ninja $"), "2");
+  assert.is(builds(), before, "cmake --build not run where the tree has build.ninja");
+  assert.is(ninjaCalls("cleandead"), "1", "dead outputs looked for once per graph");
+  writeFileSync(join(root, "src", "build", "build.ninja"), "rules, regenerated\n");
+  assert.is(run("build").status, 0);
+  assert.is(ninjaCalls("cleandead"), "2", "and again for a new graph");
 });
 
 test.run();
