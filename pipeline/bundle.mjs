@@ -6,9 +6,9 @@
 // package-lock.json or tsconfig.json changes; it lives in node_modules/.cache/pipeline (never committed), each
 // build in a folder of its own that cli.json names (a command still running from the last one can still load
 // its chunks; the one a new build replaces is removed ten minutes later).
-// "@dagger.io/dagger" is the light SDK (sdk-light.mjs), bundled as an entry of its own, sdk.mjs: TypeScript
-// files loaded at run time get it too (sdk-hooks.mjs), so they and the CLI share its chunks, one `dag` and one
-// set of classes. Loaded as ~180 files of node_modules (the SDK, graphql) it took 0.1 to 0.2 s of each
+// "@dagger.io/dagger" is the light SDK's core (sdk-core.mjs); the light SDK (sdk-light.mjs, which adds the names
+// the CLI never uses) is an entry of its own, sdk.mjs: TypeScript files loaded at run time get it (sdk-hooks.mjs),
+// so they and the CLI share its chunks, one `dag` and one set of classes. Loaded as ~180 files of node_modules (the SDK, graphql) it took 0.1 to 0.2 s of each
 // command's start, as one bundle 40 ms. What only the full SDK loads (a live engine session: OpenTelemetry,
 // gRPC, the TypeScript compiler, the engine's download) stays in node_modules, loaded when it is used. Any failure returns undefined and the
 // caller runs the sources through tsx instead, where a syntax error gets its full report.
@@ -63,6 +63,7 @@ export function fresh() {
 /** esbuild's options for a bundle written into `outdir`. */
 function options(outdir) {
   const light = join(here, "sdk-light.mjs");
+  const core = join(here, "sdk-core.mjs");
   return {
     entryPoints: { cli: join(here, "cli.ts"), sdk: light },
     bundle: true,
@@ -87,7 +88,11 @@ function options(outdir) {
       {
         name: "light-sdk",
         setup(b) {
-          b.onResolve({ filter: /^@dagger\.io\/dagger$/ }, () => ({ path: light }));
+          b.onResolve({ filter: /^@dagger\.io\/dagger$/ }, () => ({ path: core }));
+          // The SDK's Context reaches graphql through computeQuery: loaded on a query's first use (sdk-query.mjs).
+          b.onResolve({ filter: /[\\/]compute_query\.js$/ }, (args) =>
+            /common[\\/]context\.js$/.test(args.importer) ? { path: join(here, "sdk-query.mjs") } : undefined,
+          );
           // Files that find files beside them through import.meta.url keep their own URL, not the bundle's:
           // modules/scripts.ts (its scripts), the SDK (its version, from its package.json).
           b.onLoad({ filter: /(modules[\\/]scripts\.ts|node_modules[\\/].*\.m?js)$/ }, async (args) => {
