@@ -6,6 +6,7 @@
 import yargs from "yargs";
 import { PipelineError, UsageError } from "../modules/errors.ts";
 import { installInterruptHandlers } from "./interrupt.ts";
+import { settleRemovals } from "./outputs.ts";
 import * as run from "./commands/run.ts";
 import { planCommand } from "./commands/plan.ts";
 import * as engine from "./commands/engine.ts";
@@ -96,8 +97,10 @@ export async function main(args: string[]): Promise<void> {
         throw new UsageError(msg);
       })
       .parseAsync();
+    await settleRemovals();
     process.exit(0);
   } catch (err) {
+    await settleRemovals().catch(() => {});
     if (err instanceof PipelineError) {
       process.stderr.write(`pipeline: ${err.message}\n`);
       process.exit(err.exitCode);

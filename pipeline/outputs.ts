@@ -273,7 +273,17 @@ async function replace(tmp: string, dest: string, shape: "directory" | "file", f
     await fs.rename(aside, dest);
     throw err;
   }
-  await removeTree(aside);
+  // Removed while the command goes on (its up-to-date stamp walks the new folder meanwhile); the command waits
+  // for it before it exits (settleRemovals), so that it leaves nothing behind.
+  const removal: Promise<void> = removeTree(aside).finally(() => removals.delete(removal));
+  removals.add(removal);
+}
+
+const removals = new Set<Promise<void>>();
+
+/** Waits for the removals of replaced outputs still under way (main, before the command exits). */
+export async function settleRemovals(): Promise<void> {
+  await Promise.all([...removals]);
 }
 
 /**

@@ -17,6 +17,7 @@ import { join } from "node:path";
 import { spawnSync } from "node:child_process";
 import {
   atomicWrite,
+  settleRemovals,
   checkOutputPath,
   fileMarker,
   MARKER,
@@ -188,6 +189,8 @@ test("atomicWrite marks a folder output, gives it mode 0777 & ~umask, and replac
     writeFileSync(join(t, "b.txt"), "two");
   });
   assert.equal(readdirSync(dest).sort(), [MARKER, "b.txt"]);
+  // The replaced folder is removed while the command goes on; the command waits for that before it exits.
+  await settleRemovals();
   assert.equal(readdirSync(dir), ["out"], "no temporaries left");
 });
 
