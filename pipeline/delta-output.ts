@@ -1,9 +1,11 @@
 /**
  * Incremental exports: the listing of a folder an earlier export wrote, and the new folder made from what the
  * engine sent (the files that differ) and hard links to the old folder's unchanged files (plan/output.ts
- * withDeltaTarget makes the step that compares and sends). Synchronous fs calls: one per file, each far cheaper
- * than a trip through libuv's thread pool (thousands of files in a build tree), and nothing else runs meanwhile.
+ * withDeltaTarget makes the step that compares and sends). The new folder is made by synchronous fs calls: one
+ * per file, each far cheaper than a trip through libuv's thread pool (thousands of files in a build tree), and
+ * nothing else runs meanwhile.
  */
+import { execFile } from "node:child_process";
 import { chmodSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { MARKER } from "./outputs.ts";
@@ -11,34 +13,21 @@ import { MARKER } from "./outputs.ts";
 /**
  * The listing of a folder an earlier export wrote (it holds MARKER), for an incremental export: NUL-separated
  * records `f MODE SIZE MTIME PATH` of its regular files, in GNU find's `%y %m %s %T@ %P` form (plan/output.ts
- * withDeltaTarget compares the new result's with it). Undefined when `dest` is not such a folder.
+ * withDeltaTarget compares the new result's with it). Undefined when `dest` is not such a folder. GNU find makes
+ * it, in a process of its own: started early (execute), it walks the folder while this one plans and stages the
+ * sources, where a walk here took 20 to 30 ms of the build's start at 2,000 sources.
  */
-export async function listOutput(dest: string): Promise<string | undefined> {
+export function listOutput(dest: string): Promise<string | undefined> {
   const abs = resolve(dest);
-  const marker = (() => {
-    try {
-      return lstatSync(join(abs, MARKER));
-    } catch {
-      return null;
-    }
-  })();
-  if (!marker?.isFile()) return undefined;
-  const records: string[] = [];
-  const walk = (dir: string, rel: string): void => {
-    for (const e of readdirSync(dir, { withFileTypes: true })) {
-      const path = rel ? `${rel}/${e.name}` : e.name;
-      if (e.isDirectory()) walk(join(dir, e.name), path);
-      else if (e.isFile() && path !== MARKER) {
-        const st = lstatSync(join(dir, e.name), { bigint: true });
-        const ns = st.mtimeNs;
-        // find's %T@: seconds, a point, nanoseconds in 9 digits and a 0.
-        const mtime = `${ns / 1_000_000_000n}.${(ns % 1_000_000_000n).toString().padStart(9, "0")}0`;
-        records.push(`f ${(Number(st.mode) & 0o7777).toString(8)} ${st.size} ${mtime} ${path}\0`);
-      }
-    }
-  };
-  walk(abs, "");
-  return records.join("");
+  try {
+    if (!lstatSync(join(abs, MARKER)).isFile()) return Promise.resolve(undefined);
+  } catch {
+    return Promise.resolve(undefined);
+  }
+  const args = [".", "-mindepth", "1", "-type", "f", "!", "-path", `./${MARKER}`, "-printf", "f %m %s %T@ %P\\0"];
+  return new Promise((done, fail) =>
+    execFile("find", args, { cwd: abs, encoding: "utf8", maxBuffer: 1 << 30 }, (err, stdout) => (err ? fail(err) : done(stdout))),
+  );
 }
 
 /**

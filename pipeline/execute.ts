@@ -21,6 +21,7 @@ import { type ProgressMode, resolveMode } from "./progress.ts";
 import type { HostInput } from "./uptodate.mjs";
 import { resolve } from "node:path";
 import { trace } from "./trace.ts";
+import { listOutput } from "./delta-output.ts";
 
 export interface ExecuteOptions {
   engine?: EngineChoice;
@@ -106,6 +107,10 @@ export async function execute(obj: Runnable, request: OutputRequest, opts: Execu
     const digest = await runOnDagger(obj, request);
     return { steps: 0, cached: 0, executed: 0, seconds: 0, ...(digest ? { digest } : {}) };
   }
+  // The folder an export replaces, listed by a child process while this one plans and stages (runPlan makes
+  // the export incremental with it).
+  const listing = request.kind === "export" ? listOutput(request.path) : undefined;
+  listing?.catch(() => {}); // (runPlan sees a failure, and exports the whole result)
   // Translate first: an unsupported operation is refused before any engine is looked for.
   const expected = expectedEngineKey(opts);
   const planned = await planFor(obj, opts.mirrors, expected);
@@ -122,6 +127,7 @@ export async function execute(obj: Runnable, request: OutputRequest, opts: Execu
     signal: opts.signal,
     cacheFrom: opts.cacheFrom,
     inlineCache: opts.inlineCache,
+    listing,
   });
   trace("build done");
   say(`pipeline: done in ${result.seconds.toFixed(1)}s: ${result.steps} steps, ${result.cached} cached, ${result.executed} run`);

@@ -31,6 +31,8 @@ export interface RunOptions {
   cacheFrom?: string[];
   /** Layer cache: the image this build makes carries its own, for a later build's cacheFrom (a publish). */
   inlineCache?: boolean;
+  /** The listing of the folder an export replaces, when the caller started it already (listOutput). */
+  listing?: Promise<string | undefined>;
 }
 
 export interface RunResult {
@@ -93,7 +95,8 @@ export async function runPlan(
   // A folder replacing one an earlier export wrote: only what differs is sent (withDeltaTarget, applyDelta).
   const tools = request.kind === "export" && plan.output.kind === "directory" ? deltaTools(plan) : undefined;
   // (An old folder that cannot be read is replaced whole, as without it.)
-  const last = tools ? await listOutput(request.kind === "export" ? request.path : "").catch(() => undefined) : undefined;
+  const last =
+    tools && request.kind === "export" ? await (opts.listing ?? listOutput(request.path)).catch(() => undefined) : undefined;
   if (tools && last) plan = withDeltaTarget(plan, tools, last);
   trace("old output listed");
   // pipeline-PID-XXXXXX: a later run removes it if this process is killed (outputs.ts removeStaleWork).
