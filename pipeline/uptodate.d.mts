@@ -5,6 +5,15 @@ export const STAMP_DAYS: number;
 export function stateDir(env?: NodeJS.ProcessEnv): string;
 export function stampFile(argv: string[], cwd: string, env?: NodeJS.ProcessEnv): string;
 export function pathDigest(path: string, filters?: PathFilter[]): string;
+/** One entry of a folder as pathDigest hashes it: `mode` is the whole st_mode, `mtimeNs` in nanoseconds. */
+export type FolderEntry =
+  | { rel: string; kind: "d"; mode: bigint | number }
+  | { rel: string; kind: "f" | "o"; size: bigint | number; mode: bigint | number; mtimeNs: bigint | number }
+  | { rel: string; kind: "l"; target: string };
+export function folderDigest(entries: FolderEntry[]): string;
+/** The entry of `path` (at `rel` in its folder), from its lstat with bigint: true. */
+export function statEntry(rel: string, st: import("node:fs").BigIntStats, path: string): FolderEntry;
+export const knownDigests: Map<string, string>;
 export function gitState(dir: string): string;
 export const GIT_DESCRIBE: string[];
 export const GIT_HEAD: string[];

@@ -72,24 +72,24 @@ export function stampFile(argv, cwd, env = process.env) {
  * "missing" when nothing is there.
  */
 export function pathDigest(path, filters = []) {
-  const h = createHash("sha256");
   let st;
   try {
     st = lstatSync(path, { bigint: true });
   } catch {
     return "missing";
   }
-  if (!st.isDirectory()) {
-    h.update(entry("", st, path));
-    return h.digest("hex");
-  }
+  if (!st.isDirectory())
+    return createHash("sha256")
+      .update(record(statEntry("", st, path)))
+      .digest("hex");
   const keep = filters.length ? compileFilters(filters) : () => "keep";
+  const entries = [];
   const walk = (dir, rel) => {
     let names;
     try {
-      names = readdirSync(dir).sort();
+      names = readdirSync(dir);
     } catch {
-      h.update(`unreadable ${rel}\0`);
+      entries.push({ rel, kind: "unreadable" });
       return;
     }
     for (const name of names) {
@@ -103,19 +103,71 @@ export function pathDigest(path, filters = []) {
         continue; // gone while we looked: the next look sees a change
       }
       if (s.isDirectory()) {
-        h.update(`d ${childRel} ${s.mode}\0`);
+        entries.push(statEntry(childRel, s, p));
         walk(p, childRel);
-      } else if (keep(childRel) === "keep") h.update(entry(childRel, s, p));
+      } else if (keep(childRel) === "keep") entries.push(statEntry(childRel, s, p));
     }
   };
   walk(path, "");
+  return folderDigest(entries);
+}
+
+/**
+ * What pathDigest hashes of one entry (`rel`: its path in the folder): `kind` "d" (a folder), "f" (a regular
+ * file), "l" (a link: `target`), "o" (anything else), or "unreadable" (a folder that could not be listed); `mode`
+ * is the whole st_mode (type bits and permissions), `mtimeNs` in nanoseconds.
+ */
+export function statEntry(rel, st, path) {
+  if (st.isSymbolicLink()) return { rel, kind: "l", target: readlinkSync(path) };
+  return { rel, kind: st.isDirectory() ? "d" : st.isFile() ? "f" : "o", size: st.size, mode: st.mode, mtimeNs: st.mtimeNs };
+}
+
+function record(e) {
+  switch (e.kind) {
+    case "d":
+      return `d ${e.rel} ${e.mode}\0`;
+    case "l":
+      return `l ${e.rel} ${e.target}\0`;
+    case "unreadable":
+      return `unreadable ${e.rel}\0`;
+    default:
+      return `${e.kind} ${e.rel} ${e.size} ${e.mode} ${e.mtimeNs}\0`;
+  }
+}
+
+/**
+ * pathDigest of a folder from its entries (statEntry's shape, in any order), as a walk of it would make it: each
+ * folder's entries by name (JavaScript's sort of the names), a folder before what it holds. An export that
+ * made a folder knows what it holds (delta-output.ts), and records its stamp without walking it again.
+ */
+export function folderDigest(entries) {
+  const children = new Map();
+  for (const e of entries) {
+    const cut = e.rel.lastIndexOf("/");
+    const parent = e.kind === "unreadable" ? e.rel : cut < 0 ? "" : e.rel.slice(0, cut);
+    const name = cut < 0 ? e.rel : e.rel.slice(cut + 1);
+    if (!children.has(parent)) children.set(parent, []);
+    if (e.kind === "unreadable") children.get(parent).unreadable = e;
+    else children.get(parent).push([name, e]);
+  }
+  const h = createHash("sha256");
+  const visit = (rel) => {
+    const here = children.get(rel) ?? [];
+    if (here.unreadable) h.update(record(here.unreadable));
+    const names = here.map(([name]) => name).sort();
+    const byName = new Map(here);
+    for (const name of names) {
+      const e = byName.get(name);
+      h.update(record(e));
+      if (e.kind === "d") visit(e.rel);
+    }
+  };
+  visit("");
   return h.digest("hex");
 }
 
-function entry(rel, st, path) {
-  if (st.isSymbolicLink()) return `l ${rel} ${readlinkSync(path)}\0`;
-  return `${st.isFile() ? "f" : "o"} ${rel} ${st.size} ${st.mode} ${st.mtimeNs}\0`;
-}
+/** Digests of folders an export just wrote, by absolute path, for recordStamp to use once (folderDigest). */
+export const knownDigests = (globalThis[Symbol.for("pipeline.outputDigests")] ??= new Map());
 
 /** The git state the CLI reads for a project folder (project.ts gitVersion, gitRevision); "" outside git. */
 export function gitState(dir) {
@@ -199,7 +251,12 @@ export function recordStamp({ argv, cwd, env = process.env, before, outputs }) {
     cwd,
     at: new Date().toISOString(),
     ...before,
-    outputs: outputs.map((o) => ({ path: resolve(cwd, o), digest: pathDigest(resolve(cwd, o)) })),
+    outputs: outputs.map((o) => {
+      const path = resolve(cwd, o);
+      const known = knownDigests.get(path);
+      knownDigests.delete(path);
+      return { path, digest: known ?? pathDigest(path) };
+    }),
   };
   const dir = join(stateDir(env), "stamps");
   mkdirSync(dir, { recursive: true });

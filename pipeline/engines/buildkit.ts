@@ -4,8 +4,8 @@
  * read from the plain stream; outputs land atomically (see outputs.ts).
  */
 import { spawn } from "node:child_process";
-import { promises as fs } from "node:fs";
-import { join } from "node:path";
+import { lstatSync, promises as fs } from "node:fs";
+import { join, resolve } from "node:path";
 import { randomBytes } from "node:crypto";
 import { createInterface } from "node:readline";
 import { deltaTools, type Plan, withDeltaTarget, withSyncTarget } from "../plan.ts";
@@ -13,7 +13,7 @@ import { claimContextDir, writeContext } from "../context.ts";
 import { withSourceManifests } from "../plan/manifest.ts";
 import { withLayeredSources } from "../plan/layers.ts";
 import { EngineUnavailable, EXIT_INTERRUPTED, EXIT_TERMINATED, PipelineError, StepError } from "../../modules/errors.ts";
-import { activeTemps, atomicWrite, type OutputRequest, removeTree, workPrefix } from "../outputs.ts";
+import { activeTemps, atomicWrite, MARKER, type OutputRequest, removeTree, workPrefix } from "../outputs.ts";
 import { applyDelta, listOutput } from "../delta-output.ts";
 import { createView, ProgressTracker, type Vertex } from "../progress.ts";
 import { capture } from "../proc.ts";
@@ -21,6 +21,7 @@ import { type BuildkitEndpoint, dockerEnv, endpointAnswers, engineKey, START_HIN
 import { registerRun } from "../runs.ts";
 import { renewSnapshotLabel } from "../snapshot.ts";
 import { trace } from "../trace.ts";
+import { type FolderEntry, folderDigest, knownDigests, statEntry } from "../uptodate.mjs";
 
 export interface RunOptions {
   progress: "plain" | "tty" | "quiet";
@@ -105,6 +106,7 @@ export async function runPlan(
   // Every line of the build's output is masked with the secrets' plaintexts before it is shown or kept.
   const tracker = new ProgressTracker(plan.secrets.map((s) => s.plaintext));
   let exported: RunResult["exported"];
+  let entries: FolderEntry[] | undefined;
   let staged: Awaited<ReturnType<typeof claimContextDir>>;
   let linked = false;
   try {
@@ -142,10 +144,13 @@ export async function runPlan(
             try {
               await solve({ kind: "local", dest: delta });
               trace("solved");
-              exported = await applyDelta(delta, request.path, tmp);
+              const made = await applyDelta(delta, request.path, tmp, last);
+              exported = { sent: made.sent, kept: made.kept };
+              entries = made.entries;
               trace("delta applied");
             } catch (err) {
               if (err instanceof PipelineError) throw err;
+              entries = undefined;
               // The old folder changed under us (a file gone): the whole result, as without it.
               await removeTree(tmp);
               await fs.mkdir(tmp);
@@ -174,6 +179,12 @@ export async function runPlan(
             activeTemps.delete(dir);
           }
         });
+        // What the folder holds is known: its up-to-date stamp need not walk it again (uptodate.mjs folderDigest).
+        if (entries) {
+          const marker = join(resolve(request.path), MARKER);
+          const all = [...entries, statEntry(MARKER, lstatSync(marker, { bigint: true }), marker)];
+          knownDigests.set(resolve(request.path), folderDigest(all));
+        }
         break;
       case "publish": {
         if (endpoint.kind === "buildctl") {

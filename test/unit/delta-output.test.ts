@@ -4,11 +4,12 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { spawnSync } from "node:child_process";
 import { applyDelta, listOutput } from "../../pipeline/delta-output.ts";
 import { MARKER } from "../../pipeline/outputs.ts";
+import { folderDigest, pathDigest, statEntry } from "../../pipeline/uptodate.mjs";
 import { DELTA_STAGE, deltaScript, deltaTools, HAVE_FILE, withDeltaTarget } from "../../pipeline/plan/output.ts";
 import type { Plan } from "../../pipeline/plan.ts";
 import { scratchDir } from "../support/scratch.ts";
@@ -114,7 +115,12 @@ test("the delta step's script, run on a result: the new and changed files, every
   ]);
   const out = join(root, "out");
   mkdirSync(out);
-  assert.equal(await applyDelta(d, old, out), { sent: 4, kept: 2 });
+  const made = await applyDelta(d, old, out, readFileSync(join(root, "have"), "utf8"));
+  assert.equal({ sent: made.sent, kept: made.kept }, { sent: 4, kept: 2 });
+  // What it made, as the up-to-date stamp records it without a walk: the walk's digest.
+  writeFileSync(join(out, MARKER), "{}\n");
+  const marker = statEntry(MARKER, lstatSync(join(out, MARKER), { bigint: true }), join(out, MARKER));
+  assert.is(folderDigest([...made.entries!, marker]), pathDigest(out));
   const listing = (dir: string) =>
     spawnSync("sh", ["-c", `cd "$1" && find . ! -name ${MARKER} -printf '%y %m %s %l %p\\n' | sort`, "sh", dir], {
       encoding: "utf8",

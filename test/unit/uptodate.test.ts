@@ -7,12 +7,37 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { execFileSync } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ownPipelineHome } from "../support/home.ts";
 import { scratchDir } from "../support/scratch.ts";
-import { gitState, pathDigest, recordStamp, snapshot, STAMP_DAYS, stampFile, upToDate } from "../../pipeline/uptodate.mjs";
+import {
+  type FolderEntry,
+  folderDigest,
+  gitState,
+  pathDigest,
+  recordStamp,
+  snapshot,
+  STAMP_DAYS,
+  stampFile,
+  statEntry,
+  upToDate,
+} from "../../pipeline/uptodate.mjs";
 import { gitFacts, gitStateOf } from "../../pipeline/project.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -169,6 +194,45 @@ test("a stamp not written for 30 days is removed when another is recorded", () =
   assert.ok(existsSync(stampFile(other.argv, other.dir)), "the new one is there");
   rmSync(s.dir, { recursive: true, force: true });
   rmSync(other.dir, { recursive: true, force: true });
+});
+
+test("pathDigest of a folder hashes a walk: each folder's entries by name, a folder before what it holds (as stamps have always been made)", () => {
+  const dir = scratchDir();
+  for (const d of ["b", "B", "a b", "ä", "a/z", "a/Z", "_"]) mkdirSync(join(dir, d), { recursive: true });
+  for (const f of ["b/1", "B/x", "a b/y", "ä/ü", "a/z/q", "a/Z/r", "_/s", "top", "Top", "a.o", "a-o"])
+    writeFileSync(join(dir, f), f);
+  symlinkSync("top", join(dir, "a/link"));
+  chmodSync(join(dir, "a b"), 0o700);
+  // The walk as written before the digest could be made from a list: names sorted per folder, depth first.
+  const h = createHash("sha256");
+  const walk = (at: string, rel: string) => {
+    for (const name of readdirSync(at).sort()) {
+      const childRel = rel ? `${rel}/${name}` : name;
+      const p = join(at, name);
+      const s = lstatSync(p, { bigint: true });
+      if (s.isDirectory()) {
+        h.update(`d ${childRel} ${s.mode}\0`);
+        walk(p, childRel);
+      } else if (s.isSymbolicLink()) h.update(`l ${childRel} ${readlinkSync(p)}\0`);
+      else h.update(`f ${childRel} ${s.size} ${s.mode} ${s.mtimeNs}\0`);
+    }
+  };
+  walk(dir, "");
+  assert.is(pathDigest(dir), h.digest("hex"));
+  // From a list in any order (an export's own), the same digest.
+  const entries: FolderEntry[] = [];
+  const list = (at: string, rel: string) => {
+    for (const name of readdirSync(at)) {
+      const p = join(at, name);
+      const childRel = rel ? `${rel}/${name}` : name;
+      const s = lstatSync(p, { bigint: true });
+      entries.push(statEntry(childRel, s, p));
+      if (s.isDirectory()) list(p, childRel);
+    }
+  };
+  list(dir, "");
+  assert.is(folderDigest([...entries].reverse()), pathDigest(dir));
+  assert.is(folderDigest([...entries].sort((a, b) => (a.rel < b.rel ? 1 : -1))), pathDigest(dir));
 });
 
 test("pathDigest: missing, a file, a link, and folders that differ only in a mode", () => {
