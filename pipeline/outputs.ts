@@ -273,9 +273,14 @@ async function replace(tmp: string, dest: string, shape: "directory" | "file", f
     await fs.rename(aside, dest);
     throw err;
   }
-  // Removed while the command goes on (its up-to-date stamp walks the new folder meanwhile); the command waits
-  // for it before it exits (settleRemovals), so that it leaves nothing behind.
-  const removal: Promise<void> = removeTree(aside).finally(() => removals.delete(removal));
+  // Removed while the command goes on (it records its up-to-date stamp meanwhile); the command waits for it
+  // before it exits (settleRemovals), so that it leaves nothing behind. The new folder is in place: a folder
+  // that could not be removed is a warning, and the next run removes it (removeStaleSiblings).
+  const removal: Promise<void> = removeTree(aside)
+    .catch((err: Error) => {
+      process.stderr.write(`pipeline: warning: could not remove ${aside}, the folder this output replaced: ${err.message}\n`);
+    })
+    .finally(() => removals.delete(removal));
   removals.add(removal);
 }
 

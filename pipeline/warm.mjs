@@ -1,8 +1,8 @@
 // At a terminal, or with PIPELINE_WARM=1 (warm-policy.mjs): a stage command (build, test, package, docs) runs
 // in a process that loaded the CLI before it was asked, instead of loading the bundle and the Dagger SDK itself
-// (0.4 to 0.6 s of every command on these machines). Each such process serves one command and then exits; when it takes a command it starts its
-// successor, which loads once the command is done (while a person edits), so the next command finds one
-// ready. One waits at most WAIT_MS for a command, then exits. Plain JavaScript: bin.mjs loads it before the
+// (0.4 to 0.6 s of every command on these machines). Each such process serves one command and then exits; as it
+// exits it starts its successor, which loads once it is gone (while a person edits), so the next command finds
+// one ready. One waits at most WAIT_MS for a command, then exits. Plain JavaScript: bin.mjs loads it before the
 // bundle.
 //
 // The command's process (the client) sends its arguments, folder, environment and terminal to the warm one
@@ -42,8 +42,8 @@ export function socketPath(state, bundleUrl) {
 
 /**
  * Starts a warm process for `socket` in the background (it exits at once if one already listens there). With
- * `after` (a pid), it loads the CLI only once that process has exited: a successor started as a command is
- * taken then does not compete with that command for the CPU (loading takes about half a second of a core).
+ * `after` (a pid), it loads the CLI only once that process has exited: a successor started as a command's
+ * process exits does not compete with it for the CPU (loading takes about half a second of a core).
  */
 export function startWarm(socket, bundleUrl, after) {
   try {
@@ -179,11 +179,12 @@ async function serve(socket, bundleUrl, after) {
       taken = true;
       clearTimeout(idle);
       server.close();
-      // The next command's warm process, which loads when this one is done.
-      startWarm(socket, bundleUrl, process.pid);
       const request = JSON.parse(buf.slice(0, i));
       buf = buf.slice(i + 1);
       run(sock, request, main).catch(() => process.exit(1));
+      // The next command's warm process, started as this one exits, once the client has its exit status (not as
+      // the command starts, where its start took a core beside the command's own), and loaded once this one is gone.
+      process.on("exit", () => startWarm(socket, bundleUrl, process.pid));
       sock.on("data", (more) => {
         buf += more;
         let j;

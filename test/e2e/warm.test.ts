@@ -161,7 +161,7 @@ test("the digests the client's up-to-date check made go over with the command, f
     assert.equal(JSON.parse(r.stdout), [['["/src",[]]', "d1"]]);
   } finally {
     server.kill("SIGKILL");
-    // The successor it started as it took the command.
+    // The successor it started as it exited.
     for (const pid of processesMatching(`warm.mjs ${socket}`)) process.kill(pid, "SIGKILL");
   }
 });
@@ -183,8 +183,8 @@ test("SIGTERM to a command a warm process runs stops its build: exit 143, the bu
       throw new Error(`the build never started:\n${explain(await run.done)}`);
     await sleep(200);
   }
-  // The successor the warm process started as it took the command loads only once the command is done: while
-  // the build runs, none listens (loading would take a core for half a second from the build).
+  // The warm process starts its successor as it exits, which loads only once it is gone: while the build runs,
+  // none listens (loading would take a core for half a second from the build).
   await sleep(3_000);
   assert.is(await listening(), false, "a successor loaded while the command ran");
   run.child.kill("SIGTERM");
