@@ -255,7 +255,8 @@ async function measure(what: string, src: string, edits: { one: string; header?:
   console.error(`${what}: one-file edit, ${EDITS} times: PATH ${paths.map(f).join(" ")}; host ${hosts.map(f).join(" ")}`);
   // And through PATH with PIPELINE_WARM=1 (a process that loaded the CLI already runs the command): the first
   // edit starts the warm process, the next EDITS are timed, each after a host ninja edit as the PATH ones are
-  // (back to back, each build met the engine still clearing up after the last: 2.7 s more per edit at 1 GB).
+  // (run back to back, they took 2.7 s more than the PATH ones at 1 GB, 0.6 s once spaced so: most likely the
+  // engine still clearing up after the last build).
   edit(ours, edits.one);
   pipeline("out", "warm");
   const warms: number[] = [];
