@@ -141,23 +141,25 @@ function record(e) {
  * made a folder knows what it holds (delta-output.ts), and records its stamp without walking it again.
  */
 export function folderDigest(entries) {
+  // Each folder's entries by name; a folder that could not be listed is marked where its entries would be.
   const children = new Map();
+  const unreadable = new Set();
   for (const e of entries) {
+    if (e.kind === "unreadable") {
+      unreadable.add(e.rel);
+      continue;
+    }
     const cut = e.rel.lastIndexOf("/");
-    const parent = e.kind === "unreadable" ? e.rel : cut < 0 ? "" : e.rel.slice(0, cut);
-    const name = cut < 0 ? e.rel : e.rel.slice(cut + 1);
-    if (!children.has(parent)) children.set(parent, []);
-    if (e.kind === "unreadable") children.get(parent).unreadable = e;
-    else children.get(parent).push([name, e]);
+    const parent = cut < 0 ? "" : e.rel.slice(0, cut);
+    if (!children.has(parent)) children.set(parent, new Map());
+    children.get(parent).set(e.rel.slice(cut + 1), e);
   }
   const h = createHash("sha256");
   const visit = (rel) => {
-    const here = children.get(rel) ?? [];
-    if (here.unreadable) h.update(record(here.unreadable));
-    const names = here.map(([name]) => name).sort();
-    const byName = new Map(here);
-    for (const name of names) {
-      const e = byName.get(name);
+    if (unreadable.has(rel)) h.update(record({ rel, kind: "unreadable" }));
+    const here = children.get(rel) ?? new Map();
+    for (const name of [...here.keys()].sort()) {
+      const e = here.get(name);
       h.update(record(e));
       if (e.kind === "d") visit(e.rel);
     }
